@@ -1,0 +1,193 @@
+"""The whole connector on one machine: both stand-ins, Pub/Sub, and the three real apps.
+
+Used by `make run` (the demo), the end-to-end tests and the benchmarks. Every piece runs as
+its own process, exactly as deployed: the apps under gunicorn, configured only through the
+environment, talking HTTP to the stand-ins through the connector's own clients.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from sandbox.processes import ROOT, ManagedProcess, free_port
+from sandbox.pubsub import PubSubEmulator, emulator_available
+
+PROJECT_KEY = "sandbox"
+GCP_PROJECT = "sandbox"
+TOPIC = "commercetools-loyalty"
+PUSH_SUBSCRIPTION = "event-app-push"
+YOTPO_GUID = "sandbox-guid"
+YOTPO_API_KEY = "sandbox-api-key"
+EXTENSION_SECRET = "sandbox-extension-secret"
+APPS = ("event", "service", "job")
+
+
+@dataclass
+class StackOptions:
+    pubsub: str = "auto"  # "emulator", "direct" (the stand-in pushes itself) or "auto"
+    apps: tuple[str, ...] = APPS
+    workers: int = 2
+    threads: int = 4
+    app_env: Mapping[str, str] = field(default_factory=dict)
+    yotpo_config: Path | None = None
+    log_dir: Path = ROOT / ".run" / "logs"
+
+
+class SandboxStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        mode = self.options.pubsub
+        if mode == "auto":
+            mode = "emulator" if emulator_available() else "direct"
+        self.pubsub_mode = mode
+        self.ports = {name: free_port() for name in ("yotpo", "commercetools", *self.options.apps)}
+        self.processes: dict[str, ManagedProcess] = {}
+        self.emulator: PubSubEmulator | None = None
+
+    # --- addresses -------------------------------------------------------------------------
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def yotpo_api_url(self) -> str:
+        return f"{self.url('yotpo')}/api/v2"
+
+    @property
+    def ct_url(self) -> str:
+        return self.url("commercetools")
+
+    def app_env(self) -> dict[str, str]:
+        """The environment each app reads, exactly the keys connect.yaml declares."""
+        return {
+            "CTP_PROJECT_KEY": PROJECT_KEY,
+            "CTP_CLIENT_ID": "sandbox-client",
+            "CTP_CLIENT_SECRET": "sandbox-client-secret",
+            "CTP_SCOPE": f"manage_project:{PROJECT_KEY}",
+            "CTP_REGION": "europe-west1.gcp",
+            "CTP_API_URL": self.ct_url,
+            "CTP_AUTH_URL": self.ct_url,
+            "YOTPO_GUID": YOTPO_GUID,
+            "YOTPO_API_KEY": YOTPO_API_KEY,
+            "YOTPO_API_URL": self.yotpo_api_url,
+            "EXTENSION_SECRET": EXTENSION_SECRET,
+            **self.options.app_env,
+        }
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SandboxStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        log_dir = self.options.log_dir
+        python = sys.executable
+        yotpo_args = [python, "-m", "sandbox.yotpo", "--port", str(self.ports["yotpo"])]
+        if self.options.yotpo_config:
+            yotpo_args += ["--config", str(self.options.yotpo_config)]
+        self._spawn("yotpo", yotpo_args, {}, f"{self.url('yotpo')}/_sandbox/state")
+
+        ct_env: dict[str, str] = {}
+        if self.pubsub_mode == "emulator":
+            self.emulator = PubSubEmulator(log_dir, project=GCP_PROJECT).start()
+            ct_env.update(self.emulator.env())
+        ct_args = [
+            python,
+            "-m",
+            "sandbox.commercetools",
+            "--port",
+            str(self.ports["commercetools"]),
+            "--project-key",
+            PROJECT_KEY,
+        ]
+        self._spawn("commercetools", ct_args, ct_env, f"{self.ct_url}/_sandbox/state")
+
+        for app in self.options.apps:
+            self._spawn(
+                app,
+                [
+                    str(Path(python).parent / "gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{self.ports[app]}",
+                    "--workers",
+                    str(self.options.workers),
+                    "--threads",
+                    str(self.options.threads),
+                    "--timeout",
+                    "30",
+                    f"{app}.wsgi:app",
+                ],
+                {**self.app_env(), "PORT": str(self.ports[app])},
+                f"{self.url(app)}/health",
+            )
+        if "event" in self.options.apps:
+            self._wire_events()
+
+    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str], ready_url: str) -> None:
+        process = ManagedProcess(name, argv, env=env, log_dir=self.options.log_dir).start()
+        self.processes[name] = process
+        process.wait_http(ready_url, timeout=60)
+
+    def _wire_events(self) -> None:
+        """Deliver commercetools messages to the event app, then install its Subscription."""
+        push_endpoint = f"{self.url('event')}/event"
+        if self.emulator is not None:
+            self.emulator.create_push_subscription(TOPIC, PUSH_SUBSCRIPTION, push_endpoint)
+        else:
+            requests.post(
+                f"{self.ct_url}/_sandbox/push-endpoints",
+                json={"topic": TOPIC, "url": push_endpoint},
+                timeout=5,
+            ).raise_for_status()
+        from event.install import post_deploy
+
+        post_deploy(
+            self.commercetools(),
+            {"CONNECT_GCP_PROJECT_ID": GCP_PROJECT, "CONNECT_GCP_TOPIC_NAME": TOPIC},
+        )
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop()
+        if self.emulator is not None:
+            self.emulator.stop()
+
+    def __enter__(self) -> SandboxStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the connector's own clients, pointed at the stand-ins ------------------------------
+    def commercetools(self):  # type: ignore[no-untyped-def]
+        from shared.commercetools import CommercetoolsClient
+
+        return CommercetoolsClient(
+            project_key=PROJECT_KEY,
+            client_id="sandbox-client",
+            client_secret="sandbox-client-secret",
+            scope=f"manage_project:{PROJECT_KEY}",
+            api_url=self.ct_url,
+            auth_url=self.ct_url,
+        )
+
+    def yotpo_state(self) -> dict:
+        response = requests.get(f"{self.url('yotpo')}/_sandbox/state", timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def yotpo_requests(self, since: int = 0) -> list[dict]:
+        response = requests.get(
+            f"{self.url('yotpo')}/_sandbox/requests", params={"since": since}, timeout=5
+        )
+        response.raise_for_status()
+        body = response.json()
+        return body["requests"] if isinstance(body, dict) else body

@@ -1,0 +1,127 @@
+"""Money as integers in a currency's own minor units: fraction digits, rounding, allocation.
+
+Nothing here uses floats. commercetools money arrives as JSON objects; `minor_units` turns one
+into an int in the minor units of its currency (JPY yen, EUR cents, KWD fils).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+# ISO 4217 minor-unit exponents that differ from the usual 2.
+_ZERO_DIGITS: Final = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "ISK",
+        "JPY",
+        "KMF",
+        "KRW",
+        "PYG",
+        "RWF",
+        "UGX",
+        "UYI",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    }
+)
+_THREE_DIGITS: Final = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+_FOUR_DIGITS: Final = frozenset({"CLF", "UYW"})
+DEFAULT_DIGITS: Final = 2
+
+
+def currency_digits(currency: str) -> int:
+    """The number of minor-unit digits of an ISO 4217 currency (2 when not listed)."""
+    code = currency.upper()
+    if code in _ZERO_DIGITS:
+        return 0
+    if code in _THREE_DIGITS:
+        return 3
+    if code in _FOUR_DIGITS:
+        return 4
+    return DEFAULT_DIGITS
+
+
+def divide_half_even(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded to the nearest integer, ties to even, exactly."""
+    if denominator == 0:
+        raise ZeroDivisionError("division by zero")
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    quotient, remainder = divmod(numerator, denominator)  # floor: 0 <= remainder < denominator
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient
+
+
+def rescale(amount: int, from_digits: int, to_digits: int) -> int:
+    """An amount with `from_digits` decimals expressed with `to_digits`, rounded half-even."""
+    if from_digits == to_digits:
+        return amount
+    if to_digits > from_digits:
+        return amount * 10 ** (to_digits - from_digits)
+    return divide_half_even(amount, 10 ** (from_digits - to_digits))
+
+
+def _integer(value: Any, field: str) -> int:
+    # JSON integers only: a float here would already have lost precision upstream.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"money field {field!r} must be an integer, got {value!r}")
+    return value
+
+
+def minor_units(money: Mapping[str, Any]) -> int:
+    """A commercetools money object as an int in its currency's minor units.
+
+    `centPrecision` (and money without a `type`, as in drafts): `centAmount` is already in
+    minor units of the money's own `fractionDigits`, which commercetools sets from the currency,
+    so it is taken as is. `highPrecision`: `preciseAmount` carries the money's `fractionDigits`
+    decimals and is rounded half-even to the currency's digits (the same rounding
+    commercetools uses for its derived `centAmount`).
+    """
+    kind = money.get("type", "centPrecision")
+    if kind == "highPrecision":
+        precise = _integer(money.get("preciseAmount"), "preciseAmount")
+        digits = _integer(money.get("fractionDigits"), "fractionDigits")
+        currency = money.get("currencyCode")
+        if not isinstance(currency, str) or not currency:
+            raise ValueError("highPrecision money without a currencyCode")
+        return rescale(precise, digits, currency_digits(currency))
+    if kind != "centPrecision":
+        raise ValueError(f"unknown money type {kind!r}")
+    return _integer(money.get("centAmount"), "centAmount")
+
+
+def money_currency(money: Mapping[str, Any]) -> str:
+    currency = money.get("currencyCode")
+    if not isinstance(currency, str) or not currency:
+        raise ValueError("money without a currencyCode")
+    return currency.upper()
+
+
+def allocate(total: int, part: int, whole: int) -> int:
+    """The share `part / whole` of `total`, rounded half-even to an integer.
+
+    Cumulative use makes shares add up exactly: the share of the slice (a, b] of `whole` is
+    `allocate(total, b, whole) - allocate(total, a, whole)`, and those differences telescope
+    to `allocate(total, whole, whole) == total`.
+    """
+    if whole <= 0:
+        raise ValueError(f"allocate needs a positive whole, got {whole}")
+    return divide_half_even(total * part, whole)
+
+
+def format_minor(amount: int, currency: str) -> str:
+    """For people and logs: `format_minor(123456, "KWD") == "123.456 KWD"`."""
+    digits = currency_digits(currency)
+    sign = "-" if amount < 0 else ""
+    units, fraction = divmod(abs(amount), 10**digits)
+    text = f"{units}.{fraction:0{digits}d}" if digits else str(units)
+    return f"{sign}{text} {currency.upper()}"

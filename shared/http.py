@@ -1,0 +1,135 @@
+"""What both HTTP clients share: sessions, backoff, the correlation header, one call log line.
+
+The retry loops themselves live in each client: commercetools and Yotpo differ in what is worth
+retrying and in how a caller's deadline bounds the work, and a hand loop says that plainly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared.correlation import HEADER, correlation_id
+from shared.logs import REDACTED, log_event, mask_email
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+Jitter = Callable[[], float]
+
+# Failures where the request may never have reached the server (or its answer got lost):
+# retrying is the only way to find out.
+NETWORK_ERRORS: tuple[type[Exception], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+QueryValue = str | int | float | bool | Sequence[str] | None
+Params = Mapping[str, QueryValue]
+
+_SECRET_PARAM = re.compile(r"(api[_-]?key|secret|password|token|guid)", re.I)
+_MAX_LOGGED_PATH = 300
+
+
+def new_session(pool_size: int = 16) -> requests.Session:
+    """A session whose connection pool fits a threaded worker; retries are the clients' job."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def backoff_delay(
+    failures: int,
+    *,
+    base: float = 0.25,
+    cap: float = 8.0,
+    jitter: Jitter = random.random,
+) -> float:
+    """Seconds to wait after the `failures`-th failure: exponential, capped, "equal jitter".
+
+    Half the step is fixed so a retry never fires immediately; the other half is random so
+    many workers that failed together do not come back together.
+    """
+    if failures < 1:
+        raise ValueError("failures counts from 1")
+    step = min(cap, base * 2 ** (failures - 1))
+    return step / 2 + jitter() * step / 2
+
+
+def correlation_headers() -> dict[str, str]:
+    return {HEADER: correlation_id()}
+
+
+def encode_params(params: Params | None) -> dict[str, Any]:
+    """Query parameters as requests sends them: booleans lower-case, None dropped."""
+    encoded: dict[str, Any] = {}
+    for name, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            encoded[name] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            encoded[name] = value
+        else:
+            encoded[name] = list(value)
+    return encoded
+
+
+def loggable_path(path: str, params: Params | None = None) -> str:
+    """`path?query` safe for operator logs: emails masked, secret-looking parameters redacted."""
+    encoded = encode_params(params)
+    if not encoded:
+        return mask_email(path)[:_MAX_LOGGED_PATH]
+    pairs: list[tuple[str, str]] = []
+    for name, value in encoded.items():
+        for item in value if isinstance(value, list) else [value]:
+            shown = REDACTED if _SECRET_PARAM.search(name) else mask_email(str(item))
+            pairs.append((name, shown))
+    query = urlencode(pairs, safe="[]*@=\"' ()")
+    return f"{mask_email(path)}?{query}"[:_MAX_LOGGED_PATH]
+
+
+def log_call(
+    logger: logging.Logger,
+    *,
+    service: str,
+    method: str,
+    path: str,
+    status: int | None,
+    duration_ms: float,
+    attempt: int,
+    retry: bool,
+    error: str | None = None,
+) -> None:
+    """The one log line per outgoing HTTP call (`path` must already be `loggable_path`)."""
+    broken = error is not None or status is None or status >= 500
+    if retry:
+        outcome = "retry"
+    elif broken:
+        outcome = "failed"
+    else:
+        outcome = "rejected" if status is not None and status >= 400 else "ok"
+    fields: dict[str, Any] = {
+        "service": service,
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration_ms, 1),
+        "attempt": attempt,
+        "retry": retry,
+        "outcome": outcome,
+    }
+    if error is not None:
+        fields["error"] = error
+    # A 4xx is an answer (404 is often expected); only broken calls deserve a warning.
+    level = logging.WARNING if broken else logging.INFO
+    log_event(logger, "http.call", level=level, **fields)

@@ -1,0 +1,66 @@
+"""The configured clients of one app process (the only long-lived state the apps hold)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.commercetools import CommercetoolsClient
+from shared.settings import DEFAULT_ACCOUNT, ConnectorSettings, YotpoAccount
+from shared.yotpo import YotpoClient
+
+
+@dataclass(frozen=True)
+class YotpoRoute:
+    """The Yotpo account that serves a commercetools store, and its client."""
+
+    key: str
+    account: YotpoAccount
+    client: YotpoClient
+
+
+@dataclass(frozen=True)
+class Runtime:
+    commercetools: CommercetoolsClient
+    routes: dict[str, YotpoRoute]
+
+    def yotpo_for_store(self, store_key: str | None) -> YotpoRoute | None:
+        """A store's own account, else the default one, else None (the order is skipped)."""
+        if store_key and store_key in self.routes:
+            return self.routes[store_key]
+        return self.routes.get(DEFAULT_ACCOUNT)
+
+    def yotpo_route(self, key: str) -> YotpoRoute | None:
+        return self.routes.get(key)
+
+
+def commercetools_client(
+    settings: ConnectorSettings, *, timeout: float = 10.0, max_retries: int = 3
+) -> CommercetoolsClient:
+    return CommercetoolsClient(
+        timeout=timeout,
+        max_retries=max_retries,
+        project_key=settings.ctp_project_key,
+        client_id=settings.ctp_client_id,
+        client_secret=settings.ctp_client_secret.get_secret_value(),
+        scope=settings.ctp_scope,
+        api_url=settings.api_url,
+        auth_url=settings.auth_url,
+    )
+
+
+def build_runtime(settings: ConnectorSettings) -> Runtime:
+    commercetools = commercetools_client(settings)
+    # Stores that share one Yotpo account share one client, so they share its rate limit.
+    clients: dict[tuple[str, str], YotpoClient] = {}
+    routes: dict[str, YotpoRoute] = {}
+    for key, account in settings.accounts().items():
+        identity = (account.guid, account.api_url)
+        if identity not in clients:
+            clients[identity] = YotpoClient(
+                guid=account.guid,
+                api_key=account.api_key.get_secret_value(),
+                api_url=account.api_url,
+                rate_limit_per_second=settings.yotpo_rate_limit_per_second,
+            )
+        routes[key] = YotpoRoute(key=key, account=account, client=clients[identity])
+    return Runtime(commercetools=commercetools, routes=routes)

@@ -1,0 +1,264 @@
+"""Settings read from the environment, with Connect's names.
+
+Each app declares exactly the keys it reads as one flat settings class (the connect.yaml test
+compares those classes with the file), assembled from the groups below. A missing or malformed
+setting stops start-up with one message naming every problem — and never a value, since some
+of them are secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_YOTPO_API_URL = "https://loyalty.yotpo.com/api/v2"
+DEFAULT_ACCOUNT = "default"
+_REGION = re.compile(r"^[a-z]+(-[a-z]+)*-?[0-9]*\.(gcp|aws|azure)$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class SettingsError(Exception):
+    """Start-up configuration is unusable; the message lists every problem, never a value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+class YotpoAccount(BaseModel):
+    """One Yotpo Loyalty account (a merchant may run one per market or store)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    guid: str = Field(min_length=1)
+    api_key: SecretStr = Field(alias="apiKey")
+    api_url: str = Field(default=DEFAULT_YOTPO_API_URL, alias="apiUrl")
+    # Empty means "whatever the Yotpo account accepts"; set it when the account is single-currency.
+    currencies: frozenset[str] = frozenset()
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_present(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("currencies", mode="before")
+    @classmethod
+    def _currency_codes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [c for c in value.split(",") if c.strip()]
+        codes = [str(c).strip().upper() for c in value or ()]
+        bad = [c for c in codes if not _CURRENCY.match(c)]
+        if bad:
+            raise ValueError(f"not ISO 4217 currency codes: {', '.join(bad)}")
+        return frozenset(codes)
+
+    def accepts(self, currency: str) -> bool:
+        return not self.currencies or currency.upper() in self.currencies
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+
+class CommercetoolsSettings(_Base):
+    ctp_project_key: str = Field(min_length=1, description="commercetools project key")
+    ctp_client_id: str = Field(min_length=1, description="API client id")
+    ctp_client_secret: SecretStr = Field(description="API client secret")
+    ctp_scope: str = Field(min_length=1, description="API client scopes, space separated")
+    ctp_region: str = Field(description="commercetools region, e.g. europe-west1.gcp")
+    ctp_api_url: str | None = Field(default=None, description="API URL override")
+    ctp_auth_url: str | None = Field(default=None, description="Auth URL override")
+
+    @field_validator("ctp_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError("expected a region such as europe-west1.gcp or us-east-2.aws")
+        return value
+
+    @field_validator("ctp_api_url", "ctp_auth_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @property
+    def api_url(self) -> str:
+        return self.ctp_api_url or f"https://api.{self.ctp_region}.commercetools.com"
+
+    @property
+    def auth_url(self) -> str:
+        return self.ctp_auth_url or f"https://auth.{self.ctp_region}.commercetools.com"
+
+
+class YotpoSettings(_Base):
+    yotpo_guid: str | None = Field(default=None, description="Yotpo account GUID (one account)")
+    yotpo_api_key: SecretStr | None = Field(default=None, description="Yotpo API key")
+    yotpo_api_url: str = Field(default=DEFAULT_YOTPO_API_URL, description="Yotpo API base URL")
+    yotpo_currencies: str | None = Field(
+        default=None, description="Currencies the single account accepts, comma separated"
+    )
+    yotpo_accounts: SecretStr | None = Field(
+        default=None,
+        description=(
+            'Several accounts as JSON: {"default": {"guid", "apiKey", "apiUrl"?, '
+            '"currencies"?}, "<store key>": {...}}'
+        ),
+    )
+    yotpo_rate_limit_per_second: float = Field(
+        default=5.0, gt=0, description="Client-side rate limit per Yotpo account"
+    )
+
+    def accounts(self) -> dict[str, YotpoAccount]:
+        """Accounts by commercetools store key; `default` serves stores without their own."""
+        if self.yotpo_accounts is not None:
+            return _parse_accounts(self.yotpo_accounts.get_secret_value())
+        assert self.yotpo_guid and self.yotpo_api_key  # guaranteed by validate_yotpo()
+        return {
+            DEFAULT_ACCOUNT: YotpoAccount(
+                guid=self.yotpo_guid,
+                api_key=self.yotpo_api_key,
+                api_url=self.yotpo_api_url,
+                currencies=self.yotpo_currencies or (),
+            )
+        }
+
+    def yotpo_problems(self) -> list[str]:
+        single = self.yotpo_guid is not None or self.yotpo_api_key is not None
+        if self.yotpo_accounts is not None and single:
+            return ["YOTPO_ACCOUNTS: set either YOTPO_ACCOUNTS or YOTPO_GUID/YOTPO_API_KEY"]
+        if self.yotpo_accounts is not None:
+            try:
+                _parse_accounts(self.yotpo_accounts.get_secret_value())
+            except ValueError as exc:
+                return [f"YOTPO_ACCOUNTS: {exc}"]
+            return []
+        problems = []
+        if not self.yotpo_guid:
+            problems.append("YOTPO_GUID: missing (or set YOTPO_ACCOUNTS)")
+        if not self.yotpo_api_key or not self.yotpo_api_key.get_secret_value():
+            problems.append("YOTPO_API_KEY: missing (or set YOTPO_ACCOUNTS)")
+        try:
+            YotpoAccount.model_validate(
+                {"guid": "x", "apiKey": "x", "currencies": self.yotpo_currencies or ()}
+            )
+        except ValidationError as exc:
+            problems.extend(
+                f"YOTPO_CURRENCIES: {_text(e)}" for e in exc.errors(include_input=False)
+            )
+        return problems
+
+
+def _parse_accounts(raw: str) -> dict[str, YotpoAccount]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict) or not data:
+        raise ValueError("must be a JSON object mapping store keys (or 'default') to accounts")
+    accounts: dict[str, YotpoAccount] = {}
+    problems: list[str] = []
+    for store, value in data.items():
+        try:
+            accounts[str(store)] = YotpoAccount.model_validate(value)
+        except ValidationError as exc:
+            for err in exc.errors(include_input=False):
+                where = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{store}{'.' + where if where else ''}: {_text(err)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return accounts
+
+
+class LoggingSettings(_Base):
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+        return value
+
+
+class ConnectorSettings(CommercetoolsSettings, YotpoSettings, LoggingSettings):
+    """What every app reads; each app extends it with its own keys."""
+
+    app_name: ClassVar[str] = "connector"
+
+    def secret_values(self) -> list[str]:
+        """Every secret value, so the log scrubber can redact it wherever it turns up."""
+        values = [self.ctp_client_secret.get_secret_value()]
+        for account in self.accounts().values():
+            values.append(account.api_key.get_secret_value())
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and name != "yotpo_accounts":
+                values.append(value.get_secret_value())
+        return sorted({v for v in values if v})
+
+    def extra_problems(self) -> list[str]:
+        """Cross-field checks; subclasses add their own."""
+        return self.yotpo_problems()
+
+
+def env_name(field_name: str) -> str:
+    return field_name.upper()
+
+
+S = TypeVar("S", bound=ConnectorSettings)
+
+
+def load_settings(cls: type[S], env: Mapping[str, str] | None = None) -> S:
+    """Read `cls` from the environment (or `env`), raising SettingsError naming every problem."""
+    try:
+        settings = cls() if env is None else cls.model_validate(_lower_keys(env, cls))
+    except ValidationError as exc:
+        problems = _describe(exc)
+        # Field errors stop pydantic before the cross-field checks; run those on their own
+        # group so the operator still sees every problem in one go.
+        try:
+            group = (
+                YotpoSettings()
+                if env is None
+                else YotpoSettings.model_validate(_lower_keys(env, YotpoSettings))
+            )
+            problems.extend(group.yotpo_problems())
+        except ValidationError:
+            pass
+        raise SettingsError(problems) from None
+    problems = settings.extra_problems()
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _lower_keys(env: Mapping[str, str], cls: type[BaseSettings]) -> dict[str, str]:
+    fields = set(cls.model_fields)
+    return {k.lower(): v for k, v in env.items() if k.lower() in fields and v != ""}
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        name = env_name(str(err["loc"][0])) if err["loc"] else "settings"
+        problems.append(f"{name}: {_text(err)}")
+    return problems
+
+
+def _text(err: Any) -> str:
+    if err["type"] == "missing":
+        return "missing"
+    return str(err["msg"]).removeprefix("Value error, ")
