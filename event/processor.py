@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from event.envelope import Delivery
 from event.routing import (
@@ -63,12 +64,17 @@ class EventProcessor:
         runtime: Runtime,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
         self._runtime = runtime
         self._monotonic = monotonic
         self.reconciler = OrderReconciler(
-            runtime, planner_config(settings), lease_seconds=settings.ledger_lease_seconds
+            runtime,
+            planner_config(settings),
+            lease_seconds=settings.ledger_lease_seconds,
+            now=now,
+            monotonic=monotonic,
         )
         self.failures = DeadLetterStore(runtime.commercetools)
 
@@ -90,15 +96,19 @@ class EventProcessor:
         if isinstance(work, ReconcileOrder):
             return self._reconcile(work.order_id, deadline)
         if isinstance(work, ReconcilePaymentOrders):
-            orders = self._runtime.commercetools.query(
-                "orders", where=f'paymentInfo(payments(id = "{work.payment_id}"))', limit=20
-            )["results"]
-            if not orders:
+            order_ids = self.orders_holding_payment(work.payment_id)
+            if not order_ids:
                 return "no order holds this payment"
-            return "; ".join(self._reconcile(o["id"], deadline) for o in orders)
+            return "; ".join(self._reconcile(order_id, deadline) for order_id in order_ids)
         if isinstance(work, SyncCustomer):
             return self._sync_customer(work.customer_id, deadline)
         raise TypeError(f"no handler for {work!r}")
+
+    def orders_holding_payment(self, payment_id: str) -> list[str]:
+        found = self._runtime.commercetools.query(
+            "orders", where=f'paymentInfo(payments(id = "{payment_id}"))', limit=20
+        )
+        return [order["id"] for order in found["results"]]
 
     def _reconcile(self, order_id: str, deadline: float) -> str:
         try:

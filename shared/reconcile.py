@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared.commercetools import CommercetoolsClient
-from shared.domain.ledger_state import LedgerOp, OpStatus, OrderLedger
+from shared.domain.ledger_state import UNCLAIMED, LedgerOp, OpStatus, OrderLedger
 from shared.domain.order_view import order_view
 from shared.domain.planner import AccountView, PlannerConfig, plan_order
 from shared.errors import (
@@ -39,7 +39,6 @@ ORDER_EXPAND = ("paymentInfo.payments[*]", "discountCodes[*].discountCode")
 _ROUNDS = 6
 # Starting a Yotpo call we cannot see the end of turns a clean retry into an ambiguous one.
 _MIN_CALL_SECONDS = 0.5
-_RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OrderInProgress(TransientError):
@@ -87,6 +86,14 @@ class OrderReconciler:
     @property
     def ledger_store(self) -> LedgerStore:
         return self._ledger
+
+    def reset_failures(self, order_id: str) -> int:
+        """Operator replay: the order's failed operations become pending again; how many."""
+        ledger, version = self._ledger.read(order_id)
+        failed = sum(1 for op in ledger.ops.values() if op.status == OpStatus.FAILED)
+        if failed:
+            self._settle(ledger, version, lambda lg: lg.reset_failed(self._now()))
+        return failed
 
     def reconcile(self, order_id: str, *, deadline: float | None = None) -> ReconcileOutcome:
         """Bring Yotpo up to date with the order as it is now. Raises TransientError to retry."""
@@ -270,5 +277,5 @@ def _release(ledger: OrderLedger, key: str) -> OrderLedger:
     if op is None or op.status != OpStatus.PENDING:
         return ledger
     ops = dict(ledger.ops)
-    ops[key] = op.model_copy(update={"updated_at": _RELEASED})
+    ops[key] = op.model_copy(update={"updated_at": UNCLAIMED})
     return ledger.model_copy(update={"ops": ops})
