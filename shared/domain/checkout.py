@@ -270,6 +270,8 @@ def evaluate(
         if known is not None and balance < (_int(known.get("amount")) or 0):
             return Rejection(LoyaltyError.NOT_ENOUGH_POINTS)
         return Rejection(LoyaltyError.NOT_ELIGIBLE)
+    if option.get("is_offline"):
+        return Rejection(LoyaltyError.NOT_ELIGIBLE, "an in-store reward")
     kind = _option_kind(option)
     cost = _int(option.get("amount")) or 0
     minimum = _int(option.get("cart_greater_than")) or 0

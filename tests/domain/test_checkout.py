@@ -73,6 +73,13 @@ OPTIONS = [
     },
     {"id": 3, "amount": 1, "discount_type": "generic_variable", "discount_amount_cents": 1},
     {"id": 4, "amount": 100, "discount_type": "fixed_amount", "discount_amount_cents": 1500},
+    {
+        "id": 5,
+        "amount": 100,
+        "discount_type": "fixed_amount",
+        "discount_amount_cents": 1000,
+        "is_offline": True,
+    },
 ]
 
 
@@ -182,6 +189,7 @@ def test_amounts(option, lines, currency, points, balance, amount):
         ("3", [6000], None, 300, OPTIONS, None, LoyaltyError.INVALID_POINTS),
         ("3", [6000], -5, 300, OPTIONS, None, LoyaltyError.INVALID_POINTS),
         ("3", [6000], 400, 300, OPTIONS, None, LoyaltyError.NOT_ENOUGH_POINTS),
+        ("5", [6000], None, 5000, OPTIONS, None, LoyaltyError.NOT_ELIGIBLE),  # in-store only
     ],
 )
 def test_rejections(option, lines, points, balance, offered, all_options, error):
