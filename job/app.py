@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 
 from job.settings import JobSettings
 from shared.runtime import Runtime, build_runtime
-from shared.webapp import create_base_app, json_body
+from shared.webapp import create_base_app, error_response, json_body
 
 
 def create_app(settings: JobSettings, runtime: Runtime | None = None) -> Flask:
@@ -16,6 +16,6 @@ def create_app(settings: JobSettings, runtime: Runtime | None = None) -> Flask:
     @app.post("/job")
     def tick() -> tuple[Response, int]:
         json_body()
-        return jsonify({"outcome": "accepted"}), 202
+        return error_response(501, "not_implemented", "the job app's tasks have not landed yet")
 
     return app

@@ -7,8 +7,10 @@ environment, talking HTTP to the stand-ins through the connector's own clients.
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import requests
 
 from sandbox.processes import ROOT, ManagedProcess, free_port
 from sandbox.pubsub import PubSubEmulator, emulator_available
+from shared.commercetools import CommercetoolsClient
 
 PROJECT_KEY = "sandbox"
 GCP_PROJECT = "sandbox"
@@ -25,6 +28,21 @@ YOTPO_GUID = "sandbox-guid"
 YOTPO_API_KEY = "sandbox-api-key"
 EXTENSION_SECRET = "sandbox-extension-secret"
 APPS = ("event", "service", "job")
+WEBHOOK_SECRET = "sandbox-webhook-secret"
+
+
+def eventually(
+    check: Callable[[], object], timeout: float = 30.0, what: str = "condition"
+) -> object:
+    """Poll `check` until it returns something truthy; AssertionError after `timeout`."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} not reached within {timeout:.0f}s")
+        time.sleep(0.2)
 
 
 @dataclass
@@ -34,7 +52,7 @@ class StackOptions:
     workers: int = 2
     threads: int = 4
     app_env: Mapping[str, str] = field(default_factory=dict)
-    yotpo_config: Path | None = None
+    yotpo_program: Mapping[str, object] | None = None  # overrides of the default program
     log_dir: Path = ROOT / ".run" / "logs"
 
 
@@ -75,6 +93,7 @@ class SandboxStack:
             "YOTPO_API_KEY": YOTPO_API_KEY,
             "YOTPO_API_URL": self.yotpo_api_url,
             "EXTENSION_SECRET": EXTENSION_SECRET,
+            "YOTPO_WEBHOOK_SECRET": WEBHOOK_SECRET,
             **self.options.app_env,
         }
 
@@ -91,8 +110,14 @@ class SandboxStack:
         log_dir = self.options.log_dir
         python = sys.executable
         yotpo_args = [python, "-m", "sandbox.yotpo", "--port", str(self.ports["yotpo"])]
-        if self.options.yotpo_config:
-            yotpo_args += ["--config", str(self.options.yotpo_config)]
+        if self.options.yotpo_program:
+            config = log_dir / "yotpo-config.json"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            account = {"guid": YOTPO_GUID, "api_key": YOTPO_API_KEY}
+            config.write_text(
+                json.dumps({"accounts": [{**account, "program": self.options.yotpo_program}]})
+            )
+            yotpo_args += ["--config", str(config)]
         self._spawn("yotpo", yotpo_args, {}, f"{self.url('yotpo')}/_sandbox/state")
 
         ct_env: dict[str, str] = {}
@@ -130,6 +155,8 @@ class SandboxStack:
             )
         if "event" in self.options.apps:
             self._wire_events()
+        if "service" in self.options.apps:
+            self._wire_checkout()
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str], ready_url: str) -> None:
         process = ManagedProcess(name, argv, env=env, log_dir=self.options.log_dir).start()
@@ -154,6 +181,30 @@ class SandboxStack:
             {"CONNECT_GCP_PROJECT_ID": GCP_PROJECT, "CONNECT_GCP_TOPIC_NAME": TOPIC},
         )
 
+    def _wire_checkout(self) -> None:
+        """Register the API Extension (the service app's own install script) and point
+        Yotpo's webhooks at the service app."""
+        from service.install import post_deploy
+        from service.settings import ServiceSettings
+        from shared.settings import load_settings
+
+        settings = load_settings(ServiceSettings, self.app_env())
+        post_deploy(
+            self.commercetools(),
+            {"CONNECT_SERVICE_URL": f"{self.url('service')}/service"},
+            settings,
+        )
+        program = {
+            **(self.options.yotpo_program or {}),
+            "webhook_url": f"{self.url('service')}/yotpo/webhooks",
+            "webhook_secret": WEBHOOK_SECRET,
+        }
+        requests.post(
+            f"{self.url('yotpo')}/_sandbox/accounts",
+            json={"guid": YOTPO_GUID, "api_key": YOTPO_API_KEY, "program": program},
+            timeout=5,
+        ).raise_for_status()
+
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
@@ -167,9 +218,7 @@ class SandboxStack:
         self.stop()
 
     # --- the connector's own clients, pointed at the stand-ins ------------------------------
-    def commercetools(self):  # type: ignore[no-untyped-def]
-        from shared.commercetools import CommercetoolsClient
-
+    def commercetools(self) -> CommercetoolsClient:
         return CommercetoolsClient(
             project_key=PROJECT_KEY,
             client_id="sandbox-client",
