@@ -162,9 +162,7 @@ class Story:
         earned = gross * POINTS_PER_EURO // 100
         expected = before - 500 + earned
         assert balance == expected, f"expected {expected} points, Yotpo has {balance}"
-        return (
-            f"500 points spent on the reward, {earned} earned on {format_minor(gross, 'EUR')}"
-        )
+        return f"500 points spent on the reward, {earned} earned on {format_minor(gross, 'EUR')}"
 
     def partial_refund(self) -> str:
         before = self.member()["points_balance"]
