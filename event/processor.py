@@ -25,7 +25,6 @@ from event.routing import (
 from event.settings import EventSettings
 from shared.deadletters import DeadLetterStore
 from shared.domain.customer_sync import customer_payload
-from shared.domain.planner import PlannerConfig
 from shared.errors import NotFoundError, PermanentError
 from shared.logs import log_event
 from shared.reconcile import OrderReconciler, ReconcileOutcome
@@ -45,18 +44,6 @@ class Decision:
         return 200 <= self.status < 300
 
 
-def planner_config(settings: EventSettings) -> PlannerConfig:
-    return PlannerConfig(
-        earning_trigger=settings.earning_trigger,
-        yotpo_order_status=settings.yotpo_order_status,
-        order_id_source=settings.order_id_source,
-        amount_base=settings.amount_base,
-        item_id_source=settings.item_id_source,
-        locale=settings.item_name_locale,
-        refund_source=settings.refund_source,
-    )
-
-
 class EventProcessor:
     def __init__(
         self,
@@ -71,7 +58,7 @@ class EventProcessor:
         self._monotonic = monotonic
         self.reconciler = OrderReconciler(
             runtime,
-            planner_config(settings),
+            settings.planner_config(),
             lease_seconds=settings.ledger_lease_seconds,
             now=now,
             monotonic=monotonic,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.domain.planner import PlannerConfig
 
 DEFAULT_YOTPO_API_URL = "https://loyalty.yotpo.com/api/v2"
 DEFAULT_ACCOUNT = "default"
@@ -191,6 +193,44 @@ class LoggingSettings(_Base):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
         return value
+
+
+class PlannerSettings(_Base):
+    """How orders earn and refund: read by every app that reconciles orders (event, job)."""
+
+    earning_trigger: Literal["created", "paid", "shipped", "completed"] = Field(
+        default="paid", description="When an order earns points: created, paid, shipped, completed"
+    )
+    yotpo_order_status: str = Field(
+        default="paid",
+        min_length=1,
+        description="Order status sent to Yotpo; must match the account's earning status regex",
+    )
+    order_id_source: Literal["orderNumber", "id"] = Field(
+        default="orderNumber", description="Order id sent to Yotpo: orderNumber (else id) or id"
+    )
+    amount_base: Literal["total", "subtotal"] = Field(
+        default="total", description="Points base: order total, or merchandise subtotal"
+    )
+    item_id_source: Literal["sku", "productId"] = Field(
+        default="sku", description="Line item id sent to Yotpo: sku or productId"
+    )
+    item_name_locale: str = Field(default="en", description="Locale of item names sent to Yotpo")
+    refund_source: Literal["payments", "returns"] = Field(
+        default="payments",
+        description="Refunds from Refund payment transactions (payments) or refunded returns",
+    )
+
+    def planner_config(self) -> PlannerConfig:
+        return PlannerConfig(
+            earning_trigger=self.earning_trigger,
+            yotpo_order_status=self.yotpo_order_status,
+            order_id_source=self.order_id_source,
+            amount_base=self.amount_base,
+            item_id_source=self.item_id_source,
+            locale=self.item_name_locale,
+            refund_source=self.refund_source,
+        )
 
 
 class ConnectorSettings(CommercetoolsSettings, YotpoSettings, LoggingSettings):
