@@ -53,6 +53,8 @@ class StackOptions:
     threads: int = 4
     app_env: Mapping[str, str] = field(default_factory=dict)
     yotpo_program: Mapping[str, object] | None = None  # overrides of the default program
+    # Deliver commercetools messages to the event app (benchmarks push them themselves).
+    wire_events: bool = True
     log_dir: Path = ROOT / ".run" / "logs"
 
 
@@ -153,7 +155,7 @@ class SandboxStack:
                 {**self.app_env(), "PORT": str(self.ports[app])},
                 f"{self.url(app)}/health",
             )
-        if "event" in self.options.apps:
+        if "event" in self.options.apps and self.options.wire_events:
             self._wire_events()
         if "service" in self.options.apps:
             self._wire_checkout()
