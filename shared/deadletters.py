@@ -9,7 +9,7 @@ error so an operator can fix the cause and replay it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -95,7 +95,13 @@ class DeadLetterStore:
         if self._ct.get_custom_object(DEAD_LETTER_CONTAINER, key) is not None:
             self._ct.delete_custom_object(DEAD_LETTER_CONTAINER, key)
 
-    def _update(self, message_id, reference, notification, change) -> FailureRecord:  # type: ignore[no-untyped-def]
+    def _update(
+        self,
+        message_id: str,
+        reference: dict[str, Any],
+        notification: dict[str, Any],
+        change: Callable[[FailureRecord], FailureRecord],
+    ) -> FailureRecord:
         key = record_key(message_id)
         for _ in range(_WRITE_ATTEMPTS):
             found = self._ct.get_custom_object(DEAD_LETTER_CONTAINER, key)
