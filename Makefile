@@ -21,6 +21,7 @@ run: $(STAMP)  ## The end-to-end demo on the local sandbox (no credentials neede
 	$(BIN)/python -m sandbox.demo
 
 test: $(STAMP)  ## Unit, contract and end-to-end tests
+	@scripts/ensure-test-tools.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

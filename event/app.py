@@ -8,11 +8,14 @@ from event.envelope import EnvelopeError, parse_delivery
 from event.processor import EventProcessor
 from event.settings import EventSettings
 from shared.correlation import HEADER, bind_correlation_id
+from shared.oidc import GoogleCerts, protect
 from shared.runtime import Runtime, build_runtime
 from shared.webapp import create_base_app, error_response, json_body
 
 
-def create_app(settings: EventSettings, runtime: Runtime | None = None) -> Flask:
+def create_app(
+    settings: EventSettings, runtime: Runtime | None = None, oidc_certs: GoogleCerts | None = None
+) -> Flask:
     processor = EventProcessor(settings, runtime or build_runtime(settings))
     app = create_base_app("event")
     app.extensions["event_processor"] = processor
@@ -32,4 +35,6 @@ def create_app(settings: EventSettings, runtime: Runtime | None = None) -> Flask
             return "", 204
         return jsonify({"outcome": decision.outcome, "detail": decision.detail}), decision.status
 
+    # Pub/Sub push signs its calls with a Google OIDC token when configured (off if not set).
+    protect(app, settings.oidc_verifier(oidc_certs), {"/event"})
     return app

@@ -6,10 +6,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from shared.oidc import OidcSettings
 from shared.settings import ConnectorSettings, PlannerSettings
 
 
-class EventSettings(ConnectorSettings, PlannerSettings):
+class EventSettings(ConnectorSettings, PlannerSettings, OidcSettings):
     app_name: ClassVar[str] = "event"
 
     max_delivery_attempts: int = Field(

@@ -1,11 +1,40 @@
-"""Settings of the job app."""
+"""Settings of the job app: nightly write-back and reconciliation, backfill and audit."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from shared.settings import ConnectorSettings
+from pydantic import Field
+
+from shared.oidc import OidcSettings
+from shared.settings import ConnectorSettings, PlannerSettings
+from shared.writeback import WritebackSettings
 
 
-class JobSettings(ConnectorSettings):
+class JobSettings(ConnectorSettings, PlannerSettings, WritebackSettings, OidcSettings):
     app_name: ClassVar[str] = "job"
+
+    reconcile_budget_seconds: float = Field(
+        default=1500.0,
+        gt=0,
+        description="Time budget of one job run; the next run continues where it stopped",
+    )
+    reconcile_rate_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of YOTPO_RATE_LIMIT_PER_SECOND the job may use (the rest is live)",
+    )
+    reconcile_coverage_nights: int = Field(
+        default=7,
+        ge=1,
+        le=366,
+        description="Every customer is checked at least once over this many nightly runs",
+    )
+    ledger_lease_seconds: int = Field(
+        default=60, ge=5, description="After this, a crashed worker's pending Yotpo call is redone"
+    )
+
+    @property
+    def job_rate_per_second(self) -> float:
+        return self.yotpo_rate_limit_per_second * self.reconcile_rate_share

@@ -150,6 +150,8 @@ class SandboxStack:
                     str(self.options.threads),
                     "--timeout",
                     "30",
+                    # Several gunicorn masters on one machine must not share one control socket.
+                    "--no-control-socket",
                     f"{app}.wsgi:app",
                 ],
                 {**self.app_env(), "PORT": str(self.ports[app])},
@@ -157,6 +159,8 @@ class SandboxStack:
             )
         if "event" in self.options.apps and self.options.wire_events:
             self._wire_events()
+        if "job" in self.options.apps:
+            self._wire_job()
         if "service" in self.options.apps:
             self._wire_checkout()
 
@@ -182,6 +186,14 @@ class SandboxStack:
             self.commercetools(),
             {"CONNECT_GCP_PROJECT_ID": GCP_PROJECT, "CONNECT_GCP_TOPIC_NAME": TOPIC},
         )
+
+    def _wire_job(self) -> None:
+        """The job app's install script: the customer fields the write-back fills."""
+        from job.install import post_deploy
+        from job.settings import JobSettings
+        from shared.settings import load_settings
+
+        post_deploy(self.commercetools(), {}, load_settings(JobSettings, self.app_env()))
 
     def _wire_checkout(self) -> None:
         """Register the API Extension (the service app's own install script) and point

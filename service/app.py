@@ -8,13 +8,18 @@ from flask import Flask, Response, g, jsonify, request
 
 from service.cancellations import CancelledCodes
 from service.extension import CheckoutExtension
+from service.instore import register_instore
 from service.settings import ServiceSettings
 from service.webhooks import WEBHOOK_SECRET_HEADER, WebhookError, YotpoWebhooks
+from shared.errors import TransientError
 from shared.runtime import Runtime, build_runtime, commercetools_client
 from shared.webapp import create_base_app, error_response, json_body
+from shared.writeback import CustomerWriteback
 
 # The one commercetools read on the checkout path must not eat the extension's budget.
 _CHECKOUT_CT_TIMEOUT = 0.5
+# A webhook's write-back answers within a few seconds: short commercetools timeouts, one retry.
+_WEBHOOK_CT_TIMEOUT = 2.0
 
 
 def extension_authorization(settings: ServiceSettings) -> str:
@@ -30,7 +35,16 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
     runtime = runtime or build_runtime(settings)
     checkout_ct = commercetools_client(settings, timeout=_CHECKOUT_CT_TIMEOUT, max_retries=0)
     extension = CheckoutExtension(settings, runtime, CancelledCodes(checkout_ct))
-    webhooks = YotpoWebhooks(CancelledCodes(runtime.commercetools))
+    webhook_ct = commercetools_client(settings, timeout=_WEBHOOK_CT_TIMEOUT, max_retries=1)
+    writeback = CustomerWriteback(
+        webhook_ct,
+        runtime.yotpo_for_store,
+        type_key=settings.customer_type_key,
+        tier_groups=settings.tier_groups(),
+    )
+    webhooks = YotpoWebhooks(
+        CancelledCodes(runtime.commercetools), writeback, commercetools=webhook_ct
+    )
     expected_auth = extension_authorization(settings)
     webhook_secret = (
         settings.yotpo_webhook_secret.get_secret_value() if settings.yotpo_webhook_secret else None
@@ -68,7 +82,12 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
             outcome = webhooks.handle(json_body())
         except WebhookError as exc:
             return error_response(400, "invalid_webhook", str(exc))
+        except TransientError as exc:
+            # Yotpo delivers the webhook again; nothing was half-written (one update per look).
+            g.outcome = "retry"
+            return error_response(503, "retry_later", f"{type(exc).__name__}: {exc}")
         g.outcome = outcome
         return jsonify({"outcome": outcome}), 200
 
+    register_instore(app, settings, runtime)
     return app

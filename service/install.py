@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.settings import ServiceSettings
 from shared.commercetools import CommercetoolsClient
 from shared.domain.loyalty_fields import CART_FIELD_DEFINITIONS, CartFields
 from shared.install import (
@@ -18,6 +17,9 @@ from shared.install import (
     ensure_type_fields,
     remove_by_key,
 )
+
+if TYPE_CHECKING:
+    from service.settings import ServiceSettings
 
 EXTENSION_KEY = "yotpo-loyalty-checkout"
 OWN_CART_TYPE_KEY = "yotpo-loyalty-order"
@@ -106,6 +108,7 @@ def pre_undeploy(
 
 
 if __name__ == "__main__":
+    from service.settings import ServiceSettings
     from shared.install import run_script
 
     raise SystemExit(

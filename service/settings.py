@@ -6,10 +6,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
+from service.instore import InStoreSettings
 from shared.settings import ConnectorSettings
+from shared.writeback import WritebackSettings
 
 
-class ServiceSettings(ConnectorSettings):
+class ServiceSettings(ConnectorSettings, WritebackSettings, InStoreSettings):
     app_name: ClassVar[str] = "service"
 
     extension_secret: SecretStr = Field(
@@ -51,6 +53,10 @@ class ServiceSettings(ConnectorSettings):
     yotpo_webhook_secret: SecretStr | None = Field(
         default=None, description="Shared secret Yotpo sends with its webhooks"
     )
+
+    def secret_values(self) -> list[str]:
+        # Each POS key's secret on its own, not only the JSON that holds them all.
+        return sorted({*super().secret_values(), *self.pos_secret_values()})
 
     def extra_problems(self) -> list[str]:
         problems = super().extra_problems()

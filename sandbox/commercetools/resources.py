@@ -59,6 +59,8 @@ def build_customer(draft: dict[str, Any], ctx: Context) -> Resource:
         "key": checked_key(draft.get("key")),
         "customerNumber": draft.get("customerNumber"),
         "email": email,
+        # commercetools keeps this for case-insensitive queries (`lowercaseEmail = "..."`).
+        "lowercaseEmail": email.lower() if email else None,
         "firstName": draft.get("firstName"),
         "lastName": draft.get("lastName"),
         "addresses": list(draft.get("addresses") or []),
@@ -82,6 +84,7 @@ def _change_email(c: Resource, act: dict[str, Any], ctx: Context, emit: MessageS
     old = c.get("email")
     if old != email:
         c["email"] = email
+        c["lowercaseEmail"] = email.lower()
         c["isEmailVerified"] = False
         # The project's reference lists `oldEmail` too; consumers may rely on either.
         emit("CustomerEmailChanged", email=email, oldEmail=old)

@@ -236,6 +236,15 @@ def test_customer_lifecycle_with_versions_keys_and_expansion(api: Api) -> None:
     assert api.error("GET", f"customers/{customer['id']}")[0] == 404
 
 
+def test_customers_keep_a_lowercase_email_for_case_insensitive_queries(api: Api) -> None:
+    customer = api.post("customers", customer_draft(email="Ada.Lovelace@Example.com"))["customer"]
+    assert customer["lowercaseEmail"] == "ada.lovelace@example.com"
+    found = api.get("customers", where='lowercaseEmail = "ada.lovelace@example.com"')
+    assert [c["id"] for c in found["results"]] == [customer["id"]]
+    changed = api.update("customers", customer, {"action": "changeEmail", "email": "ADA@x.org"})
+    assert changed["email"] == "ADA@x.org" and changed["lowercaseEmail"] == "ada@x.org"
+
+
 def test_an_update_that_changes_nothing_keeps_the_version(api: Api) -> None:
     customer = api.post("customers", customer_draft())["customer"]
     same = api.update("customers", customer, {"action": "setFirstName", "firstName": "Ada"})

@@ -1,0 +1,87 @@
+"""The job's own clients: the Yotpo ones at the job's share of the rate limit, all counted.
+
+Live traffic (event and service apps) keeps the rest of each account's Yotpo budget: the job
+runs in its own process with a limiter at `RECONCILE_RATE_SHARE × YOTPO_RATE_LIMIT_PER_SECOND`.
+Every HTTP exchange (retries included) is counted, for the run summaries.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from job.settings import JobSettings
+from shared.commercetools import CommercetoolsClient
+from shared.runtime import Runtime, YotpoRoute
+from shared.yotpo import YotpoClient
+
+
+@dataclass
+class CallCounter:
+    _count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def value(self) -> int:
+        with self._lock:
+            return self._count
+
+
+class CountingSession(requests.Session):
+    def __init__(self, counter: CallCounter, pool_size: int = 8) -> None:
+        super().__init__()
+        self.counter = counter
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.counter.add()
+        return super().request(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class JobClients:
+    runtime: Runtime
+    ct_calls: CallCounter
+    yotpo_calls: CallCounter
+
+    @property
+    def commercetools(self) -> CommercetoolsClient:
+        return self.runtime.commercetools
+
+
+def build_job_clients(settings: JobSettings) -> JobClients:
+    ct_calls, yotpo_calls = CallCounter(), CallCounter()
+    commercetools = CommercetoolsClient(
+        project_key=settings.ctp_project_key,
+        client_id=settings.ctp_client_id,
+        client_secret=settings.ctp_client_secret.get_secret_value(),
+        scope=settings.ctp_scope,
+        api_url=settings.api_url,
+        auth_url=settings.auth_url,
+        session=CountingSession(ct_calls),
+    )
+    # Stores sharing one Yotpo account share one client, hence one limiter (as in the runtime).
+    clients: dict[tuple[str, str], YotpoClient] = {}
+    routes: dict[str, YotpoRoute] = {}
+    for key, account in settings.accounts().items():
+        identity = (account.guid, account.api_url)
+        if identity not in clients:
+            clients[identity] = YotpoClient(
+                guid=account.guid,
+                api_key=account.api_key.get_secret_value(),
+                api_url=account.api_url,
+                rate_limit_per_second=settings.job_rate_per_second,
+                session=CountingSession(yotpo_calls),
+            )
+        routes[key] = YotpoRoute(key=key, account=account, client=clients[identity])
+    return JobClients(Runtime(commercetools=commercetools, routes=routes), ct_calls, yotpo_calls)

@@ -1,0 +1,398 @@
+"""The nightly reconciliation: which customers to look at, inside a time and rate budget.
+
+A *pass* looks at three kinds of customers, in phases:
+
+1. `orders`  — customers of orders modified since the previous pass started (their balance or
+   tier most likely moved);
+2. `expired` — customers whose stored tier end date has passed (Yotpo moved them down or
+   renewed them, maybe without a webhook reaching us);
+3. `slice`   — a rolling slice of everyone else, so that every customer is looked at within
+   `RECONCILE_COVERAGE_NIGHTS` passes even if every webhook was lost.
+
+The slice is an id cursor over all customers that survives between passes: each pass takes
+the next ⌈customers / N⌉ ids after it, wrapping around at the end. Compared with "hash of the
+id mod N == night", it reads only the slice from commercetools rather than every customer
+every night, and a pass that overran its budget simply continues the next night without
+shifting which customers the following nights cover.
+
+Everything streams (`CommercetoolsClient.iterate` pages by id): memory does not grow with the
+number of customers. The only set kept is a bounded one of customers already written back in
+this run, so a customer with five modified orders is looked at once.
+
+The pass's position (phase, id cursor, slice progress) is checkpointed in the task's custom
+object together with its lock (`job.state.TaskCheckpoint`): a run stopped by its budget, or a
+crash, continues where it stopped; a second runner finds the lock held and leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from job.clients import JobClients
+from job.settings import JobSettings
+from job.state import AlreadyRunning, LockLost, TaskCheckpoint
+from shared.commercetools import CommercetoolsClient
+from shared.domain.loyalty_fields import CustomerFields
+from shared.domain.writeback import format_datetime
+from shared.errors import PermanentError, TransientError
+from shared.logs import log_event
+from shared.writeback import CustomerWriteback, WritebackResult
+
+logger = logging.getLogger(__name__)
+
+RECONCILE_TASK = "reconcile"
+# On the very first pass there is no previous one: look at the orders of the last day.
+FIRST_PASS_LOOKBACK = timedelta(days=1)
+ORDER_PAGE = 100  # orders are large; only their customerId is needed
+CUSTOMER_PAGE = 200
+RECENT_LIMIT = 10_000  # customers remembered as done in this run (bounded memory)
+CHECKPOINT_EVERY = 50
+CHECKPOINT_SECONDS = 10.0
+
+Phase = Literal["orders", "expired", "slice"]
+Outcome = Literal[
+    "complete", "budget_exhausted", "already_running", "lock_lost", "interrupted", "misconfigured"
+]
+
+
+class PassState(BaseModel):
+    model_config = ConfigDict(frozen=False)
+
+    started_at: datetime
+    since: datetime
+    phase: Phase = "orders"
+    after: str | None = None  # id cursor inside the orders / expired phase
+    slice_quota: int = 0
+    slice_done: int = 0
+
+
+class ReconcileCursor(BaseModel):
+    model_config = ConfigDict(frozen=False)
+
+    last_pass_started_at: datetime | None = None  # "since" of the next pass
+    slice_after: str | None = None  # the rolling slice's id cursor, kept across passes
+    passes_completed: int = 0
+    current: PassState | None = None
+
+
+@dataclass
+class ReconcileSummary:
+    outcome: Outcome
+    checked: int = 0
+    changed: int = 0
+    failed: int = 0
+    not_members: int = 0
+    yotpo_calls: int = 0
+    ct_calls: int = 0
+    duration_seconds: float = 0.0
+    phase: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+class _BudgetExhausted(Exception):
+    """The run's time is up: stop before the next customer, keep the cursor on it."""
+
+
+class _RecentlyDone:
+    """Customer ids written back in this run, the oldest forgotten past `limit`."""
+
+    def __init__(self, limit: int = RECENT_LIMIT) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def __contains__(self, customer_id: object) -> bool:
+        return customer_id in self._ids
+
+    def add(self, customer_id: str) -> None:
+        self._ids[customer_id] = None
+        self._ids.move_to_end(customer_id)
+        while len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+
+class NightlyReconciler:
+    def __init__(
+        self,
+        settings: JobSettings,
+        clients: JobClients,
+        *,
+        writeback: CustomerWriteback | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        lock_lease_seconds: float | None = None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    ) -> None:
+        self._settings = settings
+        self._clients = clients
+        self._ct: CommercetoolsClient = clients.commercetools
+        self._now = now
+        self._monotonic = monotonic
+        self.writeback = writeback or CustomerWriteback(
+            clients.commercetools,
+            clients.runtime.yotpo_for_store,
+            type_key=settings.customer_type_key,
+            tier_groups=settings.tier_groups(),
+            now=now,
+            monotonic=monotonic,
+        )
+        self._lock_lease = lock_lease_seconds
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_seconds = checkpoint_seconds
+        # Stop early enough that the next Yotpo call surely fits (one limiter token + slack).
+        self._reserve = 0.5 + 1.0 / settings.job_rate_per_second
+
+    # --- the run ---------------------------------------------------------------------------------
+    def run(self, budget_seconds: float | None = None) -> ReconcileSummary:
+        budget = (
+            budget_seconds
+            if budget_seconds is not None
+            else (self._settings.reconcile_budget_seconds)
+        )
+        run = _Run(self, budget)
+        summary = run.execute()
+        log_event(
+            logger,
+            "job.reconcile.summary",
+            level=logging.ERROR if summary.outcome == "misconfigured" else logging.INFO,
+            **summary.as_dict(),
+        )
+        return summary
+
+    def checkpoint(self) -> TaskCheckpoint:
+        kwargs: dict[str, Any] = {"now": self._now}
+        if self._lock_lease is not None:
+            kwargs["lease_seconds"] = self._lock_lease
+        return TaskCheckpoint(self._ct, RECONCILE_TASK, **kwargs)
+
+    # --- candidates (streams) ------------------------------------------------------------------
+    def modified_orders(self, since: datetime, after: str | None) -> Iterator[Mapping[str, Any]]:
+        where = f'lastModifiedAt > "{format_datetime(since)}" and customerId is defined'
+        return self._ct.iterate("orders", where=_after(where, after), page_size=ORDER_PAGE)
+
+    def expired_tiers(self, moment: datetime, after: str | None) -> Iterator[Mapping[str, Any]]:
+        where = f'custom(fields({CustomerFields.TIER_ENDS_AT} < "{format_datetime(moment)}"))'
+        return self._ct.iterate("customers", where=_after(where, after), page_size=CUSTOMER_PAGE)
+
+    def customers_after(self, after: str | None) -> Iterator[Mapping[str, Any]]:
+        where = f'id > "{after}"' if after else None
+        return self._ct.iterate("customers", where=where, page_size=CUSTOMER_PAGE)
+
+    def slice_quota(self) -> int:
+        total = int(self._ct.query("customers", limit=1, with_total=True).get("total") or 0)
+        return math.ceil(total / self._settings.reconcile_coverage_nights)
+
+
+def _after(where: str, after: str | None) -> str:
+    return f'({where}) and id > "{after}"' if after else where
+
+
+class _Run:
+    """One invocation: lock, phases from the stored position, checkpoints, summary."""
+
+    def __init__(self, job: NightlyReconciler, budget_seconds: float) -> None:
+        self.job = job
+        self.budget = budget_seconds
+        self.started = job._monotonic()
+        self.deadline = self.started + budget_seconds
+        self.ct_before = job._clients.ct_calls.value
+        self.yotpo_before = job._clients.yotpo_calls.value
+        self.summary = ReconcileSummary(outcome="complete")
+        self.recent = _RecentlyDone()
+        self.cursor = ReconcileCursor()
+        self.since_checkpoint = 0
+        self.last_checkpoint = self.started
+
+    def execute(self) -> ReconcileSummary:
+        checkpoint = self.job.checkpoint()
+        try:
+            self.job.writeback.target()  # a missing custom type fails the run, not each customer
+        except PermanentError as exc:
+            return self._finish("misconfigured", error=str(exc))
+        try:
+            self.cursor = ReconcileCursor.model_validate(checkpoint.acquire())
+        except AlreadyRunning as exc:
+            return self._finish("already_running", error=str(exc))
+        self.checkpoint = checkpoint
+        outcome: Outcome = "complete"
+        try:
+            try:
+                self._passes()
+            except _BudgetExhausted:
+                outcome = "budget_exhausted"
+            self.summary.phase = self.cursor.current.phase if self.cursor.current else None
+            checkpoint.release(self._stored())
+        except LockLost as exc:
+            return self._finish("lock_lost", error=str(exc))
+        except TransientError as exc:
+            # commercetools failed under a page read or a checkpoint: the lock runs out and the
+            # next run continues from the last checkpoint.
+            return self._finish("interrupted", error=f"{type(exc).__name__}: {exc}")
+        except PermanentError as exc:
+            # commercetools refused a query (a scope or predicate problem): free the lock so
+            # the run after the fix does not wait for it.
+            with contextlib.suppress(Exception):
+                checkpoint.release(self._stored())
+            return self._finish("misconfigured", error=f"{type(exc).__name__}: {exc}")
+        return self._finish(outcome)
+
+    # --- phases ----------------------------------------------------------------------------------
+    def _passes(self) -> None:
+        current = self.cursor.current
+        if current is None:
+            now = self.job._now()
+            current = PassState(
+                started_at=now,
+                since=self.cursor.last_pass_started_at or now - FIRST_PASS_LOOKBACK,
+                slice_quota=self.job.slice_quota(),
+            )
+            self.cursor.current = current
+            self._save()
+            self._warn_if_short(current)
+        if current.phase == "orders":
+            self._orders_phase(current)
+            current.phase, current.after = "expired", None
+            self._save()
+        if current.phase == "expired":
+            self._expired_phase(current)
+            current.phase, current.after = "slice", None
+            self._save()
+        self._slice_phase(current)
+        self.cursor.last_pass_started_at = current.started_at
+        self.cursor.passes_completed += 1
+        self.cursor.current = None
+
+    def _warn_if_short(self, current: PassState) -> None:
+        """One Yotpo call per customer at the job's rate: can a run even hold the slice?"""
+        capacity = int(self.budget * self.job._settings.job_rate_per_second)
+        if current.slice_quota > capacity:
+            log_event(
+                logger,
+                "job.reconcile.coverage_at_risk",
+                level=logging.WARNING,
+                slice=current.slice_quota,
+                capacity=capacity,
+                detail=(
+                    "a pass will take several runs: raise RECONCILE_BUDGET_SECONDS or "
+                    "RECONCILE_RATE_SHARE, or RECONCILE_COVERAGE_NIGHTS"
+                ),
+            )
+
+    def _orders_phase(self, current: PassState) -> None:
+        for order in self.job.modified_orders(current.since, current.after):
+            customer_id = order.get("customerId")
+            if customer_id and customer_id not in self.recent:
+                self._look(str(customer_id), lambda d, c=str(customer_id): self._sync_id(c, d))
+            current.after = str(order["id"])
+            self._maybe_save()
+
+    def _expired_phase(self, current: PassState) -> None:
+        for customer in self.job.expired_tiers(current.started_at, current.after):
+            self._look_at(customer)
+            current.after = str(customer["id"])
+            self._maybe_save()
+
+    def _slice_phase(self, current: PassState) -> None:
+        wraps = 0
+        while current.slice_done < current.slice_quota:
+            seen = False
+            for customer in self.job.customers_after(self.cursor.slice_after):
+                if current.slice_done >= current.slice_quota:
+                    return
+                seen = True
+                self._look_at(customer)
+                self.cursor.slice_after = str(customer["id"])
+                current.slice_done += 1
+                self._maybe_save()
+            # The end of the id space: the slice goes on from the first customer.
+            self.cursor.slice_after = None
+            wraps += 1
+            if not seen and wraps > 1:
+                return  # fewer customers than the quota counted (deleted meanwhile)
+
+    # --- one customer ----------------------------------------------------------------------------
+    def _look_at(self, customer: Mapping[str, Any]) -> None:
+        customer_id = str(customer["id"])
+        if customer_id in self.recent:
+            return
+        self._look(customer_id, lambda d: self.job.writeback.sync_customer(customer, deadline=d))
+
+    def _sync_id(self, customer_id: str, deadline: float) -> WritebackResult:
+        return self.job.writeback.sync(customer_id, deadline=deadline)
+
+    def _look(self, customer_id: str, work: Callable[[float], WritebackResult]) -> None:
+        if self.deadline - self.job._monotonic() < self.job._reserve:
+            raise _BudgetExhausted
+        try:
+            result = work(self.deadline)
+        except TransientError as exc:
+            if self.deadline - self.job._monotonic() < self.job._reserve:
+                raise _BudgetExhausted from None  # cut short by the budget: look again next run
+            self.summary.failed += 1
+            log_event(
+                logger,
+                "job.customer_failed",
+                level=logging.WARNING,
+                customer_id=customer_id,
+                error=f"{type(exc).__name__}: {exc}",
+                failure="transient",
+                outcome="failed",
+            )
+            return
+        except PermanentError as exc:
+            self.summary.failed += 1
+            log_event(
+                logger,
+                "job.customer_failed",
+                level=logging.ERROR,
+                customer_id=customer_id,
+                error=f"{type(exc).__name__}: {exc}",
+                failure="permanent",
+                outcome="failed",
+            )
+            return
+        self.recent.add(customer_id)
+        self.summary.checked += 1
+        if result.wrote:
+            self.summary.changed += 1
+        elif result.outcome == "not_a_member":
+            self.summary.not_members += 1
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    def _stored(self) -> dict[str, Any]:
+        return self.cursor.model_dump(mode="json")
+
+    def _save(self) -> None:
+        self.checkpoint.save(self._stored())
+        self.since_checkpoint = 0
+        self.last_checkpoint = self.job._monotonic()
+
+    def _maybe_save(self) -> None:
+        self.since_checkpoint += 1
+        due = self.since_checkpoint >= self.job._checkpoint_every or (
+            self.job._monotonic() - self.last_checkpoint >= self.job._checkpoint_seconds
+        )
+        if due:
+            self._save()
+
+    def _finish(self, outcome: Outcome, error: str | None = None) -> ReconcileSummary:
+        summary = self.summary
+        summary.outcome = outcome
+        summary.error = error
+        summary.ct_calls = self.job._clients.ct_calls.value - self.ct_before
+        summary.yotpo_calls = self.job._clients.yotpo_calls.value - self.yotpo_before
+        summary.duration_seconds = round(self.job._monotonic() - self.started, 3)
+        return summary

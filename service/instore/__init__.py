@@ -1,0 +1,42 @@
+"""In-store loyalty: one API for POS and headless clients, and a store-associate page.
+
+Yotpo's in-store guide asks every POS integrator to build the same steps: look the customer
+up, show balance and VIP tier, list rewards usable in store, redeem one for a code, send the
+in-store order with that code, send in-store refunds (also of orders bought online). The
+connector offers them once, under `/loyalty` on the service app.
+
+Design — exactly one path to Yotpo per kind of event:
+
+- Orders and refunds NEVER go to Yotpo from this API. An in-store sale is imported into
+  commercetools (`POST /orders/import`: the POS key's store, `paymentState` Paid, `orderState`
+  Complete, the reward code in the connector's order field `loyaltyRewardCode`); commercetools
+  emits `OrderImported` and the event app reconciles it like any order (ledger, exactly once).
+  The receipt id is the order number: importing it again answers the existing order.
+- An in-store refund, of an in-store or an online order (found by its order number), is a
+  successful Refund transaction on the order's payment (a payment is created and added when
+  the order has none), with `interactionId` `<key id>-<request id>`: a retried call finds its
+  own transaction and adds nothing. The event app sends the Yotpo refund — keyed on the
+  transaction id, capped at what the order earned, against the order's own Yotpo order id.
+- Redemptions ARE Yotpo calls (they are not order events): created with immediate point
+  deduction (`delay_points_deduction: false`, the code is used at the till) and reversed by
+  cancelling an unused redemption. Each is idempotent on the client's `request_id`: the first
+  answer is stored create-only (`version: 0`) as a custom object in
+  `yotpo-loyalty-pos-requests` (key `<key id>-<request id>`); a concurrent duplicate that
+  loses the race reverses its own redemption and returns the winner's answer.
+
+Access: `Authorization: Bearer <secret>`, keys from `POS_API_KEYS`
+(`{"<key id>": {"secret", "store"}}`), compared in constant time. A key acts for one store:
+its Yotpo account (`runtime.yotpo_for_store`), the store its sales are imported into, the
+customers (storeless or of that store) and orders (its store's, storeless online orders, or
+another store's on the same Yotpo account) it may see. Lookups are rate-limited per key.
+Answers never carry another customer's full email or a phone number.
+
+Known limits: a reversal is not checked against the key that redeemed (Yotpo cancels only
+unused codes of the key's own account); a redemption whose Yotpo answer is lost in transit
+(timeout after Yotpo acted) cannot be told from one never made — Yotpo has no idempotency key.
+"""
+
+from service.instore.api import register_instore
+from service.instore.settings import InStoreSettings
+
+__all__ = ["InStoreSettings", "register_instore"]

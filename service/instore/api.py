@@ -1,0 +1,288 @@
+"""The `/loyalty` Blueprint: HTTP in, the desks, HTTP out.
+
+Authentication (bearer secret → POS key → store), the per-key lookup limit, and the mapping of
+every failure to an answer a terminal can act on: 4xx refusals (nothing changed), 503 with
+Retry-After when commercetools or Yotpo is unavailable (retry with the same request_id).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import secrets
+from importlib.resources import files
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from pydantic import ValidationError
+
+from service.install import OWN_CART_TYPE_KEY
+from service.instore.access import Keyring, LookupThrottle, Principal
+from service.instore.commerce import CustomerDirectory
+from service.instore.members import candidate, customer_summary, find_member
+from service.instore.models import (
+    OrderRequest,
+    RedemptionRequest,
+    RefundRequest,
+    ReversalRequest,
+    checked_email,
+)
+from service.instore.openapi import PREFIX, openapi_document
+from service.instore.orders import OrderDesk
+from service.instore.problems import Problem, invalid, not_found
+from service.instore.redemptions import RedemptionDesk
+from service.instore.refunds import RefundDesk
+from service.instore.replays import RequestLog
+from service.instore.settings import InStoreSettings
+from shared.domain.customer_sync import e164
+from shared.errors import PermanentError, TransientError, YotpoAuthError
+from shared.logs import log_event
+from shared.runtime import Runtime
+from shared.settings import SettingsError
+from shared.webapp import error_response, json_body
+
+logger = logging.getLogger(__name__)
+
+_PUBLIC_ENDPOINTS = frozenset({"loyalty.openapi", "loyalty.associate_page"})
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+_RETRY_AFTER_SECONDS = "2"
+_PAGE_CSP = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _page_template() -> str:
+    return files("service.instore").joinpath("associate.html").read_text(encoding="utf-8")
+
+
+def check_stores(settings: InStoreSettings, runtime: Runtime) -> None:
+    """Every key's store must have a Yotpo account (its own or the default one)."""
+    unserved = sorted(
+        {k.store for k in settings.pos_keys().values() if runtime.yotpo_for_store(k.store) is None}
+    )
+    if unserved:
+        raise SettingsError(
+            [
+                f"POS_API_KEYS: no Yotpo account serves store(s) {', '.join(unserved)}; add "
+                "them to YOTPO_ACCOUNTS or configure a default account"
+            ]
+        )
+
+
+def register_instore(app: Flask, settings: InStoreSettings, runtime: Runtime) -> None:
+    """Add the `/loyalty` API and the associate page to the service app."""
+    check_stores(settings, runtime)
+    type_key = getattr(settings, "cart_custom_type_key", None) or OWN_CART_TYPE_KEY
+    app.register_blueprint(
+        _blueprint(
+            Keyring(settings.pos_keys()),
+            LookupThrottle(settings.pos_lookups_per_second),
+            runtime,
+            type_key,
+        )
+    )
+
+
+def _blueprint(
+    keyring: Keyring, throttle: LookupThrottle, runtime: Runtime, type_key: str
+) -> Blueprint:
+    ct = runtime.commercetools
+    directory = CustomerDirectory(ct)
+    redemptions = RedemptionDesk(runtime, directory, RequestLog(ct))
+    orders = OrderDesk(ct, runtime, directory, type_key)
+    refunds = RefundDesk(ct, runtime)
+    page = _page_template()
+    bp = Blueprint("loyalty", __name__, url_prefix=PREFIX)
+
+    @bp.before_request
+    def _authenticate() -> tuple[Response, int] | None:
+        if request.endpoint in _PUBLIC_ENDPOINTS:
+            return None
+        if not keyring.configured:
+            return error_response(
+                404, "not_configured", "set POS_API_KEYS to use the in-store loyalty API"
+            )
+        principal = keyring.authenticate(request.headers.get("Authorization"))
+        if principal is None:
+            response, status = error_response(
+                401, "unauthorized", "missing or unknown API key (Authorization: Bearer ...)"
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="loyalty"'
+            return response, status
+        g.pos = principal
+        return None
+
+    def principal() -> Principal:
+        return g.pos  # type: ignore[no-any-return]
+
+    def lookup() -> Principal:
+        who = principal()
+        wait = throttle.take(who.key_id)
+        if wait > 0:
+            raise Problem(
+                429,
+                "too_many_lookups",
+                "too many lookups for this key; slow down",
+                retry_after=max(1, math.ceil(wait)),
+            )
+        return who
+
+    # --- errors ----------------------------------------------------------------------------
+    @bp.errorhandler(Problem)
+    def _problem(exc: Problem) -> tuple[Response, int]:
+        g.outcome = exc.code
+        response, status = error_response(exc.status, exc.code, exc.message, **exc.extra)
+        if "retry_after" in exc.extra:
+            response.headers["Retry-After"] = str(exc.extra["retry_after"])
+        return response, status
+
+    @bp.errorhandler(ValidationError)
+    def _invalid(exc: ValidationError) -> tuple[Response, int]:
+        g.outcome = "invalid_request"
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]}
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+        message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        return error_response(400, "invalid_request", message, problems=problems)
+
+    @bp.errorhandler(TransientError)
+    def _unavailable(exc: TransientError) -> tuple[Response, int]:
+        g.outcome = "unavailable"
+        log_event(
+            logger,
+            "pos.unavailable",
+            level=logging.WARNING,
+            path=request.path,
+            error=f"{type(exc).__name__}: {exc}",
+            retry=True,
+            outcome="unavailable",
+        )
+        response, status = error_response(
+            503, "unavailable", "the loyalty service is unavailable; retry with the same request_id"
+        )
+        response.headers["Retry-After"] = _RETRY_AFTER_SECONDS
+        return response, status
+
+    @bp.errorhandler(PermanentError)
+    def _upstream(exc: PermanentError) -> tuple[Response, int]:
+        # Refusals the desks expect are Problems; this is configuration or data to fix.
+        g.outcome = "upstream_error"
+        log_event(
+            logger,
+            "pos.upstream_error",
+            level=logging.ERROR,
+            path=request.path,
+            error=f"{type(exc).__name__}: {exc}",
+            auth=isinstance(exc, YotpoAuthError),
+            outcome="failed",
+        )
+        return error_response(
+            502, "upstream_error", "commercetools or Yotpo refused the call; see the logs"
+        )
+
+    # --- public ----------------------------------------------------------------------------
+    @bp.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(openapi_document())
+
+    @bp.get("/associate")
+    def associate_page() -> Response:
+        nonce = secrets.token_urlsafe(16)
+        response = Response(page.replace("{{nonce}}", nonce), mimetype="text/html")
+        response.headers["Content-Security-Policy"] = _PAGE_CSP.format(nonce=nonce)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # --- lookups ---------------------------------------------------------------------------
+    @bp.get("/customers")
+    def find_customer() -> Response:
+        who = lookup()
+        email, phone = request.args.get("email"), request.args.get("phone")
+        if (email is None) == (phone is None):
+            raise invalid("invalid_query", "give exactly one of email and phone")
+        if email is not None:
+            try:
+                found = directory.by_email(who, checked_email(email))
+            except ValueError:
+                raise invalid("invalid_email", "email is not an email address") from None
+        else:
+            assert phone is not None
+            # An unencoded "+" arrives as a space: "?phone=+49..." still means +49...
+            raw = "+" + phone.lstrip() if phone.startswith(" ") else phone
+            number = e164(raw)
+            if number is None:
+                raise invalid(
+                    "invalid_phone", "phone must be E.164: + country code and number, e.g. +4917..."
+                )
+            found = directory.by_phone(who, number)
+        if not found:
+            raise not_found("unknown_customer", "no customer matches")
+        if len(found) > 1:
+            raise Problem(
+                409,
+                "ambiguous_customer",
+                "several customers match; ask the customer which account to use",
+                candidates=[candidate(c) for c in found],
+            )
+        return jsonify(_summary(who, found[0]))
+
+    def _summary(who: Principal, customer: dict[str, Any]) -> dict[str, Any]:
+        member = find_member(redemptions.client(who), customer)
+        g.outcome = "found"
+        return customer_summary(customer, member)
+
+    @bp.get("/customers/<customer_id>")
+    def get_customer(customer_id: str) -> Response:
+        who = lookup()
+        _customer_id(customer_id)
+        return jsonify(_summary(who, directory.by_id(who, customer_id)))
+
+    @bp.get("/customers/<customer_id>/rewards")
+    def rewards(customer_id: str) -> Response:
+        who = lookup()
+        _customer_id(customer_id)
+        offline = request.args.get("offline", "false").lower() in ("1", "true", "yes")
+        return jsonify(redemptions.rewards(who, customer_id, offline))
+
+    # --- writes ----------------------------------------------------------------------------
+    @bp.post("/redemptions")
+    def redeem() -> tuple[Response, int]:
+        answer = redemptions.redeem(principal(), RedemptionRequest.model_validate(json_body()))
+        g.outcome = "redeemed"
+        return jsonify(answer.body), answer.status
+
+    @bp.post("/redemptions/<redemption_id>/reversal")
+    def reverse(redemption_id: str) -> tuple[Response, int]:
+        body = ReversalRequest.model_validate(json_body())
+        answer = redemptions.reverse(principal(), redemption_id, body)
+        g.outcome = "reversed"
+        return jsonify(answer.body), answer.status
+
+    @bp.post("/orders")
+    def import_order() -> tuple[Response, int]:
+        status, body = orders.import_order(principal(), OrderRequest.model_validate(json_body()))
+        g.outcome = "imported" if status == 201 else "already_imported"
+        return jsonify(body), status
+
+    @bp.get("/orders/<path:order_number>")
+    def order_summary(order_number: str) -> Response:
+        return jsonify(refunds.summary(lookup(), order_number))
+
+    @bp.post("/refunds")
+    def refund() -> tuple[Response, int]:
+        body = refunds.refund(principal(), RefundRequest.model_validate(json_body()))
+        g.outcome = "recorded"
+        return jsonify(body), 202
+
+    return bp
+
+
+def _customer_id(value: str) -> None:
+    if not _CUSTOMER_ID.match(value):
+        raise not_found("unknown_customer", "no customer with this id")

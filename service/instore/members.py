@@ -1,0 +1,112 @@
+"""A commercetools customer's Yotpo membership, and what a store associate may be shown of it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.instore.problems import not_found
+from shared.logs import mask_email
+from shared.yotpo import YotpoClient
+from shared.yotpo import YotpoFields as F
+
+_UPGRADE_REQUIREMENTS = "vip_tier_upgrade_requirements"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A Yotpo member and the one identifier that found it (used for every later call)."""
+
+    customer_id: str
+    email: str | None
+    by_customer_id: bool
+    profile: dict[str, Any]
+
+    @property
+    def identifier(self) -> dict[str, str]:
+        """Keyword arguments of YotpoClient lookups (`customer_id=` or `email=`)."""
+        if self.by_customer_id or not self.email:
+            return {"customer_id": self.customer_id}
+        return {"email": self.email}
+
+    @property
+    def payload_identifier(self) -> dict[str, str]:
+        """The same identifier as Yotpo request fields."""
+        if self.by_customer_id or not self.email:
+            return {F.CUSTOMER_ID: self.customer_id}
+        return {F.CUSTOMER_EMAIL: self.email}
+
+
+def find_member(client: YotpoClient, customer: Mapping[str, Any]) -> Member:
+    """The customer's Yotpo member: by customer id, else by email (a member Yotpo created from
+    guest orders before the customer was synced); 404 when Yotpo knows neither."""
+    customer_id = str(customer["id"])
+    email = customer.get("email") if isinstance(customer.get("email"), str) else None
+    profile = client.get_customer(customer_id=customer_id, with_referral_code=True)
+    if profile is not None:
+        return Member(customer_id, email, True, profile)
+    if email:
+        profile = client.get_customer(email=email, with_referral_code=True)
+        if profile is not None:
+            return Member(customer_id, email, False, profile)
+    raise not_found(
+        "not_a_member", "the customer exists but is not a member of the loyalty program"
+    )
+
+
+def _name(customer: Mapping[str, Any]) -> str | None:
+    parts = [customer.get("firstName"), customer.get("lastName")]
+    text = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    return text or None
+
+
+def masked(email: Any) -> str | None:
+    return mask_email(email) if isinstance(email, str) and email else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _progress(profile: Mapping[str, Any]) -> dict[str, Any] | None:
+    needs = profile.get(_UPGRADE_REQUIREMENTS)
+    if not isinstance(needs, Mapping):
+        return None  # top tier, or Yotpo did not say
+    return {
+        "next_tier": needs.get("tier_name"),
+        "points_needed": needs.get("points_needed"),
+        "amount_minor_needed": needs.get("amount_cents_needed"),
+        "purchases_needed": needs.get("purchases_needed"),
+    }
+
+
+def _referral_code(profile: Mapping[str, Any]) -> str | None:
+    code = profile.get(F.REFERRAL_CODE)
+    if isinstance(code, Mapping):
+        code = code.get("code")
+    return code if isinstance(code, str) and code else None
+
+
+def customer_summary(customer: Mapping[str, Any], member: Member) -> dict[str, Any]:
+    """What the till shows: never the full email or a phone number."""
+    profile = member.profile
+    tier = profile.get(F.VIP_TIER_NAME)
+    return {
+        "customer_id": member.customer_id,
+        "name": _name(customer),
+        "email": masked(customer.get("email")),
+        "points_balance": _int(profile.get(F.POINTS_BALANCE)),
+        "vip_tier": tier if isinstance(tier, str) and tier else None,
+        "vip_tier_progress": _progress(profile),
+        "referral_code": _referral_code(profile),
+    }
+
+
+def candidate(customer: Mapping[str, Any]) -> dict[str, Any]:
+    """One of several customers a lookup matched, shown so the associate can ask which."""
+    return {
+        "customer_id": str(customer["id"]),
+        "name": _name(customer),
+        "email": masked(customer.get("email")),
+    }

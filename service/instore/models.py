@@ -1,0 +1,116 @@
+"""Request bodies of the loyalty API, validated at the boundary (unknown fields are refused)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+# A request id names one POS operation; it becomes part of custom object keys and
+# transaction interaction ids, hence the safe alphabet.
+RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,100}$")]
+CustomerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,100}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+# In-store receipt ids: printable, no spaces or quotes (they travel in URLs and predicates).
+PosOrderNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:#\-]{0,99}$")]
+# Orders bought online may carry any order number the shop chose.
+AnyOrderNumber = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+RewardCode = Annotated[str, StringConstraints(pattern=r"^\S{1,64}$")]
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def checked_email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("is not an email address")
+    return value
+
+
+class RedemptionRequest(_Body):
+    request_id: RequestId
+    customer_id: CustomerId
+    option_id: Annotated[str, StringConstraints(pattern=r"^\d{1,18}$")]
+    points: int | None = Field(default=None, gt=0)
+    currency: Currency | None = None
+
+    @field_validator("option_id", mode="before")
+    @classmethod
+    def _option_as_text(cls, value: Any) -> Any:
+        # Yotpo's option ids are integers; terminals may send them either way.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    _currency = field_validator("currency", mode="before")(_upper)
+
+
+class ReversalRequest(_Body):
+    request_id: RequestId
+
+
+class OrderLine(_Body):
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    quantity: int = Field(ge=1, le=100_000)
+    unit_price_minor: int = Field(ge=0)
+
+
+class OrderRequest(_Body):
+    request_id: RequestId
+    order_number: PosOrderNumber
+    customer_id: CustomerId | None = None
+    email: str | None = None
+    currency: Currency
+    lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    total_minor: int | None = Field(default=None, gt=0)
+    tax_minor: int | None = Field(default=None, ge=0)
+    reward_code: RewardCode | None = None
+
+    _currency = field_validator("currency", mode="before")(_upper)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else checked_email(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrderRequest:
+        if (self.customer_id is None) == (self.email is None):
+            raise ValueError("give exactly one of customer_id and email")
+        if self.total <= 0:
+            raise ValueError("the order total must be positive")
+        if self.tax_minor is not None and self.tax_minor > self.total:
+            raise ValueError("tax_minor cannot exceed the order total")
+        return self
+
+    @property
+    def lines_total(self) -> int:
+        return sum(line.quantity * line.unit_price_minor for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        """What the customer paid: the till's total (after in-store discounts), else the lines."""
+        return self.total_minor if self.total_minor is not None else self.lines_total
+
+
+class RefundRequest(_Body):
+    request_id: RequestId
+    order_number: AnyOrderNumber
+    amount_minor: int = Field(gt=0)

@@ -1,0 +1,386 @@
+"""The OpenAPI 3 description of the loyalty API (served at `GET /loyalty/openapi.json`).
+
+A test compares its paths with the app's real routes, both ways.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PREFIX = "/loyalty"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return _json(_ref("Problem"), description)
+
+
+_AUTH_FAILURES = {
+    "401": _problem("missing or unknown API key"),
+    "404": _problem("not found (or the API is not configured)"),
+    "503": _problem("commercetools or Yotpo unavailable; retry with the same request_id"),
+}
+_THROTTLED = {
+    "429": {
+        **_problem("too many lookups for this key"),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    }
+}
+_WRITE_FAILURES = {
+    "400": _problem("malformed request (the reason says which field)"),
+    "409": _problem("request_id reused for another request, or a conflicting resource"),
+    "422": _problem("refused by the loyalty rules or the order's state"),
+}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_MONEY = {"type": "integer", "description": "minor units of the currency (cents, yen, fils)"}
+_REQUEST_ID = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_-]{1,100}$",
+    "description": "the POS's id of this operation: a retry with the same id changes nothing",
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+        "additionalProperties": True,
+    },
+    "Customer": {
+        "type": "object",
+        "properties": {
+            "customer_id": {"type": "string"},
+            "name": {"type": "string", "nullable": True},
+            "email": {"type": "string", "description": "masked, e.g. j***@example.com"},
+            "points_balance": {"type": "integer"},
+            "vip_tier": {"type": "string", "nullable": True},
+            "vip_tier_progress": {
+                "type": "object",
+                "nullable": True,
+                "properties": {
+                    "next_tier": {"type": "string", "nullable": True},
+                    "points_needed": {"type": "integer", "nullable": True},
+                    "amount_minor_needed": {"type": "integer", "nullable": True},
+                    "purchases_needed": {"type": "integer", "nullable": True},
+                },
+            },
+            "referral_code": {"type": "string", "nullable": True},
+        },
+    },
+    "Reward": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "cost_text": {"type": "string", "nullable": True},
+            "points": {"type": "integer", "description": "points cost (per step if variable)"},
+            "kind": {"type": "string", "enum": ["fixed", "percentage", "variable"]},
+            "amount_minor": {**_MONEY, "nullable": True},
+            "percentage": {"type": "number", "nullable": True},
+            "minimum_minor": {**_MONEY, "nullable": True},
+            "currency": {"type": "string", "nullable": True},
+            "offline": {"type": "boolean", "description": "usable in stores"},
+        },
+    },
+    "Rewards": {
+        "type": "object",
+        "properties": {
+            "customer_id": {"type": "string"},
+            "points_balance": {"type": "integer"},
+            "rewards": {"type": "array", "items": _ref("Reward")},
+        },
+    },
+    "RedemptionRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["request_id", "customer_id", "option_id"],
+        "properties": {
+            "request_id": _REQUEST_ID,
+            "customer_id": {"type": "string"},
+            "option_id": {"type": "string", "description": "a reward id (digits)"},
+            "points": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "points to spend on a variable reward",
+            },
+            "currency": {"type": "string", "description": "ISO 4217; defaults to the program's"},
+        },
+    },
+    "Redemption": {
+        "type": "object",
+        "properties": {
+            "redemption_id": {"type": "string"},
+            "code": {"type": "string", "description": "the code to apply at the till"},
+            "amount_minor": {**_MONEY, "nullable": True},
+            "currency": {"type": "string", "nullable": True},
+            "points": {"type": "integer"},
+            "customer_id": {"type": "string"},
+            "option_id": {"type": "string"},
+        },
+    },
+    "ReversalRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["request_id"],
+        "properties": {"request_id": _REQUEST_ID},
+    },
+    "Reversal": {
+        "type": "object",
+        "properties": {
+            "redemption_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["reversed"]},
+            "points": {"type": "integer", "nullable": True},
+        },
+    },
+    "OrderLine": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "quantity", "unit_price_minor"],
+        "properties": {
+            "sku": {"type": "string"},
+            "name": {"type": "string"},
+            "quantity": {"type": "integer", "minimum": 1},
+            "unit_price_minor": {**_MONEY, "minimum": 0},
+        },
+    },
+    "OrderRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["request_id", "order_number", "currency", "lines"],
+        "description": "exactly one of customer_id and email",
+        "properties": {
+            "request_id": _REQUEST_ID,
+            "order_number": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:#-]{0,99}$",
+                "description": "the receipt id; importing it again answers the existing order",
+            },
+            "customer_id": {"type": "string"},
+            "email": {"type": "string", "format": "email"},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "lines": {"type": "array", "minItems": 1, "items": _ref("OrderLine")},
+            "total_minor": {
+                **_MONEY,
+                "minimum": 1,
+                "description": "what was paid (after in-store discounts); default: the lines",
+            },
+            "tax_minor": {**_MONEY, "minimum": 0, "description": "tax included in the total"},
+            "reward_code": {"type": "string", "description": "a code from POST /redemptions"},
+        },
+    },
+    "Order": {
+        "type": "object",
+        "properties": {
+            "order_id": {"type": "string"},
+            "order_number": {"type": "string"},
+            "status": {"type": "string", "enum": ["imported"]},
+        },
+    },
+    "OrderSummary": {
+        "type": "object",
+        "properties": {
+            "order_id": {"type": "string"},
+            "order_number": {"type": "string"},
+            "store": {"type": "string", "nullable": True},
+            "currency": {"type": "string"},
+            "fraction_digits": {"type": "integer"},
+            "total_minor": _MONEY,
+            "refunded_minor": _MONEY,
+            "refundable_minor": _MONEY,
+        },
+    },
+    "RefundRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["request_id", "order_number", "amount_minor"],
+        "properties": {
+            "request_id": _REQUEST_ID,
+            "order_number": {"type": "string", "description": "in-store or online order"},
+            "amount_minor": {**_MONEY, "minimum": 1},
+        },
+    },
+    "Refund": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["recorded"]},
+            "transaction_id": {"type": "string"},
+            "order_id": {"type": "string"},
+            "order_number": {"type": "string"},
+            "amount_minor": _MONEY,
+            "currency": {"type": "string"},
+        },
+    },
+}
+
+
+def _paths() -> dict[str, Any]:
+    customer_id = _path_param("customer_id", "commercetools customer id")
+    order_number = _path_param("order_number", "the order's number (receipt id)")
+    return {
+        f"{PREFIX}/customers": {
+            "get": {
+                "summary": "Find a customer by email or phone; balance and VIP tier",
+                "parameters": [
+                    {"name": "email", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "phone",
+                        "in": "query",
+                        "description": "E.164, e.g. +4917612345678",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("Customer"), "the customer"),
+                    "400": _problem("neither or both of email and phone, or a malformed one"),
+                    "409": _problem("several customers match (candidates listed, emails masked)"),
+                    **_THROTTLED,
+                    **_AUTH_FAILURES,
+                },
+            }
+        },
+        f"{PREFIX}/customers/{{customer_id}}": {
+            "get": {
+                "summary": "A customer's balance and VIP tier by id",
+                "parameters": [customer_id],
+                "responses": {
+                    "200": _json(_ref("Customer"), "the customer"),
+                    **_THROTTLED,
+                    **_AUTH_FAILURES,
+                },
+            }
+        },
+        f"{PREFIX}/customers/{{customer_id}}/rewards": {
+            "get": {
+                "summary": "Rewards the customer can redeem now",
+                "parameters": [
+                    customer_id,
+                    {
+                        "name": "offline",
+                        "in": "query",
+                        "description": "true: only rewards usable in stores",
+                        "schema": {"type": "boolean"},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("Rewards"), "the rewards"),
+                    **_THROTTLED,
+                    **_AUTH_FAILURES,
+                },
+            }
+        },
+        f"{PREFIX}/redemptions": {
+            "post": {
+                "summary": "Redeem a reward for a code (points are deducted at once)",
+                "requestBody": _body("RedemptionRequest"),
+                "responses": {
+                    "201": _json(_ref("Redemption"), "the code"),
+                    **_WRITE_FAILURES,
+                    **_AUTH_FAILURES,
+                },
+            }
+        },
+        f"{PREFIX}/redemptions/{{redemption_id}}/reversal": {
+            "post": {
+                "summary": "Reverse an unused redemption (the points come back)",
+                "parameters": [_path_param("redemption_id", "from POST /redemptions")],
+                "requestBody": _body("ReversalRequest"),
+                "responses": {
+                    "200": _json(_ref("Reversal"), "reversed"),
+                    **_WRITE_FAILURES,
+                    **_AUTH_FAILURES,
+                },
+            }
+        },
+        f"{PREFIX}/orders": {
+            "post": {
+                "summary": "Record an in-store sale (imported into commercetools; earns points)",
+                "requestBody": _body("OrderRequest"),
+                "responses": {
+                    "201": _json(_ref("Order"), "imported"),
+                    "200": _json(_ref("Order"), "this sale was imported before"),
+                    **_WRITE_FAILURES,
+                    **_AUTH_FAILURES,
+                },
+            }
+        },
+        f"{PREFIX}/orders/{{order_number}}": {
+            "get": {
+                "summary": "An order's total and what is left to refund",
+                "parameters": [order_number],
+                "responses": {
+                    "200": _json(_ref("OrderSummary"), "the order"),
+                    **_AUTH_FAILURES,
+                },
+            }
+        },
+        f"{PREFIX}/refunds": {
+            "post": {
+                "summary": "Record an in-store refund of an in-store or online order",
+                "requestBody": _body("RefundRequest"),
+                "responses": {
+                    "202": _json(_ref("Refund"), "recorded; points are reversed shortly"),
+                    **_WRITE_FAILURES,
+                    **_AUTH_FAILURES,
+                },
+            }
+        },
+        f"{PREFIX}/openapi.json": {
+            "get": {
+                "summary": "This description",
+                "security": [],
+                "responses": {"200": {"description": "OpenAPI 3 JSON"}},
+            }
+        },
+        f"{PREFIX}/associate": {
+            "get": {
+                "summary": "The store associate page (HTML; the key is entered in the page)",
+                "security": [],
+                "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}},
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Loyalty API for stores (POS and headless)",
+            "version": "1.0.0",
+            "description": (
+                "Look up loyalty members, redeem rewards for codes, and record in-store "
+                "sales and refunds. Amounts are integers in the currency's minor units. "
+                "Sales and refunds are recorded in commercetools; points follow shortly."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+        "paths": _paths(),
+    }

@@ -1,0 +1,274 @@
+"""Rewards at the till: list what a customer can redeem, redeem one for a code, reverse it.
+
+Redemptions are the one thing this API sends to Yotpo itself (they are not order events).
+Points leave the balance at once (`delay_points_deduction: false`): the code is used within
+minutes at the till, and a delayed code would keep the points spendable online meanwhile.
+A code not used after all is given back by a reversal (Yotpo's redemption cancellation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from service.instore.access import Principal
+from service.instore.commerce import CustomerDirectory
+from service.instore.members import Member, find_member
+from service.instore.models import RedemptionRequest, ReversalRequest
+from service.instore.problems import Problem, conflict, invalid, not_found, refused
+from service.instore.replays import Answer, RequestLog, fingerprint
+from shared.errors import YotpoPermanentError
+from shared.logs import log_event
+from shared.runtime import Runtime, YotpoRoute
+from shared.yotpo import YotpoClient
+from shared.yotpo import YotpoFields as F
+
+logger = logging.getLogger(__name__)
+
+# A terminal waits for the associate's screen: answer (or fail) well within a human's patience.
+YOTPO_BUDGET_SECONDS = 8.0
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _kind(option: Mapping[str, Any]) -> str:
+    discount_type = str(option.get(F.DISCOUNT_TYPE) or "")
+    if "percentage" in discount_type:
+        return "percentage"
+    if "variable" in discount_type:
+        return "variable"
+    return "fixed"
+
+
+def reward_view(option: Mapping[str, Any], currency: str | None) -> dict[str, Any]:
+    """A redemption option as the till shows it (amounts in minor units of `currency`)."""
+    return {
+        "id": str(option.get("id")),
+        "name": option.get("name"),
+        "description": option.get("description") or "",
+        "cost_text": option.get("cost_text"),
+        "points": _int(option.get(F.AMOUNT)),
+        "kind": _kind(option),
+        "amount_minor": _int(option.get("discount_amount_cents")),
+        "percentage": option.get("discount_percentage"),
+        "minimum_minor": _int(option.get(F.CART_GREATER_THAN)),
+        "currency": option.get("currency") or currency,
+        "offline": bool(option.get("is_offline")),
+    }
+
+
+def _redeemed_amount(
+    option: Mapping[str, Any], redemption: Mapping[str, Any], points: int
+) -> int | None:
+    """The code's value in minor units: Yotpo's own figure, else the option's (None: a
+    percentage, whose value depends on the basket)."""
+    given = _int(redemption.get("discount_amount_cents"))
+    if given is not None:
+        return given
+    per_step = _int(option.get("discount_amount_cents"))
+    kind = _kind(option)
+    if kind == "fixed":
+        return per_step
+    if kind == "variable" and per_step is not None:
+        step = max(_int(option.get(F.AMOUNT)) or 1, 1)
+        return points // step * per_step
+    return None
+
+
+class RedemptionDesk:
+    def __init__(
+        self, runtime: Runtime, directory: CustomerDirectory, requests: RequestLog
+    ) -> None:
+        self._runtime = runtime
+        self._directory = directory
+        self._requests = requests
+
+    def route(self, principal: Principal) -> YotpoRoute:
+        route = self._runtime.yotpo_for_store(principal.store)
+        if route is None:  # register_instore checks this at start-up; config may still drift
+            raise Problem(503, "not_configured", "no loyalty program serves this store")
+        return route
+
+    def client(self, principal: Principal) -> YotpoClient:
+        return self.route(principal).client.bounded(YOTPO_BUDGET_SECONDS)
+
+    def _default_currency(self, principal: Principal) -> str | None:
+        currencies = self.route(principal).account.currencies
+        return next(iter(currencies)) if len(currencies) == 1 else None
+
+    # --- rewards ---------------------------------------------------------------------------
+    def rewards(self, principal: Principal, customer_id: str, offline_only: bool) -> dict[str, Any]:
+        customer = self._directory.by_id(principal, customer_id)
+        client = self.client(principal)
+        member = find_member(client, customer)
+        options = client.redemption_options(**member.identifier)
+        currency = self._default_currency(principal)
+        shown = [o for o in options if o.get("is_offline") or not offline_only]
+        return {
+            "customer_id": customer_id,
+            "points_balance": _int(member.profile.get(F.POINTS_BALANCE)) or 0,
+            "rewards": [reward_view(o, currency) for o in shown],
+        }
+
+    # --- redemption ------------------------------------------------------------------------
+    def redeem(self, principal: Principal, request: RedemptionRequest) -> Answer:
+        digest = fingerprint("redemption", request.model_dump())
+        replay = self._requests.recall(principal, request.request_id, digest)
+        if replay is not None:
+            return replay
+        route = self.route(principal)
+        currency = request.currency or self._default_currency(principal)
+        if currency and not route.account.accepts(currency):
+            raise refused("currency_not_enabled", f"the loyalty program does not use {currency}")
+        customer = self._directory.by_id(principal, request.customer_id)
+        client = self.client(principal)
+        member = find_member(client, customer)
+        option, points = self._decide(client, member, request)
+        payload: dict[str, Any] = {
+            **member.payload_identifier,
+            F.REDEMPTION_OPTION_ID: int(request.option_id),
+            F.DELAY_POINTS_DEDUCTION: False,
+        }
+        if currency:
+            payload[F.CURRENCY] = currency
+        if _kind(option) == "variable":
+            payload[F.POINTS_TO_REDEEM] = points
+        try:
+            redemption = client.create_redemption(payload)
+        except YotpoPermanentError as exc:
+            raise refused("redemption_refused", f"Yotpo refused the redemption: {exc}") from None
+        redemption_id = redemption.get("id")
+        code = redemption.get(F.REWARD_TEXT)
+        body = {
+            "redemption_id": None if redemption_id is None else str(redemption_id),
+            "code": code if isinstance(code, str) else None,
+            "amount_minor": _redeemed_amount(option, redemption, points),
+            "currency": redemption.get(F.CURRENCY) or currency or option.get("currency"),
+            "points": points,
+            "customer_id": request.customer_id,
+            "option_id": request.option_id,
+        }
+        try:
+            if body["code"] is None or body["redemption_id"] is None:
+                raise refused("redemption_refused", "Yotpo's answer carried no code")
+            answer, ours = self._requests.keep(
+                principal, request.request_id, digest, Answer(201, body)
+            )
+        except Exception:
+            # Unrecorded, a retry would redeem again: give these points back now.
+            self._undo(client, principal, redemption_id, "not_recorded")
+            raise
+        if not ours:
+            # A concurrent copy of this request won; its code is the one the till shows.
+            self._undo(client, principal, redemption_id, "lost_race")
+            return answer
+        log_event(
+            logger,
+            "pos.redemption",
+            key_id=principal.key_id,
+            store=principal.store,
+            customer_id=request.customer_id,
+            option_id=request.option_id,
+            redemption_id=body["redemption_id"],
+            points=points,
+            request_id=request.request_id,
+            outcome="redeemed",
+        )
+        return answer
+
+    def _decide(
+        self, client: YotpoClient, member: Member, request: RedemptionRequest
+    ) -> tuple[Mapping[str, Any], int]:
+        """The option and the points it costs; refusals say why before anything is spent."""
+        usable = client.redemption_options(**member.identifier)
+        option = next((o for o in usable if str(o.get("id")) == request.option_id), None)
+        if option is None:
+            known = next(
+                (o for o in client.redemption_options() if str(o.get("id")) == request.option_id),
+                None,
+            )
+            if known is None:
+                raise not_found("unknown_reward", "the loyalty program has no such reward")
+            raise refused(
+                "not_enough_points", "the customer cannot redeem this reward now (points)"
+            )
+        cost = _int(option.get(F.AMOUNT)) or 0
+        if _kind(option) != "variable":
+            if request.points is not None and request.points != cost:
+                raise invalid("invalid_points", f"this reward costs exactly {cost} points")
+            return option, cost
+        step = max(cost, 1)
+        if request.points is None or request.points % step:
+            raise invalid("invalid_points", f"give points as a positive multiple of {step}")
+        balance = _int(member.profile.get(F.POINTS_BALANCE)) or 0
+        if request.points > balance:
+            raise refused("not_enough_points", f"the customer has {balance} points")
+        return option, request.points
+
+    def _undo(
+        self, client: YotpoClient, principal: Principal, redemption_id: Any, reason: str
+    ) -> None:
+        if redemption_id is None:
+            return
+        try:
+            client.cancel_redemption(redemption_id)
+        except Exception as exc:
+            # The points stay deducted for a code nobody was shown: an operator must act.
+            log_event(
+                logger,
+                "pos.redemption_orphaned",
+                level=logging.ERROR,
+                key_id=principal.key_id,
+                redemption_id=str(redemption_id),
+                reason=reason,
+                error=f"{type(exc).__name__}: {exc}",
+                outcome="needs_operator",
+            )
+            return
+        log_event(
+            logger,
+            "pos.redemption_undone",
+            level=logging.WARNING,
+            key_id=principal.key_id,
+            redemption_id=str(redemption_id),
+            reason=reason,
+            outcome="reversed",
+        )
+
+    # --- reversal --------------------------------------------------------------------------
+    def reverse(self, principal: Principal, redemption_id: str, request: ReversalRequest) -> Answer:
+        digest = fingerprint("reversal", {"redemption_id": redemption_id})
+        replay = self._requests.recall(principal, request.request_id, digest)
+        if replay is not None:
+            return replay
+        if not redemption_id.isdigit():
+            raise not_found("unknown_redemption", "no redemption with this id")
+        client = self.client(principal)
+        try:
+            cancelled = client.cancel_redemption(redemption_id)
+        except YotpoPermanentError as exc:
+            if exc.status == 404:
+                raise not_found("unknown_redemption", "no redemption with this id") from None
+            raise conflict(
+                "not_reversible", "the redemption cannot be reversed (already used on an order?)"
+            ) from None
+        body = {
+            "redemption_id": redemption_id,
+            "status": "reversed",
+            "points": _int(cancelled.get(F.AMOUNT)),
+        }
+        answer, _ = self._requests.keep(principal, request.request_id, digest, Answer(200, body))
+        log_event(
+            logger,
+            "pos.reversal",
+            key_id=principal.key_id,
+            store=principal.store,
+            redemption_id=redemption_id,
+            points=body["points"],
+            request_id=request.request_id,
+            outcome="reversed",
+        )
+        return answer

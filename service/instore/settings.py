@@ -1,0 +1,102 @@
+"""Settings of the in-store loyalty API: the POS clients' keys and the lookup rate limit.
+
+`InStoreSettings` is a mixin: the service app's settings class inherits it, so the keys are
+read, validated and reported (never their values) with every other setting at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Key ids become part of custom object keys and transaction interaction ids
+# ("<key id>-<request id>"): no dash in them keeps that split unambiguous.
+KEY_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+STORE_KEY_PATTERN = r"^[A-Za-z0-9_\-]{2,256}$"
+MIN_SECRET_LENGTH = 16
+
+
+class PosKey(BaseModel):
+    """One POS client (a store's terminals): its bearer secret and the store it acts for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    secret: SecretStr
+    store: str = Field(pattern=STORE_KEY_PATTERN)
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+
+def parse_pos_keys(raw: str) -> dict[str, PosKey]:
+    """`{"<key id>": {"secret", "store"}}` → keys by id; ValueError names every problem."""
+    try:
+        data: Any = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict) or not data:
+        raise ValueError('must be a JSON object: {"<key id>": {"secret": ..., "store": ...}}')
+    keys: dict[str, PosKey] = {}
+    problems: list[str] = []
+    for key_id, value in data.items():
+        if not re.match(KEY_ID_PATTERN, str(key_id)):
+            problems.append(f"{key_id!r}: key ids are 1-64 of A-Z a-z 0-9 _")
+            continue
+        try:
+            keys[str(key_id)] = PosKey.model_validate(value)
+        except ValidationError as exc:
+            for err in exc.errors(include_input=False, include_url=False):
+                where = ".".join(str(p) for p in err["loc"])
+                message = str(err["msg"]).removeprefix("Value error, ")
+                problems.append(f"{key_id}{'.' + where if where else ''}: {message}")
+    secrets = [k.secret.get_secret_value() for k in keys.values()]
+    if len(set(secrets)) != len(secrets):
+        # A secret must name exactly one key: it decides the store a request acts for.
+        problems.append("two keys share one secret")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return keys
+
+
+class InStoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    pos_api_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            'In-store loyalty API keys as JSON: {"<key id>": {"secret": "...", '
+            '"store": "<store key>"}}; unset disables the API'
+        ),
+    )
+    pos_lookups_per_second: float = Field(
+        default=10.0,
+        gt=0,
+        le=1000,
+        description="Customer and reward lookups allowed per second and POS key",
+    )
+
+    @field_validator("pos_api_keys")
+    @classmethod
+    def _valid_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_pos_keys(value.get_secret_value())
+        return value
+
+    def pos_keys(self) -> dict[str, PosKey]:
+        if self.pos_api_keys is None:
+            return {}
+        return parse_pos_keys(self.pos_api_keys.get_secret_value())
+
+    def pos_secret_values(self) -> list[str]:
+        """Each key's secret, for the log scrubber (the JSON as a whole is redacted anyway)."""
+        return [k.secret.get_secret_value() for k in self.pos_keys().values()]

@@ -1,0 +1,291 @@
+"""Write a Yotpo member's loyalty state onto its commercetools customer.
+
+One path for both callers: the job (nightly reconciliation) and the service app (Yotpo's
+points and tier webhooks). The steps, per customer:
+
+1. the customer as it is now (given, or read by id) — its version is what the write checks;
+2. the member as Yotpo has it now (`GET /customers?customer_id=…&with_referral_code=true`);
+3. the pure diff (`shared.domain.writeback.plan_writeback`); nothing to change → no write;
+4. the update with the customer's version. A lost race (409) starts again at 1: reading the
+   customer before Yotpo means the last writer always holds the freshest Yotpo answer, so a
+   slow webhook cannot overwrite a newer balance with an older one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.commercetools import CommercetoolsClient
+from shared.domain.writeback import (
+    FOREIGN_CUSTOM_TYPE,
+    GroupPolicy,
+    TypeTarget,
+    WritebackPlan,
+    member_state,
+    plan_writeback,
+)
+from shared.errors import (
+    ConcurrentModificationError,
+    NotFoundError,
+    PermanentError,
+    YotpoTransientError,
+)
+from shared.logs import log_event
+from shared.runtime import YotpoRoute
+from shared.yotpo import YotpoClient
+
+logger = logging.getLogger(__name__)
+
+OWN_CUSTOMER_TYPE_KEY = "yotpo-loyalty-customer"
+_ROUNDS = 4
+# A group the mapping names but commercetools lacks is looked up again after this long.
+_MISSING_GROUP_RETRY_SECONDS = 300.0
+
+Outcome = Literal["updated", "unchanged", "not_a_member", "no_account", "customer_gone"]
+
+
+class WritebackSettings(BaseSettings):
+    """Where the write-back puts things: read by every app that writes back (job, service)."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    customer_custom_type_key: str | None = Field(
+        default=None,
+        description="The merchant's customer custom type to add the loyalty fields to",
+    )
+    vip_tier_groups: str | None = Field(
+        default=None,
+        description='VIP tier to customer group key, JSON: {"Gold": "vip-gold"}',
+    )
+
+    @field_validator("vip_tier_groups")
+    @classmethod
+    def _groups_json(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_tier_groups(value)
+        return value
+
+    @property
+    def customer_type_key(self) -> str:
+        return self.customer_custom_type_key or OWN_CUSTOMER_TYPE_KEY
+
+    def tier_groups(self) -> dict[str, str]:
+        return parse_tier_groups(self.vip_tier_groups) if self.vip_tier_groups else {}
+
+
+def parse_tier_groups(raw: str) -> dict[str, str]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ValueError('expected a JSON object of tier name to group key: {"Gold": "vip-gold"}')
+    bad = [str(k) for k, v in data.items() if not str(k).strip() or not isinstance(v, str) or not v]
+    if bad:
+        raise ValueError(f"tier names and group keys must be non-empty strings: {bad}")
+    keys = list(data.values())
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        # Two tiers sharing a group would make "tier lost" remove a group the other still earns.
+        raise ValueError(f"each tier needs its own group; repeated: {repeated}")
+    return {str(k).strip(): v for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class WritebackResult:
+    customer_id: str
+    outcome: Outcome
+    changed: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def wrote(self) -> bool:
+        return self.outcome == "updated"
+
+
+RouteFor = Callable[[str | None], YotpoRoute | None]
+
+
+class CustomerWriteback:
+    def __init__(
+        self,
+        commercetools: CommercetoolsClient,
+        yotpo_for_store: RouteFor,
+        *,
+        type_key: str,
+        tier_groups: Mapping[str, str] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ct = commercetools
+        self._route_for = yotpo_for_store
+        self._type_key = type_key
+        self._tier_groups = dict(tier_groups or {})
+        self._now = now
+        self._monotonic = monotonic
+        self._target: TypeTarget | None = None
+        self._group_ids: dict[str, str] = {}
+        self._missing_groups: dict[str, float] = {}
+
+    # --- entry points --------------------------------------------------------------------------
+    def sync(self, customer_id: str, *, deadline: float | None = None) -> WritebackResult:
+        """Write back one customer, read by id."""
+        try:
+            customer = self._ct.get_by_id("customers", customer_id)
+        except NotFoundError:
+            return WritebackResult(customer_id, "customer_gone")
+        return self.sync_customer(customer, deadline=deadline)
+
+    def sync_customer(
+        self, customer: Mapping[str, Any], *, deadline: float | None = None
+    ) -> WritebackResult:
+        """Write back one customer as just read (its version guards the write).
+
+        Raises TransientError (Yotpo or commercetools may answer later) or PermanentError
+        (configuration: the custom type or a mapped group is missing).
+        """
+        customer_id = str(customer["id"])
+        for _ in range(_ROUNDS):
+            target = self.target()  # a configuration problem costs no Yotpo call
+            route = self._route(customer)
+            if route is None:
+                log_event(
+                    logger, "writeback.no_account", customer_id=customer_id, outcome="skipped"
+                )
+                return WritebackResult(customer_id, "no_account")
+            found = self._client(route, deadline).get_customer(
+                customer_id=customer_id, with_referral_code=True
+            )
+            if found is None:
+                log_event(
+                    logger, "writeback.not_a_member", customer_id=customer_id, outcome="skipped"
+                )
+                return WritebackResult(customer_id, "not_a_member")
+            member = member_state(found)
+            plan = plan_writeback(
+                customer, member, target, self._groups(member.vip_tier), self._now()
+            )
+            self._note_skips(customer_id, plan)
+            if plan.empty:
+                log_event(
+                    logger,
+                    "writeback.unchanged",
+                    level=logging.DEBUG,
+                    customer_id=customer_id,
+                    outcome="unchanged",
+                )
+                return WritebackResult(customer_id, "unchanged", skipped=plan.skipped)
+            try:
+                self._ct.update("customers", customer_id, int(customer["version"]), plan.actions)
+            except ConcurrentModificationError:
+                try:
+                    customer = self._ct.get_by_id("customers", customer_id)
+                except NotFoundError:
+                    return WritebackResult(customer_id, "customer_gone")
+                continue
+            log_event(
+                logger,
+                "writeback.updated",
+                customer_id=customer_id,
+                changed=list(plan.changed),
+                account=route.key,
+                outcome="updated",
+            )
+            return WritebackResult(customer_id, "updated", plan.changed, plan.skipped)
+        raise ConcurrentModificationError(
+            f"customer {customer_id}: kept changing under the write-back", current_version=None
+        )
+
+    # --- configuration lookups -----------------------------------------------------------------
+    def target(self) -> TypeTarget:
+        """The custom type that carries the fields (looked up once; install creates it)."""
+        if self._target is None:
+            try:
+                found = self._ct.get_by_key("types", self._type_key)
+            except NotFoundError:
+                raise PermanentError(
+                    f"custom type {self._type_key} does not exist: run "
+                    "`python -m job.install post-deploy`"
+                ) from None
+            if "customer" not in (found.get("resourceTypeIds") or []):
+                raise PermanentError(f"custom type {self._type_key} is not a customer type")
+            self._target = TypeTarget(type_id=found["id"], type_key=self._type_key)
+        return self._target
+
+    def _groups(self, tier: str | None) -> GroupPolicy:
+        if not self._tier_groups:
+            return GroupPolicy()
+        by_tier: dict[str, str] = {}
+        for tier_name, group_key in self._tier_groups.items():
+            group_id = self._group_id(group_key)
+            if group_id is not None:
+                by_tier[tier_name] = group_id
+        policy = GroupPolicy(by_tier)
+        wanted_key = GroupPolicy(self._tier_groups).group_for(tier)
+        if wanted_key is not None and policy.group_for(tier) is None:
+            # Without the group, "no group wanted" would wrongly remove the one it has.
+            raise PermanentError(
+                f"customer group {wanted_key} (VIP_TIER_GROUPS) does not exist: run "
+                "`python -m job.install post-deploy`"
+            )
+        return policy
+
+    def _group_id(self, key: str) -> str | None:
+        if key in self._group_ids:
+            return self._group_ids[key]
+        missing_since = self._missing_groups.get(key)
+        recently_missing = (
+            missing_since is not None
+            and self._monotonic() - missing_since < _MISSING_GROUP_RETRY_SECONDS
+        )
+        if recently_missing:
+            return None
+        try:
+            found = self._ct.get_by_key("customer-groups", key)
+        except NotFoundError:
+            self._missing_groups[key] = self._monotonic()
+            return None
+        self._missing_groups.pop(key, None)
+        self._group_ids[key] = str(found["id"])
+        return self._group_ids[key]
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _route(self, customer: Mapping[str, Any]) -> YotpoRoute | None:
+        """The account of the customer's first store that has one, else the default account."""
+        for store in customer.get("stores") or []:
+            key = store.get("key") if isinstance(store, Mapping) else None
+            route = self._route_for(key) if key else None
+            if route is not None and route.key == key:
+                return route
+        return self._route_for(None)
+
+    def _client(self, route: YotpoRoute, deadline: float | None) -> YotpoClient:
+        if deadline is None:
+            return route.client
+        remaining = deadline - self._monotonic()
+        if remaining <= 0:
+            raise YotpoTransientError("write-back time budget used up")
+        return route.client.bounded(remaining)
+
+    @staticmethod
+    def _note_skips(customer_id: str, plan: WritebackPlan) -> None:
+        if FOREIGN_CUSTOM_TYPE in plan.skipped:
+            log_event(
+                logger,
+                "writeback.foreign_custom_type",
+                level=logging.WARNING,
+                customer_id=customer_id,
+                outcome="fields_skipped",
+                detail="the customer has another custom type; configure CUSTOMER_CUSTOM_TYPE_KEY",
+            )
