@@ -111,7 +111,11 @@ def run() -> list[str]:
             [_deliverer(session, url, _envelope(n, f"{n['id']}-{i}")) for i, n in enumerate(storm)],
             CONCURRENCY,
         )
-        storm_posts = [r for r in stack.yotpo_requests(yotpo_before_storm) if r["method"] == "POST"]
+        storm_posts = [
+            r["path"].rsplit("/", 1)[-1]
+            for r in stack.yotpo_requests(yotpo_before_storm)
+            if r["method"] == "POST"
+        ]
         after = stack.yotpo_state()
     duplicates = sum(after["duplicates"]["orders"].values()) + sum(
         after["duplicates"]["refunds"].values()
@@ -119,7 +123,7 @@ def run() -> list[str]:
     types = sorted({n["type"] for n in notifications})
     return [
         f"{ORDERS} order lifecycles (paid, partial refund; every 10th cancelled), "
-        f"{len(notifications)} messages of {len(types)} types, Yotpo latency {YOTPO_LATENCY_MS} ms",
+        f"{len(notifications)} messages ({', '.join(types)}), Yotpo latency {YOTPO_LATENCY_MS} ms",
         f"one instance (2 workers × 8 threads), {CONCURRENCY} concurrent pushes: "
         + live.summary("msg"),
         f"Yotpo calls per order lifecycle: {yotpo_calls / ORDERS:.2f} "
