@@ -16,8 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from job.settings import JobSettings
 from shared.commercetools import CommercetoolsClient
-from shared.runtime import Runtime, YotpoRoute
-from shared.yotpo import YotpoClient
+from shared.runtime import Runtime, build_runtime
 
 
 @dataclass
@@ -60,28 +59,10 @@ class JobClients:
 
 
 def build_job_clients(settings: JobSettings) -> JobClients:
-    ct_calls, yotpo_calls = CallCounter(), CallCounter()
-    commercetools = CommercetoolsClient(
-        project_key=settings.ctp_project_key,
-        client_id=settings.ctp_client_id,
-        client_secret=settings.ctp_client_secret.get_secret_value(),
-        scope=settings.ctp_scope,
-        api_url=settings.api_url,
-        auth_url=settings.auth_url,
-        session=CountingSession(ct_calls),
+    counters = {"commercetools": CallCounter(), "yotpo": CallCounter()}
+    runtime = build_runtime(
+        settings,
+        yotpo_rate_per_second=settings.job_rate_per_second,
+        sessions=lambda service: CountingSession(counters[service]),
     )
-    # Stores sharing one Yotpo account share one client, hence one limiter (as in the runtime).
-    clients: dict[tuple[str, str], YotpoClient] = {}
-    routes: dict[str, YotpoRoute] = {}
-    for key, account in settings.accounts().items():
-        identity = (account.guid, account.api_url)
-        if identity not in clients:
-            clients[identity] = YotpoClient(
-                guid=account.guid,
-                api_key=account.api_key.get_secret_value(),
-                api_url=account.api_url,
-                rate_limit_per_second=settings.job_rate_per_second,
-                session=CountingSession(yotpo_calls),
-            )
-        routes[key] = YotpoRoute(key=key, account=account, client=clients[identity])
-    return JobClients(Runtime(commercetools=commercetools, routes=routes), ct_calls, yotpo_calls)
+    return JobClients(runtime, counters["commercetools"], counters["yotpo"])

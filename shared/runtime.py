@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import requests
 
 from shared.commercetools import CommercetoolsClient
 from shared.settings import DEFAULT_ACCOUNT, ConnectorSettings, YotpoAccount
@@ -34,11 +37,16 @@ class Runtime:
 
 
 def commercetools_client(
-    settings: ConnectorSettings, *, timeout: float = 10.0, max_retries: int = 3
+    settings: ConnectorSettings,
+    *,
+    timeout: float = 10.0,
+    max_retries: int = 3,
+    session: requests.Session | None = None,
 ) -> CommercetoolsClient:
     return CommercetoolsClient(
         timeout=timeout,
         max_retries=max_retries,
+        session=session,
         project_key=settings.ctp_project_key,
         client_id=settings.ctp_client_id,
         client_secret=settings.ctp_client_secret.get_secret_value(),
@@ -48,8 +56,16 @@ def commercetools_client(
     )
 
 
-def build_runtime(settings: ConnectorSettings) -> Runtime:
-    commercetools = commercetools_client(settings)
+def build_runtime(
+    settings: ConnectorSettings,
+    *,
+    yotpo_rate_per_second: float | None = None,
+    sessions: Callable[[str], requests.Session] | None = None,
+) -> Runtime:
+    """The clients of one process. The job passes its lower Yotpo rate (its share of the
+    limit) and `sessions` (a session factory by service name, to count its calls)."""
+    session = sessions or (lambda _service: None)
+    commercetools = commercetools_client(settings, session=session("commercetools"))
     # Stores that share one Yotpo account share one client, so they share its rate limit.
     clients: dict[tuple[str, str], YotpoClient] = {}
     routes: dict[str, YotpoRoute] = {}
@@ -60,7 +76,8 @@ def build_runtime(settings: ConnectorSettings) -> Runtime:
                 guid=account.guid,
                 api_key=account.api_key.get_secret_value(),
                 api_url=account.api_url,
-                rate_limit_per_second=settings.yotpo_rate_limit_per_second,
+                rate_limit_per_second=yotpo_rate_per_second or settings.yotpo_rate_limit_per_second,
+                session=session("yotpo"),
             )
         routes[key] = YotpoRoute(key=key, account=account, client=clients[identity])
     return Runtime(commercetools=commercetools, routes=routes)
