@@ -16,7 +16,10 @@ from shared.webapp import create_base_app, error_response, json_body
 def create_app(
     settings: EventSettings, runtime: Runtime | None = None, oidc_certs: GoogleCerts | None = None
 ) -> Flask:
-    processor = EventProcessor(settings, runtime or build_runtime(settings))
+    # A delivery must end inside Pub/Sub's 10 s ack deadline: commercetools calls get short
+    # timeouts and one retry (a failure is retried by redelivery anyway).
+    runtime = runtime or build_runtime(settings, ct_timeout=2.5, ct_max_retries=1)
+    processor = EventProcessor(settings, runtime)
     app = create_base_app("event")
     app.extensions["event_processor"] = processor
 

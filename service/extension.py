@@ -28,6 +28,7 @@ from shared.domain.checkout import (
     redeem_actions,
     triage,
 )
+from shared.domain.loyalty_fields import CartFields
 from shared.errors import PermanentError, TransientError
 from shared.logs import log_event
 from shared.runtime import Runtime
@@ -88,6 +89,8 @@ class CheckoutExtension:
                     error=f"{type(exc).__name__}: {exc}",
                 )
         actions = maintain_actions(facts, self._config, cancelled=cancelled)
+        if not cancelled and _drops_reward(actions):
+            self._give_points_back(facts)
         if actions:
             log_event(
                 logger,
@@ -118,6 +121,7 @@ class CheckoutExtension:
             actions = redeem_actions(facts, decision, redemption, self._config)
         except ValueError as exc:
             return self._reject(facts, Rejection(LoyaltyError.UNAVAILABLE), exc)
+        self._give_points_back(facts)  # the reward it replaces, if any
         log_event(
             logger,
             "checkout.reward_applied",
@@ -130,6 +134,40 @@ class CheckoutExtension:
             outcome="applied",
         )
         return ExtensionAnswer(200, {"actions": actions}, "applied")
+
+    def _give_points_back(self, facts: CartFacts) -> None:
+        """A reward leaving the cart returns its points when they were already deducted.
+
+        With delayed deduction (the default) an unused code costs nothing and there is
+        nothing to return. Best effort inside the budget: the cart update never fails for it,
+        and an operator sees a WARNING naming the redemption to return by hand.
+        """
+        applied = facts.applied
+        if self._config.delay_points_deduction or applied is None or not applied.redemption_id:
+            return
+        route = self._runtime.yotpo_for_store(facts.store_key)
+        try:
+            if route is None:
+                raise PermanentError("no Yotpo account serves this store")
+            route.client.bounded(self._budget).cancel_redemption(applied.redemption_id)
+        except (TransientError, PermanentError) as exc:
+            log_event(
+                logger,
+                "checkout.points_not_returned",
+                level=logging.WARNING,
+                cart_id=facts.id,
+                redemption_id=applied.redemption_id,
+                error=f"{type(exc).__name__}: {exc}",
+                outcome="needs_operator",
+            )
+            return
+        log_event(
+            logger,
+            "checkout.points_returned",
+            cart_id=facts.id,
+            redemption_id=applied.redemption_id,
+            outcome="returned",
+        )
 
     def _decide(self, client: YotpoClient, facts: CartFacts) -> Approval | Rejection:
         customer = client.get_customer(customer_id=facts.customer_id, with_referral_code=False)
@@ -174,3 +212,10 @@ class CheckoutExtension:
             **fields,
         )
         return ExtensionAnswer(400, {"errors": [rejection.extension_error()]}, "rejected")
+
+
+def _drops_reward(actions: list[dict[str, Any]]) -> bool:
+    return any(
+        a["action"] == "setCustomField" and a["name"] == CartFields.REWARD_CODE and "value" not in a
+        for a in actions
+    )

@@ -61,11 +61,15 @@ def build_runtime(
     *,
     yotpo_rate_per_second: float | None = None,
     sessions: Callable[[str], requests.Session] | None = None,
+    ct_timeout: float = 10.0,
+    ct_max_retries: int = 3,
 ) -> Runtime:
     """The clients of one process. The job passes its lower Yotpo rate (its share of the
     limit) and `sessions` (a session factory by service name, to count its calls)."""
     session = sessions or (lambda _service: None)
-    commercetools = commercetools_client(settings, session=session("commercetools"))
+    commercetools = commercetools_client(
+        settings, timeout=ct_timeout, max_retries=ct_max_retries, session=session("commercetools")
+    )
     # Stores that share one Yotpo account share one client, so they share its rate limit.
     clients: dict[tuple[str, str], YotpoClient] = {}
     routes: dict[str, YotpoRoute] = {}

@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain.loyalty_fields import CartFields
 from shared.domain.money import minor_units, money_currency
 
 # commercetools state names the planner compares against.
@@ -43,9 +44,10 @@ SHIPMENT_STATES_SHIPPED = frozenset({"Shipped", "Delivered"})
 RETURN_PAYMENT_REFUNDED = "Refunded"
 
 # The connector's own custom fields on the order (carried over from the cart).
-FIELD_REWARD_CODE = "loyaltyRewardCode"
-FIELD_IP_ADDRESS = "loyaltyIpAddress"
-FIELD_USER_AGENT = "loyaltyUserAgent"
+FIELD_REWARD_CODE = CartFields.REWARD_CODE
+FIELD_REFERRAL_CODE = CartFields.REFERRAL_CODE
+FIELD_IP_ADDRESS = CartFields.IP_ADDRESS
+FIELD_USER_AGENT = CartFields.USER_AGENT
 
 _APPLIED_CODE_STATE = "MatchesCart"
 _TRANSACTION_REFUND = "Refund"
@@ -125,6 +127,7 @@ class OrderView(BaseModel):
     discount_minor: int
     discount_codes: tuple[DiscountCodeView, ...] = ()
     loyalty_reward_code: str | None = None
+    referral_code: str | None = None
     ip_address: str | None = None
     user_agent: str | None = None
     line_items: tuple[LineItemView, ...] = ()
@@ -324,6 +327,7 @@ def order_view(order: Mapping[str, Any]) -> OrderView:
         discount_minor=_discount_total(order, currency),
         discount_codes=_discount_codes(order),
         loyalty_reward_code=_text(fields.get(FIELD_REWARD_CODE)),
+        referral_code=_text(fields.get(FIELD_REFERRAL_CODE)),
         ip_address=_text(fields.get(FIELD_IP_ADDRESS)),
         user_agent=_text(fields.get(FIELD_USER_AGENT)),
         line_items=lines,

@@ -215,9 +215,12 @@ def _earning_base(view: OrderView, config: PlannerConfig) -> int:
 
 def _coupon_code(view: OrderView) -> str | None:
     # The loyalty reward code first: Yotpo deducts delayed-redemption points only when an
-    # order carries that code. Otherwise the first applied code whose text is known.
+    # order carries that code. Then a referral code the checkout captured (Yotpo credits the
+    # referrer on an order carrying it). Otherwise the first applied code whose text is known.
     if view.loyalty_reward_code:
         return view.loyalty_reward_code
+    if view.referral_code:
+        return view.referral_code
     codes = view.code_strings
     return codes[0] if codes else None
 

@@ -658,3 +658,23 @@ def test_refunds_are_not_due_before_their_order_is_recorded() -> None:
     assert [op.key for op in done.due_ops(now, LEASE, claimed={"refund:a"})] == ["refund:a"]
     failed = ledger.mark_failed("order:CT-1", "refused", now)
     assert failed.due_ops(later, LEASE, claimed={"refund:a", "customer:c-1"}) == []
+
+
+@pytest.mark.parametrize(
+    ("custom", "codes", "expected"),
+    [
+        ({"loyaltyRewardCode": "RWD", "loyaltyReferralCode": "FRIEND"}, ["SALE"], "RWD"),
+        ({"loyaltyReferralCode": "FRIEND"}, ["SALE"], "FRIEND"),
+        ({}, ["SALE"], "SALE"),
+    ],
+)
+def test_coupon_code_precedence_reward_then_referral_then_discount_code(
+    custom: dict[str, str], codes: list[str], expected: str
+) -> None:
+    order = OrderBuilder()
+    order.add_line("A", 1, 1000)
+    for code in codes:
+        order.with_discount_code(code)
+    order.with_custom(**custom)
+    (op,) = _plan(order.pay()).new_ops
+    assert op.payload["coupon_code"] == expected

@@ -298,3 +298,22 @@ def test_the_trigger_condition_keeps_plain_carts_away(checkout):
     customer = checkout.member("cond@example.com", 800)
     shop.request_reward(shop.cart([("SKU-HOODIE", 1)], customer=customer), 1)
     assert checkout.calls.extension_calls == 1
+
+
+def test_with_immediate_deduction_a_dropped_reward_gives_its_points_back(world):
+    env = {**world.env, "EXTENSION_SECRET": SECRET, "DELAY_POINTS_DEDUCTION": "false"}
+    settings = load_settings(ServiceSettings, env)
+    server = ServerThread(create_app(settings)).start()
+    try:
+        fixture = Checkout(world, server, settings, CallCounter(None))
+        fixture.install()
+        shop = world.storefront
+        customer = fixture.member("imm@example.com", 800)
+        cart = shop.request_reward(shop.cart([("SKU-HOODIE", 1)], customer=customer), 1)
+        assert reward_discounts(cart) == [500]
+        assert fixture.balance("imm@example.com") == 300  # deducted at once
+        cart = shop.drop_reward(cart)
+        assert reward_discounts(cart) == []
+        assert fixture.balance("imm@example.com") == 800  # returned
+    finally:
+        server.stop()
