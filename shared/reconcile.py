@@ -165,9 +165,15 @@ class OrderReconciler:
     ) -> ReconcileOutcome:
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
-        for key in keys:
+        for position, key in enumerate(keys):
             op = ledger.ops[key]
-            blocker = self._blocker(ledger, op)
+            try:
+                blocker = self._blocker(ledger, op)
+            except OrderInProgress:
+                # Hand back what we claimed, so the redelivery need not wait out the lease.
+                unsent = list(keys[position:])
+                self._settle(ledger, version, lambda lg, rest=unsent: _release_all(lg, rest))
+                raise
             if blocker:
                 ledger, version = self._settle(
                     ledger, version, lambda lg, k=key, b=blocker: lg.mark_failed(k, b, self._now())
@@ -270,6 +276,12 @@ class OrderReconciler:
         raise ConcurrentModificationError(
             f"order {ledger.order_id}: ledger kept changing under us", current_version=None
         )
+
+
+def _release_all(ledger: OrderLedger, keys: Sequence[str]) -> OrderLedger:
+    for key in keys:
+        ledger = _release(ledger, key)
+    return ledger
 
 
 def _release(ledger: OrderLedger, key: str) -> OrderLedger:

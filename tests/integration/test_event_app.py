@@ -338,3 +338,37 @@ def test_rate_limited_yotpo_is_waited_out(world):
     assert len(world.yotpo_orders()) == 1
     statuses = [r["status"] for r in world.yotpo.requests_since(0)]
     assert statuses == [429, 200]
+
+
+def test_a_refund_waiting_for_anothers_order_call_is_handed_back(world):
+    """The order call is in flight on another worker when a refund appears: this worker
+    must not send the refund first, and must not sit on it until its lease runs out."""
+    from datetime import UTC, datetime
+
+    from shared.domain.ledger_state import UNCLAIMED
+    from shared.domain.order_view import order_view
+    from shared.domain.planner import AccountView, plan_order
+    from shared.reconcile import ORDER_EXPAND, OrderInProgress, OrderReconciler
+    from shared.runtime import build_runtime
+
+    settings = load_settings(EventSettings, world.env)
+    reconciler = OrderReconciler(
+        build_runtime(settings), settings.planner_config(), lease_seconds=60
+    )
+    _, order = paid_order(world)
+    store = reconciler.ledger_store
+    ledger, version = store.read(order["id"])
+    # Another worker planned the order call (before any refund existed) and claimed it now.
+    view = order_view(world.ct.get_by_id("orders", order["id"], expand=list(ORDER_EXPAND)))
+    plan = plan_order(
+        view, ledger, settings.planner_config(), AccountView(key="default"), datetime.now(UTC)
+    )
+    store.write(plan.apply(ledger), version)
+    world.storefront.refund(order, 700)
+
+    with pytest.raises(OrderInProgress):
+        reconciler.reconcile(order["id"])
+    ledger, _ = store.read(order["id"])
+    refund = next(op for op in ledger.ops.values() if op.kind == "refund")
+    assert refund.status == "PENDING" and refund.updated_at == UNCLAIMED
+    assert world.yotpo_refunds() == []
