@@ -25,7 +25,7 @@ from event.routing import (
 from event.settings import EventSettings
 from shared.deadletters import DeadLetterStore
 from shared.domain.customer_sync import customer_payload
-from shared.errors import NotFoundError, PermanentError
+from shared.errors import NotFoundError, PermanentError, describe
 from shared.logs import log_event
 from shared.reconcile import OrderReconciler, ReconcileOutcome
 from shared.runtime import Runtime
@@ -147,7 +147,7 @@ class EventProcessor:
         return f"customer {customer_id}: upserted in {len(routes)} account(s)"
 
     def _retry_or_bury(self, delivery: Delivery, exc: Exception) -> Decision:
-        error = f"{type(exc).__name__}: {exc}"
+        error = describe(exc)
         attempts = delivery.delivery_attempt
         if attempts is None:
             try:
@@ -174,7 +174,7 @@ class EventProcessor:
     def _bury(
         self, delivery: Delivery, exc: Exception, *, failure: str, attempts: int | None = None
     ) -> Decision:
-        error = f"{type(exc).__name__}: {exc}"
+        error = describe(exc)
         try:
             self.failures.bury(
                 delivery.message_id,

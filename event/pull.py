@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from event.envelope import Delivery
 from event.processor import Decision
 from shared.correlation import correlation_scope
+from shared.errors import describe
 from shared.logs import log_event
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class Puller:
                 "pull.message",
                 level=logging.ERROR,
                 message=delivery.reference,
-                error=f"{type(exc).__name__}: {exc}",
+                error=describe(exc),
                 outcome="nack",
             )
             return False

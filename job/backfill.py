@@ -29,8 +29,8 @@ from job.orders import OrderRange, Progress, after, count_orders, orders_with_le
 from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
 from shared.domain.money import format_minor
-from shared.errors import NotFoundError, PermanentError, TransientError
-from shared.logs import log_event
+from shared.errors import NotFoundError, PermanentError, TransientError, describe
+from shared.logs import log_event, log_failure
 from shared.reconcile import OrderReconciler
 
 logger = logging.getLogger(__name__)
@@ -203,12 +203,12 @@ class _Run:
         except LockLost as exc:
             return self._finish("lock_lost", str(exc))
         except TransientError as exc:
-            return self._finish("interrupted", f"{type(exc).__name__}: {exc}")
+            return self._finish("interrupted", describe(exc))
         except PermanentError as exc:
             # commercetools refused the range query itself: free the lock for the next try.
             with contextlib.suppress(Exception):
                 checkpoint.release(self.cursor)
-            return self._finish("misconfigured", f"{type(exc).__name__}: {exc}")
+            return self._finish("misconfigured", describe(exc))
         return self._finish(outcome)
 
     def _retry_failed(self) -> None:
@@ -259,26 +259,14 @@ class _Run:
             retry = list(self.cursor.get("retry") or [])
             if order_id not in retry and len(retry) < MAX_RETRY_IDS:
                 self.cursor["retry"] = [*retry, order_id]
-            log_event(
-                logger,
-                "job.backfill.order_failed",
-                level=logging.WARNING,
-                order_id=order_id,
-                error=f"{type(exc).__name__}: {exc}",
-                failure="transient",
-                outcome="retry_later",
+            log_failure(
+                logger, "job.backfill.order_failed", exc, outcome="retry_later", order_id=order_id
             )
             return
         except PermanentError as exc:
             self.summary.failed += 1
-            log_event(
-                logger,
-                "job.backfill.order_failed",
-                level=logging.ERROR,
-                order_id=order_id,
-                error=f"{type(exc).__name__}: {exc}",
-                failure="permanent",
-                outcome="failed",
+            log_failure(
+                logger, "job.backfill.order_failed", exc, outcome="failed", order_id=order_id
             )
             return
         for key in outcome.sent:

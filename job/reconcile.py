@@ -44,8 +44,8 @@ from job.state import AlreadyRunning, LockLost, TaskCheckpoint
 from shared.commercetools import CommercetoolsClient
 from shared.domain.loyalty_fields import CustomerFields
 from shared.domain.writeback import format_datetime
-from shared.errors import PermanentError, TransientError
-from shared.logs import log_event
+from shared.errors import PermanentError, TransientError, describe
+from shared.logs import log_event, log_failure
 from shared.writeback import CustomerWriteback, WritebackResult
 
 logger = logging.getLogger(__name__)
@@ -240,13 +240,13 @@ class _Run:
         except TransientError as exc:
             # commercetools failed under a page read or a checkpoint: the lock runs out and the
             # next run continues from the last checkpoint.
-            return self._finish("interrupted", error=f"{type(exc).__name__}: {exc}")
+            return self._finish("interrupted", error=describe(exc))
         except PermanentError as exc:
             # commercetools refused a query (a scope or predicate problem): free the lock so
             # the run after the fix does not wait for it.
             with contextlib.suppress(Exception):
                 checkpoint.release(self._stored())
-            return self._finish("misconfigured", error=f"{type(exc).__name__}: {exc}")
+            return self._finish("misconfigured", error=describe(exc))
         return self._finish(outcome)
 
     # --- phases ----------------------------------------------------------------------------------
@@ -338,30 +338,13 @@ class _Run:
             raise _BudgetExhausted
         try:
             result = work(self.deadline)
-        except TransientError as exc:
-            if self.deadline - self.job._monotonic() < self.job._reserve:
+        except (TransientError, PermanentError) as exc:
+            out_of_time = self.deadline - self.job._monotonic() < self.job._reserve
+            if isinstance(exc, TransientError) and out_of_time:
                 raise _BudgetExhausted from None  # cut short by the budget: look again next run
             self.summary.failed += 1
-            log_event(
-                logger,
-                "job.customer_failed",
-                level=logging.WARNING,
-                customer_id=customer_id,
-                error=f"{type(exc).__name__}: {exc}",
-                failure="transient",
-                outcome="failed",
-            )
-            return
-        except PermanentError as exc:
-            self.summary.failed += 1
-            log_event(
-                logger,
-                "job.customer_failed",
-                level=logging.ERROR,
-                customer_id=customer_id,
-                error=f"{type(exc).__name__}: {exc}",
-                failure="permanent",
-                outcome="failed",
+            log_failure(
+                logger, "job.customer_failed", exc, outcome="failed", customer_id=customer_id
             )
             return
         self.recent.add(customer_id)

@@ -11,7 +11,7 @@ from service.extension import CheckoutExtension
 from service.instore import register_instore
 from service.settings import ServiceSettings
 from service.webhooks import WEBHOOK_SECRET_HEADER, WebhookError, YotpoWebhooks
-from shared.errors import TransientError
+from shared.errors import TransientError, describe
 from shared.runtime import Runtime, build_runtime, commercetools_client
 from shared.webapp import create_base_app, error_response, json_body
 from shared.writeback import CustomerWriteback
@@ -85,7 +85,7 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
         except TransientError as exc:
             # Yotpo delivers the webhook again; nothing was half-written (one update per look).
             g.outcome = "retry"
-            return error_response(503, "retry_later", f"{type(exc).__name__}: {exc}")
+            return error_response(503, "retry_later", describe(exc))
         g.outcome = outcome
         return jsonify({"outcome": outcome}), 200
 

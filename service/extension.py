@@ -29,7 +29,7 @@ from shared.domain.checkout import (
     triage,
 )
 from shared.domain.loyalty_fields import CartFields
-from shared.errors import PermanentError, TransientError
+from shared.errors import PermanentError, TransientError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime
 from shared.yotpo import YotpoClient
@@ -86,7 +86,7 @@ class CheckoutExtension:
                     "checkout.cancellation_lookup_failed",
                     level=logging.WARNING,
                     cart_id=facts.id,
-                    error=f"{type(exc).__name__}: {exc}",
+                    error=describe(exc),
                 )
         actions = maintain_actions(facts, self._config, cancelled=cancelled)
         if not cancelled and _drops_reward(actions):
@@ -157,7 +157,7 @@ class CheckoutExtension:
                 level=logging.WARNING,
                 cart_id=facts.id,
                 redemption_id=applied.redemption_id,
-                error=f"{type(exc).__name__}: {exc}",
+                error=describe(exc),
                 outcome="needs_operator",
             )
             return
@@ -204,7 +204,7 @@ class CheckoutExtension:
             "outcome": "rejected",
         }
         if exc is not None:
-            fields["error"] = f"{type(exc).__name__}: {exc}"
+            fields["error"] = describe(exc)
         log_event(
             logger,
             "checkout.reward_rejected",

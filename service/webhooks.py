@@ -18,7 +18,7 @@ from typing import Any
 
 from service.cancellations import CancelledCodes
 from shared.commercetools import CommercetoolsClient
-from shared.errors import PermanentError
+from shared.errors import PermanentError, describe
 from shared.logs import log_event
 from shared.writeback import CustomerWriteback
 
@@ -113,7 +113,7 @@ class YotpoWebhooks:
                 level=logging.ERROR,
                 topic=topic,
                 customer_id=customer_id,
-                error=f"{type(exc).__name__}: {exc}",
+                error=describe(exc),
                 failure="permanent",
                 outcome="failed",
             )

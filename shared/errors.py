@@ -80,3 +80,8 @@ class YotpoPermanentError(YotpoError, PermanentError):
 
 class YotpoAuthError(YotpoPermanentError):
     """401/403: the account's GUID or API key is wrong."""
+
+
+def describe(exc: BaseException) -> str:
+    """An error as operators read it in logs, dead letters and answers: its class and message."""
+    return f"{type(exc).__name__}: {exc}"

@@ -104,3 +104,26 @@ def log_event(
 ) -> None:
     """Log one operator event: `event` names what happened, fields say how it ended."""
     logger.log(level, event, extra={"json_fields": {"event": event, **fields}}, stacklevel=2)
+
+
+def log_failure(
+    logger: logging.Logger, event: str, exc: BaseException, *, outcome: str, **fields: Any
+) -> None:
+    """Log a failed piece of work: WARNING if retrying may help (transient), else ERROR."""
+    from shared.errors import TransientError, describe
+
+    transient = isinstance(exc, TransientError)
+    logger.log(
+        logging.WARNING if transient else logging.ERROR,
+        event,
+        extra={
+            "json_fields": {
+                "event": event,
+                **fields,
+                "error": describe(exc),
+                "failure": "transient" if transient else "permanent",
+                "outcome": outcome,
+            }
+        },
+        stacklevel=2,
+    )

@@ -27,6 +27,7 @@ from shared.errors import (
     PermanentError,
     TransientError,
     YotpoTransientError,
+    describe,
 )
 from shared.ledger import LedgerStore
 from shared.logs import log_event
@@ -183,7 +184,7 @@ class OrderReconciler:
             try:
                 self._send(self._client(route, deadline), op)
             except PermanentError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = describe(exc)
                 ledger, version = self._settle(
                     ledger, version, lambda lg, k=key, e=error: lg.mark_failed(k, e, self._now())
                 )

@@ -36,7 +36,7 @@ from service.instore.refunds import RefundDesk
 from service.instore.replays import RequestLog
 from service.instore.settings import InStoreSettings
 from shared.domain.customer_sync import e164
-from shared.errors import PermanentError, TransientError, YotpoAuthError
+from shared.errors import PermanentError, TransientError, YotpoAuthError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime
 from shared.settings import SettingsError
@@ -157,7 +157,7 @@ def _blueprint(
             "pos.unavailable",
             level=logging.WARNING,
             path=request.path,
-            error=f"{type(exc).__name__}: {exc}",
+            error=describe(exc),
             retry=True,
             outcome="unavailable",
         )
@@ -176,7 +176,7 @@ def _blueprint(
             "pos.upstream_error",
             level=logging.ERROR,
             path=request.path,
-            error=f"{type(exc).__name__}: {exc}",
+            error=describe(exc),
             auth=isinstance(exc, YotpoAuthError),
             outcome="failed",
         )

@@ -18,7 +18,7 @@ from service.instore.members import Member, find_member
 from service.instore.models import RedemptionRequest, ReversalRequest
 from service.instore.problems import Problem, conflict, invalid, not_found, refused
 from service.instore.replays import Answer, RequestLog, fingerprint
-from shared.errors import YotpoPermanentError
+from shared.errors import YotpoPermanentError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime, YotpoRoute
 from shared.yotpo import YotpoClient
@@ -224,7 +224,7 @@ class RedemptionDesk:
                 key_id=principal.key_id,
                 redemption_id=str(redemption_id),
                 reason=reason,
-                error=f"{type(exc).__name__}: {exc}",
+                error=describe(exc),
                 outcome="needs_operator",
             )
             return
