@@ -5,6 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
+# commercetools' own schemas as test oracle (tests/oracle/): the platform SDK's TypeScript types
+# and the Connect specification validator, installed by `npm ci` from the committed lock file
+# into a folder git ignores, once per lock file (the stamp is named after its checksum).
+CT_TYPES := tools/ct-types
+NPM_STAMP := $(CT_TYPES)/node_modules/.installed-$(shell sha256sum $(CT_TYPES)/package-lock.json | cut -c1-16)
+
 .PHONY: run test lint format bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -17,10 +23,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+$(NPM_STAMP): $(CT_TYPES)/package.json $(CT_TYPES)/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+		|| { echo "make test needs Node.js and npm for the commercetools type oracle (apt-get install nodejs npm)"; exit 1; }
+	@echo "Installing the commercetools type oracle into $(CT_TYPES)/node_modules ..."
+	@cd $(CT_TYPES) && npm ci --no-audit --no-fund --loglevel=error
+	@rm -f $(CT_TYPES)/node_modules/.installed-*
+	@touch $@
+
 run: $(STAMP)  ## The end-to-end demo on the local sandbox (no credentials needed)
 	$(BIN)/python -m sandbox.demo
 
-test: $(STAMP)  ## Unit, contract and end-to-end tests
+test: $(STAMP) $(NPM_STAMP)  ## Unit, contract and end-to-end tests
 	@scripts/ensure-test-tools.sh
 	$(BIN)/python -m pytest
 
@@ -36,4 +50,4 @@ bench: $(STAMP)  ## Benchmarks against the sandbox; prints figures
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .run
+	rm -rf $(VENV) .pytest_cache .ruff_cache .run $(CT_TYPES)/node_modules $(CT_TYPES)/.generated

@@ -79,7 +79,7 @@ def run() -> list[str]:
         apps=("event",),
         wire_events=False,
         threads=8,
-        app_env={"YOTPO_RATE_LIMIT_PER_SECOND": "1000"},
+        app_env={"YOTPO_RATE_LIMIT_PER_SECOND": "1000", "OIDC_VERIFICATION": "off"},
         yotpo_program={"rate_limit_per_second": 0},
     )
     with SandboxStack(options) as stack:

@@ -450,6 +450,33 @@ Push subscription: $PUSH_SUBSCRIPTION (dead letters: $DEAD_LETTER_TOPIC)
 Scheduler:         $SCHEDULER_JOB ($SCHEDULE UTC)
 Verify:            deploy/README.md, "Verify"
 EOF
+  yotpo_admin_steps "$(service_url service)"
+}
+
+# What only the merchant can do, in the Yotpo admin: no public Yotpo page documents an API that
+# registers the loyalty webhooks or a reward's coupon URLs (deploy/README.md, step 5).
+yotpo_admin_steps() { # yotpo_admin_steps SERVICE_URL
+  local url="$1" header="${YOTPO_WEBHOOK_SECRET_HEADER:-X-Yotpo-Webhook-Secret}"
+  cat <<EOF
+
+Now in the Yotpo admin (deploy/README.md, "5. In the Yotpo admin"):
+  Webhooks:            $url/yotpo/webhooks
+                       topics swell/points/changed, swell/tier/earned, swell/tier/lost,
+                       swell/tier/status/changed, swell/point_redemption/cancellation_request
+                       secret: the value of \$YOTPO_WEBHOOK_SECRET, sent as $header
+                       (if Yotpo cannot send a header: set YOTPO_WEBHOOK_URL_TOKEN and
+                       register $url/yotpo/webhooks?token=<its value>)
+  Create Coupons URL:  $url/yotpo/coupons
+  Cancel Coupons URL:  $url/yotpo/coupons/cancel
+                       secret: the value of \$YOTPO_COUPON_SECRET (Yotpo sends it as X-Api-Secret)
+EOF
+  if ! is_set YOTPO_WEBHOOK_SECRET; then
+    echo "  ! YOTPO_WEBHOOK_SECRET is not set: the webhooks answer 404 not_configured, so"
+    echo "    cancelled reward codes stay on carts and balances update only nightly."
+  fi
+  if ! is_set YOTPO_COUPON_SECRET; then
+    echo "  ! YOTPO_COUPON_SECRET is not set: the Create/Cancel Coupons URLs are off."
+  fi
 }
 
 uninstall() {

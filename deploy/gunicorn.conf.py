@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -117,6 +118,12 @@ def settings_for(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 _settings = settings_for(os.environ)
+# The app is loaded after this file (preload): it reads how many workers share its in-process
+# rate limits from here (service/instore/access.py worker_count). Only when gunicorn itself
+# reads this file: importing it elsewhere (a test) must not change that process's environment.
+# (`gunicorn` the console script, or `python -m gunicorn`: .../gunicorn/__main__.py)
+if "gunicorn" in os.path.normpath(sys.argv[0] if sys.argv else "").split(os.sep)[-2:]:
+    os.environ["WEB_CONCURRENCY"] = str(_settings["workers"])
 wsgi_app = _settings["wsgi_app"]
 proc_name = _settings["proc_name"]
 bind = _settings["bind"]

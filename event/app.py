@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from flask import Flask, Response, g, jsonify, request
 
-from event.envelope import EnvelopeError, parse_delivery
-from event.processor import EventProcessor
+from event.envelope import EnvelopeError, correlation_for, parse_delivery
+from event.processor import EventProcessor, order_log_scope
 from event.settings import EventSettings
 from shared.correlation import HEADER, bind_correlation_id
 from shared.oidc import GoogleCerts, protect
@@ -30,13 +32,29 @@ def create_app(
         except EnvelopeError as exc:
             return error_response(400, "invalid_envelope", str(exc))
         if not request.headers.get(HEADER):
-            # Pub/Sub sends no correlation header: the message id is what operators search by.
-            bind_correlation_id(f"msg-{delivery.message_id}")
+            # Pub/Sub sends no correlation header: the message id is what operators search by
+            # (sanitised and bounded: it becomes a header of the answer and of every call).
+            bind_correlation_id(correlation_for(delivery.message_id))
+        # Until the request ends (its request log line included), lines carry the order id.
+        scope = order_log_scope()
+        scope.__enter__()
+        g.order_log_scope = scope
         decision = processor.handle(delivery)
         g.outcome = decision.outcome
         if decision.status == 204:
             return "", 204
-        return jsonify({"outcome": decision.outcome, "detail": decision.detail}), decision.status
+        # The answer says what happened in a short code; errors (with upstream text, project
+        # key or predicates) go to the log and the dead letter only.
+        response = jsonify({"outcome": decision.outcome, "code": decision.code})
+        if decision.retry_after is not None:
+            response.headers["Retry-After"] = str(math.ceil(decision.retry_after))
+        return response, decision.status
+
+    @app.teardown_request
+    def _end_order_scope(_exc: BaseException | None) -> None:
+        scope = g.pop("order_log_scope", None)
+        if scope is not None:
+            scope.__exit__(None, None, None)
 
     # Pub/Sub push signs its calls with a Google OIDC token when configured (off if not set).
     protect(app, settings.oidc_verifier(oidc_certs), {"/event"})

@@ -13,7 +13,6 @@ not started (Pub/Sub hands them to another puller), then exits 0.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -21,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from event.envelope import Delivery
-from event.processor import Decision
+from event.envelope import Delivery, correlation_for, decode_notification
+from event.processor import Decision, order_log_scope
 from shared.correlation import correlation_scope
 from shared.errors import describe
 from shared.logs import log_event
@@ -95,7 +94,8 @@ class Puller:
     def handle(self, message: PulledMessage) -> None:
         """One pulled message: decide, then ack or nack it (the streaming pull callback)."""
         # As with push, the Pub/Sub message id is what operators search the logs by.
-        with correlation_scope(f"msg-{message.message_id}"):
+        # The order id(s) found while deciding tag every line, the pull.message line included.
+        with correlation_scope(correlation_for(str(message.message_id))), order_log_scope():
             acked = self._decide(message)
         if acked:
             message.ack()
@@ -105,28 +105,16 @@ class Puller:
 
     def _decide(self, message: PulledMessage) -> bool:
         attempt = message.delivery_attempt  # None unless the subscription has a DLQ policy
-        try:
-            notification = json.loads(message.data)
-        except ValueError:
-            notification = None
-        if not isinstance(notification, dict):
-            # Push answers 400 here, which Pub/Sub also redelivers; the subscription's
-            # dead-letter policy ends the loop.
-            log_event(
-                logger,
-                "pull.invalid_message",
-                level=logging.ERROR,
-                message_id=message.message_id,
-                attempt=attempt,
-                error="message data is not a JSON object",
-                outcome="nack",
-            )
-            return False
+        # Pulled data is the notification itself (no base64). One that cannot be read goes to
+        # the processor as malformed: dead-lettered and acknowledged, as push does, so it
+        # cannot come back forever.
+        notification, malformed = decode_notification(bytes(message.data))
         delivery = Delivery(
-            message_id=message.message_id,
+            message_id=str(message.message_id),
             subscription=self.subscription,
             delivery_attempt=attempt,
             notification=notification,
+            malformed=malformed,
         )
         try:
             decision = self.processor.handle(delivery)
@@ -144,7 +132,10 @@ class Puller:
         log_event(
             logger,
             "pull.message",
-            level=logging.INFO if decision.acknowledged else logging.WARNING,
+            # Waiting for another worker's claim is expected under load: INFO, not WARNING.
+            level=logging.INFO
+            if decision.acknowledged or decision.outcome == "deferred"
+            else logging.WARNING,
             message=delivery.reference,
             status=decision.status,
             attempt=attempt,

@@ -62,39 +62,86 @@ class Ignore:
     reason: str
 
 
-Work = ReconcileOrder | ReconcilePaymentOrders | SyncCustomer | Ignore
+FOREIGN_PROJECT = "notification of another project"
 
 
-def route(notification: dict[str, Any]) -> Work:
+@dataclass(frozen=True)
+class Malformed:
+    """The message cannot be what commercetools sends: dead-letter it and acknowledge."""
+
+    reason: str
+
+
+Work = ReconcileOrder | ReconcilePaymentOrders | SyncCustomer | Ignore | Malformed
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def route(notification: dict[str, Any], *, project_key: str | None = None) -> Work:
+    """What `notification` is a reason to look at.
+
+    With `project_key`, a notification of another project (or of none) is ignored: message
+    contents are input, and only our own project's messages may make us act.
+    """
     notification_type = notification.get("notificationType")
+    if project_key is not None and notification.get("projectKey") != project_key:
+        return Ignore(FOREIGN_PROJECT)
     if notification_type == "ResourceCreated":
         return Ignore("subscription test notification")
     if notification_type != "Message":
-        return Ignore(f"notification type {notification_type!r} is not handled")
-    message_type = str(notification.get("type", ""))
-    resource = notification.get("resource") or {}
+        return Ignore(f"notification type {str(notification_type)[:64]!r} is not handled")
+    resource = notification.get("resource")
+    if not isinstance(resource, dict):
+        return Malformed("'resource' is not an object")
+    # When the payload was too large, commercetools leaves it out together with `type`, and
+    # says which message it was in `payloadNotIncluded.payloadType` (release note 2018-06-08,
+    # https://docs.commercetools.com/api/releases ; RAML type PayloadNotIncluded).
+    payload_missing = notification.get("payloadNotIncluded")
+    if payload_missing is not None and not isinstance(payload_missing, dict):
+        return Malformed("'payloadNotIncluded' is not an object")
+    message_type = _str(notification.get("type"))
+    if message_type is None and payload_missing is not None:
+        message_type = _str(payload_missing.get("payloadType"))
+    if message_type is None and notification.get("type") is not None:
+        return Malformed("'type' is not a string")
+    message_type = message_type or ""
     type_id, resource_id = resource.get("typeId"), resource.get("id")
+    if resource_id is not None and not isinstance(resource_id, str):
+        return Malformed("'resource.id' is not a string")
     if not resource_id:
         return Ignore("message without a resource id")
     if type_id == "order" and message_type in ORDER_MESSAGES:
-        return ReconcileOrder(str(resource_id))
+        return ReconcileOrder(resource_id)
     if type_id == "payment" and message_type in PAYMENT_MESSAGES:
-        return _payment_work(notification, message_type, str(resource_id))
+        return _payment_work(notification, message_type, resource_id)
     if type_id == "customer" and message_type in CUSTOMER_MESSAGES:
-        return SyncCustomer(str(resource_id))
-    return Ignore(f"{message_type or 'message'} on {type_id} cannot change loyalty state")
+        return SyncCustomer(resource_id)
+    shown = message_type[:64] or "message"
+    return Ignore(f"{shown} on {str(type_id)[:32]} cannot change loyalty state")
+
+
+# Transactions that can move points: a successful Charge can make an order paid (the planner's
+# `paid` trigger — commercetools never sets `paymentState` by itself), a successful Refund
+# takes points back. PaymentTransactionAddedMessage carries the whole Transaction
+# (https://docs.commercetools.com/api/message-types#paymenttransactionaddedmessage).
+_MOVING_TRANSACTIONS = frozenset({"Charge", "Refund"})
 
 
 def _payment_work(notification: dict[str, Any], message_type: str, payment_id: str) -> Work:
-    # Only successful refunds move points. When the payload was left out (payloadNotIncluded)
-    # we cannot tell, so we look anyway: a look that finds nothing sends nothing.
-    if notification.get("payloadNotIncluded"):
+    # When the payload was left out (payloadNotIncluded) we cannot tell what happened, so we
+    # look anyway: a look that finds nothing sends nothing.
+    if notification.get("payloadNotIncluded") is not None:
         return ReconcilePaymentOrders(payment_id)
     if message_type == "PaymentTransactionAdded":
-        transaction = notification.get("transaction") or {}
-        if transaction.get("type") == "Refund" and transaction.get("state") == "Success":
+        transaction = notification.get("transaction")
+        if not isinstance(transaction, dict):
+            return Malformed("'transaction' is not an object")
+        kind = _str(transaction.get("type"))
+        if kind in _MOVING_TRANSACTIONS and transaction.get("state") == "Success":
             return ReconcilePaymentOrders(payment_id)
-        return Ignore("payment transaction is not a successful refund")
+        return Ignore("payment transaction is not a successful charge or refund")
     if notification.get("state") == "Success":
         return ReconcilePaymentOrders(payment_id)
     return Ignore("payment transaction did not succeed")

@@ -4,7 +4,8 @@ Bodies (JSON):
 - `{}` or `{"task": "reconcile"}` — the nightly reconciliation (write-back of balances and
   tiers); a POST with no body at all (what a scheduler sends) means the same;
 - `{"task": "backfill", "since": "2025-01-01", "until"?, "store"?, "dryRun"?, "restart"?}`;
-- `{"task": "audit", "since": "2025-01-01", "until"?, "store"?}`.
+- `{"task": "audit", "since": "2025-01-01", "until"?, "store"?, "recover"?}` (stuck orders
+  are re-sent unless `"recover": false`).
 
 Each run stays inside `RECONCILE_BUDGET_SECONDS` and answers with its summary. Outcomes that
 need no retry (complete, budget_exhausted — the next run continues —, already_running) are
@@ -17,7 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from flask import Flask, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from job.audit import audit
 from job.backfill import Backfill
@@ -69,6 +70,7 @@ class BackfillRequest(_RangeRequest):
 
 class AuditRequest(_RangeRequest):
     task: Literal["audit"]
+    recover: StrictBool = True  # re-send stuck orders (false: only list them)
 
 
 JobRequest = Annotated[
@@ -120,7 +122,8 @@ def create_app(
                 ).as_dict()
         else:
             assert order_range is not None
-            summary = audit(settings, clients, order_range).as_dict()
+            assert isinstance(job, AuditRequest)
+            summary = audit(settings, clients, order_range, recover=job.recover).as_dict()
             summary["outcome"] = "clean" if summary["clean"] else "mismatches"
         outcome = str(summary.get("outcome"))
         g.outcome = outcome

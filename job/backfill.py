@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,17 +26,22 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from job.clients import JobClients
+from job.failures import JobDeadLetters, OrderFailure, failed_ops
 from job.orders import OrderRange, Progress, after, count_orders, orders_with_ledgers, plan_for
+from job.pool import OrderedPool
 from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
+from shared.deadletters import DeadLetterStore
 from shared.domain.money import format_minor
 from shared.errors import NotFoundError, PermanentError, TransientError, describe
 from shared.logs import log_event, log_failure
-from shared.reconcile import OrderReconciler
+from shared.reconcile import OrderReconciler, ReconcileOutcome
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_IDS = 1000
+# Failures named in the summary (all are counted, dead-lettered and logged).
+MAX_LISTED_FAILURES = 200
 CHECKPOINT_EVERY = 50
 CHECKPOINT_SECONDS = 10.0
 # Leave room for one more order's calls before the budget ends.
@@ -66,13 +72,22 @@ class BackfillSummary:
     skipped: int = 0
     failed: int = 0
     retry_later: int = 0  # failed transiently; retried first by the next run
+    dead_lettered: int = 0  # refused for good: `python -m event replay` resends them
     yotpo_calls: int = 0
     ct_calls: int = 0
     duration_seconds: float = 0.0
     error: str | None = None
+    rate_share_per_second: float | None = None  # the Yotpo rate this run was given
+    failures: list[OrderFailure] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        data = {k: v for k, v in asdict(self).items() if v is not None and k != "failures"}
+        data["failures"] = [f.as_dict() for f in self.failures]
+        return data
+
+    def note_failure(self, failure: OrderFailure) -> None:
+        if len(self.failures) < MAX_LISTED_FAILURES:
+            self.failures.append(failure)
 
 
 class _BudgetExhausted(Exception):
@@ -99,6 +114,9 @@ class Backfill:
         self._out = out
         self._progress = progress or (lambda total: Progress(total))
         self._lock_lease = lock_lease_seconds
+        self.dead_letters = JobDeadLetters(
+            DeadLetterStore(clients.commercetools), settings.ctp_project_key, task="backfill"
+        )
         self.reconciler = OrderReconciler(
             clients.runtime,
             settings.planner_config(),
@@ -163,6 +181,12 @@ class Backfill:
 
 
 class _Run:
+    """One invocation: lock, retries, the range from the cursor, checkpoints, summary.
+
+    Orders are worked on `RECONCILE_CONCURRENCY` at a time (`job.pool.OrderedPool`); results
+    come back in order, so the cursor only moves past orders that are finished.
+    """
+
     def __init__(
         self, backfill: Backfill, order_range: OrderRange, budget_seconds: float | None
     ) -> None:
@@ -172,10 +196,15 @@ class _Run:
         self.deadline = None if budget_seconds is None else self.started + budget_seconds
         self.ct_before = backfill._clients.ct_calls.value
         self.yotpo_before = backfill._clients.yotpo_calls.value
-        self.summary = BackfillSummary(outcome="complete", range=order_range.as_dict())
+        self.summary = BackfillSummary(
+            outcome="complete",
+            range=order_range.as_dict(),
+            rate_share_per_second=backfill._settings.job_rate_per_second,
+        )
         self.cursor: dict[str, Any] = {}
         self.since_checkpoint = 0
         self.last_checkpoint = self.started
+        self._lock = threading.Lock()  # the summary and the retry list, across workers
 
     def execute(self, *, restart: bool) -> BackfillSummary:
         checkpoint = self.b.checkpoint(self.range)
@@ -211,78 +240,163 @@ class _Run:
             return self._finish("misconfigured", describe(exc))
         return self._finish(outcome)
 
+    def _pool(self) -> OrderedPool[str, None]:
+        return OrderedPool(self.b._settings.reconcile_concurrency)
+
     def _retry_failed(self) -> None:
         retry = list(self.cursor.get("retry") or [])
         self.cursor["retry"] = []
-        for position, order_id in enumerate(retry):
+        not_done = list(retry)
+        exhausted = False
+        with self._pool() as pool:
+            for order_id in retry:
+                finished = pool.submit(order_id, lambda o=order_id: self._one(o))
+                exhausted = self._collect(finished, not_done) or exhausted
+                if exhausted:
+                    break
+            exhausted = self._collect(pool.drain(), not_done) or exhausted
+        if exhausted:
+            # Keep the ones not retried (or cut short) for the next run.
+            with self._lock:
+                self.cursor["retry"] = [*not_done, *self.cursor["retry"]][:MAX_RETRY_IDS]
+            raise _BudgetExhausted
+
+    @staticmethod
+    def _collect(finished: Any, not_done: list[str]) -> bool:
+        exhausted = False
+        for order_id, done in finished:
             try:
-                self._one(order_id)
+                done.result()
             except _BudgetExhausted:
-                # Keep the ones not yet retried for the next run.
-                self.cursor["retry"] = [*retry[position:], *self.cursor["retry"]][:MAX_RETRY_IDS]
-                raise
+                exhausted = True
+                continue
+            if order_id in not_done:
+                not_done.remove(order_id)
+        return exhausted
 
     def _orders(self) -> None:
         where = self.range.where()
         self.progress = self.b._progress(count_orders(self.b._ct, where))
         done = int(self.cursor.get("done") or 0)
         self.progress.step(done)
-        for order in self.b._ct.iterate("orders", where=after(where, self.cursor.get("after"))):
-            self._one(str(order["id"]))
-            done += 1
-            self.cursor["after"] = str(order["id"])
-            self.cursor["done"] = done
-            self.progress.step(done)
-            self._maybe_save()
+        stopped = False
+
+        def settle(finished: Any) -> None:
+            nonlocal done, stopped
+            for order_id, result in finished:
+                try:
+                    result.result()
+                except _BudgetExhausted:
+                    stopped = True
+                if stopped:
+                    continue  # the cursor stays before the first order not finished
+                done += 1
+                self.cursor["after"] = order_id
+                self.cursor["done"] = done
+                self.progress.step(done)
+                self._maybe_save()
+
+        with self._pool() as pool:
+            for order in self.b._ct.iterate("orders", where=after(where, self.cursor.get("after"))):
+                order_id = str(order["id"])
+                settle(pool.submit(order_id, lambda o=order_id: self._one(o)))
+                if stopped:
+                    break
+            settle(pool.drain())
+        if stopped:
+            raise _BudgetExhausted
 
     def progress_done(self) -> None:
         progress = getattr(self, "progress", None)
         if progress is not None:
             progress.finish()
 
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and self.deadline - self.b._monotonic() < _RESERVE_SECONDS
+
     def _one(self, order_id: str) -> None:
-        if self.deadline is not None and self.deadline - self.b._monotonic() < _RESERVE_SECONDS:
+        """One order through the reconciler (runs on a worker thread)."""
+        if self._out_of_time():
             raise _BudgetExhausted
-        self.summary.orders += 1
         try:
             outcome = self.b.reconciler.reconcile(order_id, deadline=self.deadline)
         except NotFoundError:
-            self.summary.skipped += 1
+            self._count(orders=1, skipped=1)
             return
         except TransientError as exc:
-            if self.deadline is not None and self.deadline - self.b._monotonic() < (
-                _RESERVE_SECONDS
-            ):
-                self.summary.orders -= 1
-                raise _BudgetExhausted from None
-            self.summary.retry_later += 1
-            retry = list(self.cursor.get("retry") or [])
-            if order_id not in retry and len(retry) < MAX_RETRY_IDS:
-                self.cursor["retry"] = [*retry, order_id]
-            log_failure(
-                logger, "job.backfill.order_failed", exc, outcome="retry_later", order_id=order_id
-            )
+            if self._out_of_time():
+                raise _BudgetExhausted from None  # cut short by the budget: again next run
+            self._transient(order_id, exc)
             return
         except PermanentError as exc:
-            self.summary.failed += 1
-            log_failure(
-                logger, "job.backfill.order_failed", exc, outcome="failed", order_id=order_id
-            )
+            self._permanent(order_id, order_id, describe(exc))
             return
+        self._settled(order_id, outcome)
+
+    def _settled(self, order_id: str, outcome: ReconcileOutcome) -> None:
+        counts = {"orders": 1, "sent_orders": 0, "sent_refunds": 0, "sent_customers": 0}
         for key in outcome.sent:
             kind = key.split(":", 1)[0]
-            if kind == "order":
-                self.summary.sent_orders += 1
-            elif kind == "refund":
-                self.summary.sent_refunds += 1
-            else:
-                self.summary.sent_customers += 1
-        if outcome.failed:
-            self.summary.failed += 1  # recorded on the order's ledger; the audit shows it
-        elif outcome.outcome == "skipped":
-            self.summary.skipped += 1
+            slot = {"order": "sent_orders", "refund": "sent_refunds"}.get(kind, "sent_customers")
+            counts[slot] += 1
+        name = (outcome.ledger.yotpo_order_id if outcome.ledger else None) or order_id
+        # What Yotpo refused now, or refused in an earlier run and nobody replayed since: either
+        # way a dead letter makes it resendable after the fix.
+        refused = list(outcome.failed) or failed_ops(outcome.ledger)
+        if refused:
+            self._count(**counts)
+            reasons = "; ".join(f"{key}: {error}" for key, error in refused)
+            self._permanent(order_id, name, reasons, counted=True)
+            return
+        if outcome.outcome == "skipped":
+            counts["skipped"] = 1
         elif outcome.outcome == "up_to_date":
-            self.summary.up_to_date += 1
+            counts["up_to_date"] = 1
+        self._count(**counts)
+
+    def _transient(self, order_id: str, exc: TransientError) -> None:
+        with self._lock:
+            self.summary.orders += 1
+            self.summary.retry_later += 1
+            retry = list(self.cursor.get("retry") or [])
+            full = len(retry) >= MAX_RETRY_IDS
+            if order_id not in retry and not full:
+                self.cursor["retry"] = [*retry, order_id]
+        log_failure(
+            logger, "job.backfill.order_failed", exc, outcome="retry_later", order_id=order_id
+        )
+        if full:
+            # No room left to retry it next run: a dead letter keeps it resendable.
+            buried = self.b.dead_letters.bury(order_id, describe(exc), failure="transient")
+            self._note(OrderFailure(order_id, order_id, "transient", describe(exc), buried))
+
+    def _permanent(self, order_id: str, name: str, error: str, *, counted: bool = False) -> None:
+        if not counted:
+            self._count(orders=1)
+        with self._lock:
+            self.summary.failed += 1
+        log_event(
+            logger,
+            "job.backfill.order_failed",
+            level=logging.ERROR,
+            order_id=order_id,
+            error=error,
+            failure="permanent",
+            outcome="failed",
+        )
+        buried = self.b.dead_letters.bury(order_id, error, failure="permanent")
+        self._note(OrderFailure(order_id, name, "permanent", error, buried))
+
+    def _note(self, failure: OrderFailure) -> None:
+        with self._lock:
+            if failure.dead_lettered:
+                self.summary.dead_lettered += 1
+            self.summary.note_failure(failure)
+
+    def _count(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self.summary, name, getattr(self.summary, name) + value)
 
     def _maybe_save(self) -> None:
         self.since_checkpoint += 1
@@ -290,7 +404,9 @@ class _Run:
         if self.since_checkpoint >= CHECKPOINT_EVERY or now - self.last_checkpoint >= (
             CHECKPOINT_SECONDS
         ):
-            self.checkpoint.save(self.cursor)
+            with self._lock:
+                cursor = dict(self.cursor)
+            self.checkpoint.save(cursor)
             self.since_checkpoint = 0
             self.last_checkpoint = now
 

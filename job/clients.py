@@ -63,6 +63,9 @@ def build_job_clients(settings: JobSettings) -> JobClients:
     runtime = build_runtime(
         settings,
         yotpo_rate_per_second=settings.job_rate_per_second,
-        sessions=lambda service: CountingSession(counters[service]),
+        # Every worker thread and the page reader hold a connection at once.
+        sessions=lambda service: CountingSession(
+            counters[service], pool_size=max(8, settings.reconcile_concurrency + 2)
+        ),
     )
     return JobClients(runtime, counters["commercetools"], counters["yotpo"])

@@ -7,14 +7,13 @@ an audit of a year of orders to about two commercetools calls per page.
 from __future__ import annotations
 
 import hashlib
-import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as day_time
-from typing import Any, TextIO
+from typing import Any
 
+from shared.cli.progress import ProgressBar
 from shared.commercetools import CommercetoolsClient
 from shared.domain.ledger_state import OrderLedger
 from shared.domain.order_view import OrderView, order_view
@@ -146,56 +145,5 @@ def plan_for(
     return view, plan_order(view, ledger, config, account, now)
 
 
-class Progress:
-    """`1234/5000 orders  41.2/s  ETA 1m31s` on one terminal line; silent when not a TTY."""
-
-    def __init__(
-        self,
-        total: int | None,
-        *,
-        stream: TextIO | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        every_seconds: float = 0.5,
-    ) -> None:
-        self._stream = stream or sys.stdout
-        self.enabled = bool(getattr(self._stream, "isatty", lambda: False)())
-        self._total = total
-        self._clock = clock
-        self._started = clock()
-        self._every = every_seconds
-        self._shown_at = -1e9
-        self.count = 0
-
-    def step(self, count: int | None = None) -> None:
-        self.count = self.count + 1 if count is None else count
-        if self.enabled and self._clock() - self._shown_at >= self._every:
-            self._show()
-
-    def line(self) -> str:
-        elapsed = max(self._clock() - self._started, 1e-9)
-        rate = self.count / elapsed
-        done = f"{self.count}/{self._total}" if self._total is not None else f"{self.count}"
-        text = f"{done} orders  {rate:.1f}/s"
-        if self._total is not None and rate > 0 and self._total >= self.count:
-            text += f"  ETA {_duration((self._total - self.count) / rate)}"
-        return text
-
-    def _show(self) -> None:
-        self._shown_at = self._clock()
-        self._stream.write("\r" + self.line().ljust(60))
-        self._stream.flush()
-
-    def finish(self) -> None:
-        if self.enabled:
-            self._show()
-            self._stream.write("\n")
-            self._stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
+# The backfill's bar (kept under its old name for callers of this module).
+Progress = ProgressBar

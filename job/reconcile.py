@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -39,13 +40,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from job.clients import JobClients
+from job.failures import JobDeadLetters
+from job.pool import OrderedPool
 from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
+from job.stuck import StuckReport, recover_stuck
 from shared.commercetools import CommercetoolsClient
+from shared.deadletters import DeadLetterStore
 from shared.domain.loyalty_fields import CustomerFields
 from shared.domain.writeback import format_datetime
 from shared.errors import PermanentError, TransientError, describe
 from shared.logs import log_event, log_failure
+from shared.reconcile import OrderReconciler
 from shared.writeback import CustomerWriteback, WritebackResult
 
 logger = logging.getLogger(__name__)
@@ -74,6 +80,7 @@ class PassState(BaseModel):
     after: str | None = None  # id cursor inside the orders / expired phase
     slice_quota: int = 0
     slice_done: int = 0
+    customers: int | None = None  # counted when the pass started
 
 
 class ReconcileCursor(BaseModel):
@@ -97,6 +104,10 @@ class ReconcileSummary:
     duration_seconds: float = 0.0
     phase: str | None = None
     error: str | None = None
+    stuck_found: int = 0  # orders with operations pending past their lease
+    stuck_recovered: int = 0
+    rate_share_per_second: float | None = None  # the Yotpo rate this run was given
+    nights_for_full_coverage: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -150,6 +161,16 @@ class NightlyReconciler:
             monotonic=monotonic,
         )
         self._lock_lease = lock_lease_seconds
+        self.orders = OrderReconciler(
+            clients.runtime,
+            settings.planner_config(),
+            lease_seconds=settings.ledger_lease_seconds,
+            now=now,
+            monotonic=monotonic,
+        )
+        self.dead_letters = JobDeadLetters(
+            DeadLetterStore(clients.commercetools), settings.ctp_project_key, task="reconcile"
+        )
         self._checkpoint_every = checkpoint_every
         self._checkpoint_seconds = checkpoint_seconds
         # Stop early enough that the next Yotpo call surely fits (one limiter token + slack).
@@ -191,9 +212,38 @@ class NightlyReconciler:
         where = f'id > "{after}"' if after else None
         return self._ct.iterate("customers", where=where, page_size=CUSTOMER_PAGE)
 
-    def slice_quota(self) -> int:
-        total = int(self._ct.query("customers", limit=1, with_total=True).get("total") or 0)
+    def customer_count(self) -> int:
+        return int(self._ct.query("customers", limit=1, with_total=True).get("total") or 0)
+
+    def slice_quota(self, customers: int | None = None) -> int:
+        total = self.customer_count() if customers is None else customers
         return math.ceil(total / self._settings.reconcile_coverage_nights)
+
+    def capacity_per_run(self, budget_seconds: float) -> int:
+        """Customers one run can look at: one Yotpo call each, at the job's rate share."""
+        return int(budget_seconds * self._settings.job_rate_per_second)
+
+    def nights_for_full_coverage(self, customers: int, budget_seconds: float) -> int:
+        settings = self._settings
+        return nights_for_full_coverage(
+            customers,
+            budget_seconds=budget_seconds,
+            rate_per_second=settings.job_rate_per_second,
+            coverage_nights=settings.reconcile_coverage_nights,
+        )
+
+
+def nights_for_full_coverage(
+    customers: int, *, budget_seconds: float, rate_per_second: float, coverage_nights: int
+) -> int:
+    """Nightly runs until every customer was looked at.
+
+    The slice is ⌈customers / RECONCILE_COVERAGE_NIGHTS⌉ a night, unless a run cannot hold
+    it (one Yotpo call per customer at the job's rate share, inside its budget): then each run
+    does what it can and the pass continues the next night.
+    """
+    capacity = max(int(budget_seconds * rate_per_second), 1)
+    return max(math.ceil(customers / capacity), min(coverage_nights, max(customers, 1)))
 
 
 def _after(where: str, after: str | None) -> str:
@@ -215,6 +265,9 @@ class _Run:
         self.cursor = ReconcileCursor()
         self.since_checkpoint = 0
         self.last_checkpoint = self.started
+        self.summary.rate_share_per_second = job._settings.job_rate_per_second
+        self.stuck = StuckReport()
+        self._counts = threading.Lock()  # the summary, across workers
 
     def execute(self) -> ReconcileSummary:
         checkpoint = self.job.checkpoint()
@@ -230,6 +283,7 @@ class _Run:
         outcome: Outcome = "complete"
         try:
             try:
+                self._recover_stuck()
                 self._passes()
             except _BudgetExhausted:
                 outcome = "budget_exhausted"
@@ -250,18 +304,43 @@ class _Run:
         return self._finish(outcome)
 
     # --- phases ----------------------------------------------------------------------------------
+    def _out_of_time(self) -> bool:
+        return self.deadline - self.job._monotonic() < self.job._reserve
+
+    def _recover_stuck(self) -> None:
+        """Orders whose operations outlived their claim: re-sent now, not on a next message."""
+        settings = self.job._settings
+        try:
+            stuck = recover_stuck(
+                self.job.orders.ledger_store,
+                self.job.orders,
+                now=self.job._now(),
+                lease=timedelta(seconds=settings.ledger_lease_seconds),
+                dead_letters=self.job.dead_letters,
+                deadline=self.deadline,
+                out_of_time=self._out_of_time,
+            )
+        except PermanentError as exc:  # the write-back must not wait for this
+            log_failure(logger, "job.stuck_query_failed", exc, outcome="skipped")
+            stuck = StuckReport()
+        self.stuck = stuck
+        self.summary.stuck_found = len(stuck.orders)
+        self.summary.stuck_recovered = stuck.count("recovered")
+
     def _passes(self) -> None:
         current = self.cursor.current
         if current is None:
             now = self.job._now()
+            customers = self.job.customer_count()
             current = PassState(
                 started_at=now,
                 since=self.cursor.last_pass_started_at or now - FIRST_PASS_LOOKBACK,
-                slice_quota=self.job.slice_quota(),
+                slice_quota=self.job.slice_quota(customers),
+                customers=customers,
             )
             self.cursor.current = current
             self._save()
-            self._warn_if_short(current)
+        self._log_coverage(current)  # every run, a resumed pass too
         if current.phase == "orders":
             self._orders_phase(current)
             current.phase, current.after = "expired", None
@@ -275,48 +354,123 @@ class _Run:
         self.cursor.passes_completed += 1
         self.cursor.current = None
 
-    def _warn_if_short(self, current: PassState) -> None:
-        """One Yotpo call per customer at the job's rate: can a run even hold the slice?"""
-        capacity = int(self.budget * self.job._settings.job_rate_per_second)
+    def _log_coverage(self, current: PassState) -> None:
+        """How many nights until every customer was looked at, at the current settings."""
+        settings = self.job._settings
+        customers = current.customers
+        if customers is None:  # a pass started before the count was kept: from its slice
+            customers = current.slice_quota * settings.reconcile_coverage_nights
+        capacity = self.job.capacity_per_run(self.budget)
+        nights = self.job.nights_for_full_coverage(customers, self.budget)
+        self.summary.nights_for_full_coverage = nights
+        fields = {
+            "customers": customers,
+            "slice": current.slice_quota,
+            "capacity_per_run": capacity,
+            "rate_per_second": settings.job_rate_per_second,
+            "budget_seconds": self.budget,
+            "coverage_nights": settings.reconcile_coverage_nights,
+            "nights_for_full_coverage": nights,
+        }
+        log_event(logger, "job.reconcile.coverage", outcome="planned", **fields)
         if current.slice_quota > capacity:
             log_event(
                 logger,
                 "job.reconcile.coverage_at_risk",
                 level=logging.WARNING,
-                slice=current.slice_quota,
-                capacity=capacity,
+                outcome="coverage_at_risk",
                 detail=(
-                    "a pass will take several runs: raise RECONCILE_BUDGET_SECONDS or "
+                    f"full coverage takes {nights} nights, not "
+                    f"{settings.reconcile_coverage_nights}: raise RECONCILE_BUDGET_SECONDS or "
                     "RECONCILE_RATE_SHARE, or RECONCILE_COVERAGE_NIGHTS"
                 ),
+                **fields,
             )
 
+    def _pool(self) -> OrderedPool[str, None]:
+        return OrderedPool(self.job._settings.reconcile_concurrency)
+
+    def _run_ordered(
+        self,
+        items: Iterator[tuple[str, Callable[[], None] | None]],
+        on_done: Callable[[str], None],
+    ) -> None:
+        """Work items on the pool; `on_done(tag)` in order for each finished one (the cursor).
+
+        An item whose work is None needs none (a customer already looked at) but still moves
+        the cursor in its turn. The first item stopped by the budget stops the phase: the
+        cursor stays before it, so the next run starts there.
+        """
+        stopped = False
+
+        def settle(finished: Iterator[tuple[str, Any]]) -> None:
+            nonlocal stopped
+            for tag, done in finished:
+                try:
+                    done.result()
+                except _BudgetExhausted:
+                    stopped = True
+                if not stopped:
+                    on_done(tag)
+
+        with self._pool() as pool:
+            for tag, work in items:
+                settle(pool.submit(tag, work or (lambda: None)))
+                if stopped:
+                    break
+            settle(pool.drain())
+        if stopped:
+            raise _BudgetExhausted
+
     def _orders_phase(self, current: PassState) -> None:
-        for order in self.job.modified_orders(current.since, current.after):
-            customer_id = order.get("customerId")
-            if customer_id and customer_id not in self.recent:
-                self._look(str(customer_id), lambda d, c=str(customer_id): self._sync_id(c, d))
-            current.after = str(order["id"])
+        def items() -> Iterator[tuple[str, Callable[[], None] | None]]:
+            for order in self.job.modified_orders(current.since, current.after):
+                customer_id = order.get("customerId")
+                work = None
+                if customer_id and self._claim(str(customer_id)):
+                    work = self._work(str(customer_id), self._by_id(str(customer_id)))
+                yield str(order["id"]), work
+
+        def done(order_id: str) -> None:
+            current.after = order_id
             self._maybe_save()
 
+        self._run_ordered(items(), done)
+
     def _expired_phase(self, current: PassState) -> None:
-        for customer in self.job.expired_tiers(current.started_at, current.after):
-            self._look_at(customer)
-            current.after = str(customer["id"])
+        def items() -> Iterator[tuple[str, Callable[[], None] | None]]:
+            for customer in self.job.expired_tiers(current.started_at, current.after):
+                yield str(customer["id"]), self._customer_work(customer)
+
+        def done(customer_id: str) -> None:
+            current.after = customer_id
             self._maybe_save()
+
+        self._run_ordered(items(), done)
 
     def _slice_phase(self, current: PassState) -> None:
         wraps = 0
         while current.slice_done < current.slice_quota:
             seen = False
-            for customer in self.job.customers_after(self.cursor.slice_after):
-                if current.slice_done >= current.slice_quota:
-                    return
-                seen = True
-                self._look_at(customer)
-                self.cursor.slice_after = str(customer["id"])
+            handed_in = current.slice_done
+
+            def items() -> Iterator[tuple[str, Callable[[], None] | None]]:
+                nonlocal seen, handed_in
+                for customer in self.job.customers_after(self.cursor.slice_after):
+                    if handed_in >= current.slice_quota:
+                        return
+                    seen = True
+                    handed_in += 1
+                    yield str(customer["id"]), self._customer_work(customer)
+
+            def done(customer_id: str) -> None:
+                self.cursor.slice_after = customer_id
                 current.slice_done += 1
                 self._maybe_save()
+
+            self._run_ordered(items(), done)
+            if current.slice_done >= current.slice_quota:
+                return
             # The end of the id space: the slice goes on from the first customer.
             self.cursor.slice_after = None
             wraps += 1
@@ -324,35 +478,50 @@ class _Run:
                 return  # fewer customers than the quota counted (deleted meanwhile)
 
     # --- one customer ----------------------------------------------------------------------------
-    def _look_at(self, customer: Mapping[str, Any]) -> None:
-        customer_id = str(customer["id"])
+    def _claim(self, customer_id: str) -> bool:
+        """True the first time this run meets the customer (the main thread only)."""
         if customer_id in self.recent:
-            return
-        self._look(customer_id, lambda d: self.job.writeback.sync_customer(customer, deadline=d))
+            return False
+        self.recent.add(customer_id)
+        return True
 
-    def _sync_id(self, customer_id: str, deadline: float) -> WritebackResult:
-        return self.job.writeback.sync(customer_id, deadline=deadline)
+    def _customer_work(self, customer: Mapping[str, Any]) -> Callable[[], None] | None:
+        customer_id = str(customer["id"])
+        if not self._claim(customer_id):
+            return None
+        return self._work(
+            customer_id, lambda d: self.job.writeback.sync_customer(customer, deadline=d)
+        )
+
+    def _by_id(self, customer_id: str) -> Callable[[float], WritebackResult]:
+        return lambda d: self.job.writeback.sync(customer_id, deadline=d)
+
+    def _work(
+        self, customer_id: str, sync: Callable[[float], WritebackResult]
+    ) -> Callable[[], None]:
+        return lambda: self._look(customer_id, sync)
 
     def _look(self, customer_id: str, work: Callable[[float], WritebackResult]) -> None:
-        if self.deadline - self.job._monotonic() < self.job._reserve:
+        """One customer's write-back (runs on a worker thread)."""
+        if self._out_of_time():
             raise _BudgetExhausted
         try:
             result = work(self.deadline)
         except (TransientError, PermanentError) as exc:
-            out_of_time = self.deadline - self.job._monotonic() < self.job._reserve
-            if isinstance(exc, TransientError) and out_of_time:
+            if isinstance(exc, TransientError) and self._out_of_time():
                 raise _BudgetExhausted from None  # cut short by the budget: look again next run
-            self.summary.failed += 1
+            with self._counts:
+                self.summary.failed += 1
             log_failure(
                 logger, "job.customer_failed", exc, outcome="failed", customer_id=customer_id
             )
             return
-        self.recent.add(customer_id)
-        self.summary.checked += 1
-        if result.wrote:
-            self.summary.changed += 1
-        elif result.outcome == "not_a_member":
-            self.summary.not_members += 1
+        with self._counts:
+            self.summary.checked += 1
+            if result.wrote:
+                self.summary.changed += 1
+            elif result.outcome == "not_a_member":
+                self.summary.not_members += 1
 
     # --- checkpoints -----------------------------------------------------------------------------
     def _stored(self) -> dict[str, Any]:

@@ -6,12 +6,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from shared.coupon_codes import CouponRewardsSettings
 from shared.oidc import OidcSettings
 from shared.settings import ConnectorSettings, PlannerSettings
 from shared.writeback import WritebackSettings
 
 
-class JobSettings(ConnectorSettings, PlannerSettings, WritebackSettings, OidcSettings):
+class JobSettings(
+    ConnectorSettings, PlannerSettings, WritebackSettings, OidcSettings, CouponRewardsSettings
+):
     app_name: ClassVar[str] = "job"
 
     reconcile_budget_seconds: float = Field(
@@ -30,6 +33,15 @@ class JobSettings(ConnectorSettings, PlannerSettings, WritebackSettings, OidcSet
         ge=1,
         le=366,
         description="Every customer is checked at least once over this many nightly runs",
+    )
+    reconcile_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description=(
+            "Orders or customers the job works on at once; the rate share still bounds its "
+            "Yotpo calls (more than one keeps the share used when Yotpo answers slowly)"
+        ),
     )
     ledger_lease_seconds: int = Field(
         default=60, ge=5, description="After this, a crashed worker's pending Yotpo call is redone"

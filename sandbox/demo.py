@@ -21,7 +21,7 @@ from sandbox.stack import YOTPO_GUID, SandboxStack, StackOptions, eventually
 from sandbox.storefront import Storefront
 from shared.domain.loyalty_fields import CartFields, CustomerFields
 from shared.domain.money import format_minor
-from shared.errors import CommercetoolsPermanentError
+from shared.errors import CommercetoolsPermanentError, NotFoundError
 
 EMAIL = "ada@example.com"
 POINTS_PER_EURO = 10
@@ -108,6 +108,10 @@ class Story:
         self.step("Ada orders with the reward and pays", self.order_with_reward)
         self.step("Ada returns one hoodie: a partial refund", self.partial_refund)
         self.step("A second order is paid, then cancelled", self.cancelled_order)
+        self.step(
+            "Ada redeems in Yotpo's rewards page and uses the code at checkout",
+            self.redeem_in_yotpo,
+        )
         self.step("The nightly job writes balance and tier back to Ada", self.nightly_job)
         return all(s.ok for s in self.steps)
 
@@ -189,6 +193,46 @@ class Story:
         )
         assert self.member()["points_balance"] == before, "cancellation left points behind"
         return "points earned on payment were all taken back on cancellation"
+
+    def redeem_in_yotpo(self) -> str:
+        try:
+            self.shop.ct.query("cart-discounts", limit=1)
+        except NotFoundError:
+            raise NotYetAvailable("the commercetools stand-in has no cart discounts") from None
+        before = self.member()["points_balance"]
+        answer = self.stack.widget_redeem({"customer_email": EMAIL, "redemption_option_id": 1})
+        if answer.status_code == 404:
+            raise NotYetAvailable("the Yotpo stand-in has no widget (sandbox/yotpo/widget.py)")
+        body = answer.json()
+        if answer.status_code == 502 and body.get("status") == 404:
+            raise NotYetAvailable("the service app does not serve /yotpo/coupons yet")
+        assert answer.status_code == 200, f"widget redemption failed: {body}"
+        code = body["coupon_code"]
+        cart = self.shop.cart([("SKU-BOOK", 2), ("SKU-MUG", 1)], customer=self.customer)
+        full = cart["totalPrice"]["centAmount"]
+        try:
+            cart = self.shop.add_code(cart, code)
+        except CommercetoolsPermanentError as exc:
+            raise AssertionError(f"commercetools refused code {code}: {exc.errors}") from exc
+        states = [c.get("state") for c in cart.get("discountCodes") or []]
+        assert states == ["MatchesCart"], f"code {code} on the cart: {states}"
+        off = full - cart["totalPrice"]["centAmount"]
+        assert off == 500, f"the code took {off} off, expected 500"
+        order = self.shop.place_order(cart, order_number="DEMO-4")
+        gross = self.pay_and_wait(order)
+        sent = next(
+            o
+            for o in self.stack.yotpo_state()["accounts"][YOTPO_GUID]["orders"]
+            if o["order_id"] == "DEMO-4"
+        )
+        assert code in str(sent.get("coupon_code") or ""), f"coupon_code {sent.get('coupon_code')}"
+        earned = gross * POINTS_PER_EURO // 100
+        balance = self.member()["points_balance"]
+        assert balance == before - 500 + earned, f"balance {balance}, before {before}"
+        return (
+            f"code {code} made in commercetools by the Create Coupons URL, took "
+            f"{format_minor(off, 'EUR')} off; the order carried it to Yotpo, 500 points spent"
+        )
 
     def nightly_job(self) -> str:
         response = requests.post(

@@ -29,6 +29,13 @@ YOTPO_API_KEY = "sandbox-api-key"
 EXTENSION_SECRET = "sandbox-extension-secret"
 APPS = ("event", "service", "job")
 WEBHOOK_SECRET = "sandbox-webhook-secret"
+# Yotpo's Create/Cancel Coupons URLs (rewards redeemed in Yotpo's own widget) and the rewards
+# they may ask codes for: the stand-in's default options 1 (€5 off) and 2 (10 % over €50).
+COUPON_SECRET = "sandbox-coupon-secret-0123"
+COUPON_REWARDS = {
+    "1": {"kind": "fixed", "amount": {"EUR": 500}},
+    "2": {"kind": "percentage", "percentBp": 1000, "minimum": {"EUR": 5000}},
+}
 
 
 def eventually(
@@ -96,6 +103,13 @@ class SandboxStack:
             "YOTPO_API_URL": self.yotpo_api_url,
             "EXTENSION_SECRET": EXTENSION_SECRET,
             "YOTPO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            # The stand-in program's base currency: Yotpo's option amounts and minimums are in
+            # it, and the checkout values rewards only when it knows it.
+            "REWARD_BASE_CURRENCY": "EUR",
+            "YOTPO_COUPON_SECRET": COUPON_SECRET,
+            "COUPON_REWARDS": json.dumps(COUPON_REWARDS),
+            # The sandbox pushes messages itself, without Google-signed tokens.
+            "OIDC_VERIFICATION": "off",
             **self.options.app_env,
         }
 
@@ -111,7 +125,8 @@ class SandboxStack:
     def _start(self) -> None:
         log_dir = self.options.log_dir
         python = sys.executable
-        yotpo_args = [python, "-m", "sandbox.yotpo", "--port", str(self.ports["yotpo"])]
+        # The stand-in with Yotpo's rewards page (widget) installed: sandbox/yotpo/widget.py.
+        yotpo_args = [python, "-m", "sandbox.yotpo.widget", "--port", str(self.ports["yotpo"])]
         if self.options.yotpo_program:
             config = log_dir / "yotpo-config.json"
             log_dir.mkdir(parents=True, exist_ok=True)
@@ -218,6 +233,17 @@ class SandboxStack:
             json={"guid": YOTPO_GUID, "api_key": YOTPO_API_KEY, "program": program},
             timeout=5,
         ).raise_for_status()
+        # Yotpo's widget calls the service app's Create/Cancel Coupons URLs.
+        requests.post(
+            f"{self.url('yotpo')}/_sandbox/widget/config",
+            params={"guid": YOTPO_GUID},
+            json={
+                "create_url": f"{self.url('service')}/yotpo/coupons",
+                "cancel_url": f"{self.url('service')}/yotpo/coupons/cancel",
+                "secret": COUPON_SECRET,
+            },
+            timeout=5,
+        ).raise_for_status()
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
@@ -246,6 +272,15 @@ class SandboxStack:
         response = requests.get(f"{self.url('yotpo')}/_sandbox/state", timeout=5)
         response.raise_for_status()
         return response.json()
+
+    def widget_redeem(self, body: Mapping[str, object]) -> requests.Response:
+        """The shopper redeems in Yotpo's rewards page (the stand-in's widget)."""
+        return requests.post(
+            f"{self.url('yotpo')}/_sandbox/widget/redeem",
+            params={"guid": YOTPO_GUID},
+            json=dict(body),
+            timeout=30,
+        )
 
     def yotpo_requests(self, since: int = 0) -> list[dict]:
         response = requests.get(

@@ -95,6 +95,10 @@ class Storefront:
             )
         return self.update_cart(cart, *actions)
 
+    def add_code(self, cart: dict[str, Any], code: str) -> dict[str, Any]:
+        """The shopper types a discount code at checkout."""
+        return self.update_cart(cart, {"action": "addDiscountCode", "code": code})
+
     def drop_reward(self, cart: dict[str, Any]) -> dict[str, Any]:
         return self.update_cart(
             cart, {"action": "setCustomField", "name": CartFields.REQUESTED_OPTION}

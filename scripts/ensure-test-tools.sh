@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What `make test` needs beyond Python: the Pub/Sub emulator (gcloud + Java) for the delivery
-# tests, and Debian's chromium for the store-associate page's browser test. Installs chromium
+# tests, Node.js and npm for the commercetools type oracle (tests/oracle/; `make test` runs
+# npm ci itself), and Debian's chromium for the store-associate page's browser test. Installs chromium
 # where it can (root with apt-get, as on CI); otherwise says exactly what is missing.
 set -euo pipefail
 
@@ -8,6 +9,10 @@ missing=0
 if ! command -v gcloud >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
   echo "make test needs the Google Pub/Sub emulator: install the Google Cloud CLI with" >&2
   echo "  gcloud components install pubsub-emulator   (and a Java runtime)" >&2
+  missing=1
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "make test needs Node.js and npm for the commercetools type oracle: apt-get install nodejs npm" >&2
   missing=1
 fi
 if [ ! -x /usr/bin/chromium ]; then

@@ -1,25 +1,37 @@
-"""The service app: the cart API Extension (`POST /service`) and Yotpo's webhooks."""
+"""The service app: the cart and order API Extension (`POST /service`), Yotpo's webhooks and
+coupon URLs, and the in-store loyalty API."""
 
 from __future__ import annotations
 
 import hmac
+import logging
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
-from service.cancellations import CancelledCodes
-from service.extension import CheckoutExtension
+from service.cancellations import CancellationRefusals, CancelledCodes
+from service.coupons import register_coupons
+from service.extension import CheckoutExtension, ExtensionAnswer, member_lookup, rejection_answer
+from service.extension_input import extension_body
+from service.fast_path import ExtensionFastPath
 from service.instore import register_instore
+from service.order_guard import OrderGuard
 from service.settings import ServiceSettings
-from service.webhooks import WEBHOOK_SECRET_HEADER, WebhookError, YotpoWebhooks
-from shared.errors import TransientError, describe
+from service.webhooks import YotpoWebhooks, register_webhook_route
+from shared.domain.checkout import InvalidCart, LoyaltyError, Rejection
+from shared.errors import describe
+from shared.logs import log_event
 from shared.runtime import Runtime, build_runtime, commercetools_client
-from shared.webapp import create_base_app, error_response, json_body
+from shared.webapp import create_base_app, error_response
 from shared.writeback import CustomerWriteback
 
 # The one commercetools read on the checkout path must not eat the extension's budget.
 _CHECKOUT_CT_TIMEOUT = 0.5
 # A webhook's write-back answers within a few seconds: short commercetools timeouts, one retry.
 _WEBHOOK_CT_TIMEOUT = 2.0
+_EXTENSION_ACTIONS = frozenset({"Create", "Update"})
+
+logger = logging.getLogger(__name__)
 
 
 def extension_authorization(settings: ServiceSettings) -> str:
@@ -34,7 +46,16 @@ def _same(given: str | None, expected: str) -> bool:
 def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Flask:
     runtime = runtime or build_runtime(settings)
     checkout_ct = commercetools_client(settings, timeout=_CHECKOUT_CT_TIMEOUT, max_retries=0)
-    extension = CheckoutExtension(settings, runtime, CancelledCodes(checkout_ct))
+    # One customer read (only when the member id is not the customer id), on the quick client.
+    members = member_lookup(settings, checkout_ct)
+    extension = CheckoutExtension(settings, runtime, CancelledCodes(checkout_ct), members=members)
+    orders = OrderGuard(
+        extension.config,
+        runtime,
+        CancelledCodes(checkout_ct),
+        settings.loyalty_call_budget_ms / 1000,
+        members=members,
+    )
     webhook_ct = commercetools_client(settings, timeout=_WEBHOOK_CT_TIMEOUT, max_retries=1)
     writeback = CustomerWriteback(
         webhook_ct,
@@ -43,51 +64,70 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
         tier_groups=settings.tier_groups(),
     )
     webhooks = YotpoWebhooks(
-        CancelledCodes(runtime.commercetools), writeback, commercetools=webhook_ct
+        CancelledCodes(runtime.commercetools),
+        writeback,
+        commercetools=webhook_ct,
+        yotpo=runtime.yotpo_client,
+        refusals=CancellationRefusals(webhook_ct),
     )
     expected_auth = extension_authorization(settings)
-    webhook_secret = (
-        settings.yotpo_webhook_secret.get_secret_value() if settings.yotpo_webhook_secret else None
-    )
     app = create_base_app("service")
 
     @app.post("/service")
     def api_extension() -> tuple[Response, int]:
         if not _same(request.headers.get("Authorization"), expected_auth):
             return error_response(401, "unauthorized", "missing or wrong Authorization header")
-        body = json_body()
+        body = extension_body()
+        action = body.get("action")
         resource = body.get("resource")
-        if body.get("action") not in {"Create", "Update"} or not isinstance(resource, dict):
+        if not isinstance(action, str) or action not in _EXTENSION_ACTIONS:
             return error_response(
                 400, "invalid_extension_request", "expected {action: Create|Update, resource}"
             )
-        cart = resource.get("obj")
-        if resource.get("typeId") != "cart" or not isinstance(cart, dict):
+        if not isinstance(resource, dict) or not isinstance(resource.get("obj"), dict):
             return error_response(
-                400, "invalid_extension_request", "this extension handles carts only"
+                400, "invalid_extension_request", "expected {action: Create|Update, resource}"
             )
-        answer = extension.handle(cart)
+        type_id = resource.get("typeId")
+        obj: dict[str, Any] = resource["obj"]
+        if type_id == "cart":
+            answer = _answer(lambda: extension.handle(obj), type_id)
+        elif type_id == "order" and action == "Create":
+            answer = _answer(lambda: orders.handle(obj), type_id)
+        else:
+            return error_response(
+                400, "invalid_extension_request", "this extension handles carts and new orders"
+            )
         g.outcome = answer.outcome
         return jsonify(answer.body), answer.status
 
-    @app.post("/yotpo/webhooks")
-    def yotpo_webhook() -> tuple[Response, int]:
-        if webhook_secret is None:
-            return error_response(
-                404, "not_configured", "set YOTPO_WEBHOOK_SECRET to receive Yotpo webhooks"
-            )
-        if not _same(request.headers.get(WEBHOOK_SECRET_HEADER), webhook_secret):
-            return error_response(401, "unauthorized", "missing or wrong webhook secret")
-        try:
-            outcome = webhooks.handle(json_body())
-        except WebhookError as exc:
-            return error_response(400, "invalid_webhook", str(exc))
-        except TransientError as exc:
-            # Yotpo delivers the webhook again; nothing was half-written (one update per look).
-            g.outcome = "retry"
-            return error_response(503, "retry_later", describe(exc))
-        g.outcome = outcome
-        return jsonify({"outcome": outcome}), 200
-
+    register_webhook_route(app, webhooks, settings.webhook_auth(settings.yotpo_webhook_secret))
     register_instore(app, settings, runtime)
+    register_coupons(app, settings)
+    # Carts without loyalty fields are answered before Flask (service/fast_path.py).
+    app.wsgi_app = ExtensionFastPath(app.wsgi_app, expected_auth)  # type: ignore[method-assign]
     return app
+
+
+def _answer(handle: Any, type_id: str) -> ExtensionAnswer:
+    """Every input gets a 200 or a 400 InvalidInput, never a 500 (which commercetools would
+    turn into ExtensionBadResponse and the shopper into a broken checkout)."""
+    try:
+        return handle()
+    except InvalidCart as exc:
+        return ExtensionAnswer(
+            400,
+            {"errors": [{"code": "InvalidInput", "message": f"not a valid {type_id}: {exc}"}]},
+            "invalid_input",
+        )
+    except Exception as exc:
+        log_event(
+            logger,
+            "checkout.unexpected_error",
+            level=logging.ERROR,
+            resource=type_id,
+            error=describe(exc),
+            outcome="rejected",
+        )
+        logger.exception("checkout extension failed")
+        return rejection_answer(Rejection(LoyaltyError.UNAVAILABLE))

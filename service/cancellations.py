@@ -1,7 +1,15 @@
-"""Reward codes Yotpo asked to cancel (a second delayed reward spent the same points).
+"""Reward codes whose redemption was cancelled, and cancellations that could not be honoured.
 
-Recorded by the webhook receiver, looked up by the checkout extension on the next update of a
-cart that carries the code, which then drops the reward.
+`CancelledCodes` (container `yotpo-loyalty-cancelled-codes`, key: the code made key-safe):
+written by the webhook receiver before it approves a customer's cancellation request in Yotpo
+(https://loyaltyapi.yotpo.com/reference/redemption-cancellation-request), looked up by the
+checkout extension on the next update of a cart that carries the code, which then drops it.
+
+`CancellationRefusals` (container `yotpo-loyalty-cancellation-refusals`, same key): a
+cancellation request that was not approved because an order already used the code, or
+because Yotpo refused the approval. Value:
+`{code, redemptionId, customerId, orderId, orderNumber, reason, recordedAt}` where `reason` is
+`used_by_order` or `yotpo_refused:<status>`. The audit lists these.
 """
 
 from __future__ import annotations
@@ -13,11 +21,16 @@ from typing import Any
 from shared.commercetools import CommercetoolsClient
 
 CANCELLED_CODES_CONTAINER = "yotpo-loyalty-cancelled-codes"
+CANCELLATION_REFUSALS_CONTAINER = "yotpo-loyalty-cancellation-refusals"
 _KEY_UNSAFE = re.compile(r"[^-_~.a-zA-Z0-9]")
 
 
 def _key(code: str) -> str:
     return _KEY_UNSAFE.sub("_", code)[:256]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 class CancelledCodes:
@@ -30,8 +43,8 @@ class CancelledCodes:
             _key(code),
             {
                 "code": code,
-                "redemptionId": None if redemption_id is None else str(redemption_id),
-                "customerId": None if customer_id is None else str(customer_id),
+                "redemptionId": _text(redemption_id),
+                "customerId": _text(customer_id),
                 "cancelledAt": datetime.now(UTC).isoformat(),
             },
             version=None,
@@ -40,3 +53,39 @@ class CancelledCodes:
     def contains(self, code: str) -> bool:
         found = self._ct.get_custom_object(CANCELLED_CODES_CONTAINER, _key(code))
         return found is not None and found.get("value", {}).get("code") == code
+
+
+class CancellationRefusals:
+    def __init__(self, commercetools: CommercetoolsClient) -> None:
+        self._ct = commercetools
+
+    def record(
+        self,
+        code: str,
+        *,
+        redemption_id: Any,
+        customer_id: Any,
+        order_id: Any,
+        order_number: Any,
+        reason: str,
+    ) -> None:
+        self._ct.put_custom_object(
+            CANCELLATION_REFUSALS_CONTAINER,
+            _key(code),
+            {
+                "code": code,
+                "redemptionId": _text(redemption_id),
+                "customerId": _text(customer_id),
+                "orderId": _text(order_id),
+                "orderNumber": _text(order_number),
+                "reason": reason,
+                "recordedAt": datetime.now(UTC).isoformat(),
+            },
+            version=None,
+        )
+
+    def get(self, code: str) -> dict[str, Any] | None:
+        found = self._ct.get_custom_object(CANCELLATION_REFUSALS_CONTAINER, _key(code))
+        if found is None or found.get("value", {}).get("code") != code:
+            return None
+        return dict(found["value"])

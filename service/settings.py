@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
+from service.coupons import CouponSettings
 from service.instore import InStoreSettings
-from shared.settings import ConnectorSettings
+from service.webhooks import WebhookAuthSettings
+from shared.settings import ConnectorSettings, MemberSettings
 from shared.writeback import WritebackSettings
 
+_EXTENSION_KEY = re.compile(r"^[A-Za-z0-9_-]{2,256}$")
 
-class ServiceSettings(ConnectorSettings, WritebackSettings, InStoreSettings):
+
+class ServiceSettings(
+    ConnectorSettings,
+    WritebackSettings,
+    InStoreSettings,
+    CouponSettings,
+    WebhookAuthSettings,
+    MemberSettings,
+):
     app_name: ClassVar[str] = "service"
 
     extension_secret: SecretStr = Field(
@@ -53,6 +65,30 @@ class ServiceSettings(ConnectorSettings, WritebackSettings, InStoreSettings):
     yotpo_webhook_secret: SecretStr | None = Field(
         default=None, description="Shared secret Yotpo sends with its webhooks"
     )
+    extension_dependencies: str = Field(
+        default="",
+        description=(
+            "Keys of the merchant's cart extensions (e.g. a promotions engine) that must run "
+            "before the loyalty extension; comma-separated, at most 5"
+        ),
+    )
+    reward_base_currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description=(
+            "The Yotpo program's base currency (option amounts and minimums are in it); "
+            "defaults to the account's one currency when YOTPO_CURRENCIES names exactly one"
+        ),
+    )
+    redemption_options_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long the list of every redemption option of an account is reused",
+    )
+
+    def dependency_keys(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.extension_dependencies.split(",") if k.strip())
 
     def secret_values(self) -> list[str]:
         # Each POS key's secret on its own, not only the JSON that holds them all.
@@ -65,6 +101,14 @@ class ServiceSettings(ConnectorSettings, WritebackSettings, InStoreSettings):
                 "LOYALTY_CALL_BUDGET_MS: must be below EXTENSION_TIMEOUT_MS so the extension "
                 "answers before commercetools gives up"
             )
+        keys = self.dependency_keys()
+        # Extension keys are 2-256 of [A-Za-z0-9_-] (ExtensionDraft.key); an extension has at
+        # most 5 direct dependencies (Extension Chaining, 2026-05-04 release notes).
+        bad = [k for k in keys if not _EXTENSION_KEY.match(k)]
+        if bad:
+            problems.append(f"EXTENSION_DEPENDENCIES: not extension keys: {', '.join(bad)}")
+        if len(keys) > 5:
+            problems.append("EXTENSION_DEPENDENCIES: an extension can depend on at most 5 others")
         if self.reward_strategy == "custom-line-item" and not self.reward_tax_category_key:
             problems.append(
                 "REWARD_TAX_CATEGORY_KEY: required when REWARD_STRATEGY is custom-line-item"

@@ -359,10 +359,26 @@ def _listed(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _literal(value: str) -> str:
-    """A string literal of the query predicate language."""
+def literal(value: str) -> str:
+    """`value` as a string literal of commercetools' query predicate language.
+
+    The one escaping helper for every predicate the connector builds from input (ids from
+    messages, emails, order numbers): inside double quotes, a backslash and a double quote
+    are escaped with a backslash, so no value can close the literal and add a clause
+    (https://docs.commercetools.com/api/predicates/query#string-literals).
+    """
+    if not isinstance(value, str):
+        raise TypeError("predicate literals are built from strings only")
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def literal_list(values: Sequence[str]) -> str:
+    """`("a", "b")`: the right-hand side of an `in` predicate, each value a `literal`."""
+    return "(" + ", ".join(literal(v) for v in values) + ")"
+
+
+_literal = literal
 
 
 def _json_object(response: requests.Response, what: str) -> dict[str, Any]:

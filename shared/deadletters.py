@@ -8,6 +8,7 @@ error so an operator can fix the cause and replay it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -36,6 +37,19 @@ class FailureRecord(BaseModel):
 
 
 def record_key(message_id: str) -> str:
+    """The custom-object key of a message's record: a readable prefix and a hash of the id.
+
+    Keys allow only `[-_~.a-zA-Z0-9]`, at most 256 characters
+    (https://docs.commercetools.com/api/projects/custom-objects). Replacing the other
+    characters alone would give `a b` and `a_b` one record (review F12); the hash of the whole
+    id keeps every message id apart.
+    """
+    digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{_KEY_UNSAFE.sub('_', message_id[:64])}.{digest}"
+
+
+def _legacy_key(message_id: str) -> str:
+    """The key records had before the hash (still read, so old dead letters can be replayed)."""
     return _KEY_UNSAFE.sub("_", message_id)[:256] or "unknown"
 
 
@@ -83,17 +97,20 @@ class DeadLetterStore:
         )
 
     def dead_letters(self) -> Iterator[FailureRecord]:
+        # The per-container endpoint: querying across containers is deprecated
+        # (https://docs.commercetools.com/api/projects/custom-objects).
         for obj in self._ct.iterate(
-            "custom-objects",
-            where=f'container = "{DEAD_LETTER_CONTAINER}" and value(status = "dead")',
+            f"custom-objects/{DEAD_LETTER_CONTAINER}", where='value(status = "dead")'
         ):
             yield FailureRecord.model_validate(obj["value"])
 
     def forget(self, message_id: str) -> None:
         """Drop the record once the message went through (no-op when there is none)."""
-        key = record_key(message_id)
-        if self._ct.get_custom_object(DEAD_LETTER_CONTAINER, key) is not None:
-            self._ct.delete_custom_object(DEAD_LETTER_CONTAINER, key)
+        for key in (record_key(message_id), _legacy_key(message_id)):
+            found = self._ct.get_custom_object(DEAD_LETTER_CONTAINER, key)
+            # A legacy key may belong to another id that sanitised alike: check whose it is.
+            if found is not None and (found.get("value") or {}).get("message_id") == message_id:
+                self._ct.delete_custom_object(DEAD_LETTER_CONTAINER, key)
 
     def _update(
         self,

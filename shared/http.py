@@ -17,7 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shared.correlation import HEADER, correlation_id
-from shared.logs import REDACTED, log_event, mask_email
+from shared.logs import PHONE_MASK, REDACTED, log_event, mask_personal
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -36,6 +36,17 @@ Params = Mapping[str, QueryValue]
 
 _SECRET_PARAM = re.compile(r"(api[_-]?key|secret|password|token|guid)", re.I)
 _MAX_LOGGED_PATH = 300
+# A quoted predicate literal made of digits and phone separators only (national spellings
+# such as "0171 7654321" that carry no "+"): a phone number for the log's purposes.
+_PHONE_LITERAL = re.compile(r'"\+?[\d\s\-.()/]{6,}"')
+
+
+def _shown(value: str) -> str:
+    masked = _PHONE_LITERAL.sub(
+        lambda m: f'"{PHONE_MASK}"' if sum(c.isdigit() for c in m.group(0)) >= 6 else m.group(0),
+        value,
+    )
+    return mask_personal(masked)
 
 
 def new_session(pool_size: int = 16) -> requests.Session:
@@ -85,17 +96,19 @@ def encode_params(params: Params | None) -> dict[str, Any]:
 
 
 def loggable_path(path: str, params: Params | None = None) -> str:
-    """`path?query` safe for operator logs: emails masked, secret-looking parameters redacted."""
+    """`path?query` safe for operator logs: emails and phone numbers masked (also inside
+    query predicates), secret-looking parameters redacted."""
     encoded = encode_params(params)
     if not encoded:
-        return mask_email(path)[:_MAX_LOGGED_PATH]
+        return _shown(path)[:_MAX_LOGGED_PATH]
     pairs: list[tuple[str, str]] = []
     for name, value in encoded.items():
         for item in value if isinstance(value, list) else [value]:
-            shown = REDACTED if _SECRET_PARAM.search(name) else mask_email(str(item))
+            shown = REDACTED if _SECRET_PARAM.search(name) else _shown(str(item))
             pairs.append((name, shown))
-    query = urlencode(pairs, safe="[]*@=\"' ()")
-    return f"{mask_email(path)}?{query}"[:_MAX_LOGGED_PATH]
+    # "+" stays readable ("+***" is a masked phone), the rest is encoded as it was sent.
+    query = urlencode(pairs, safe="[]*@=\"' ()+")
+    return f"{_shown(path)}?{query}"[:_MAX_LOGGED_PATH]
 
 
 def log_call(

@@ -11,6 +11,14 @@ from shared.commercetools import CommercetoolsClient
 from shared.domain.ledger_state import OrderLedger
 
 LEDGER_CONTAINER = "yotpo-loyalty-ledger"
+# Every ledger holding a PENDING operation carries `has_pending: true` (a derived field written
+# with it). Ledgers written before that field existed have none: they are looked at too and
+# filtered here, until their next write adds it. Query predicates on custom-object values:
+# https://docs.commercetools.com/api/predicates/query ; the per-container endpoint
+# `GET /custom-objects/{container}` (the cross-container query is deprecated):
+# https://docs.commercetools.com/api/projects/custom-objects
+PENDING_PREDICATE = "value(has_pending = true) or value(has_pending is not defined)"
+_PAGE = 500
 
 
 class LedgerStore:
@@ -33,3 +41,24 @@ class LedgerStore:
             LEDGER_CONTAINER, ledger.order_id, ledger.model_dump(mode="json"), version=version
         )
         return int(stored["version"])
+
+    def orders_with_pending(self, limit: int = 500) -> list[OrderLedger]:
+        """Up to `limit` ledgers holding a PENDING operation, in id order of their objects.
+
+        The nightly run and `audit` use it to find claims that outlived their worker
+        (`OrderLedger.stuck_ops`), without waiting for another message of the order.
+        """
+        if limit < 1:
+            return []
+        found: list[OrderLedger] = []
+        for obj in self._ct.iterate(
+            f"custom-objects/{LEDGER_CONTAINER}",
+            where=PENDING_PREDICATE,
+            page_size=min(_PAGE, max(limit, 1)),
+        ):
+            ledger = OrderLedger.model_validate(obj["value"])
+            if ledger.has_pending:
+                found.append(ledger)
+                if len(found) >= limit:
+                    break
+        return found

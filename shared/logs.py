@@ -1,23 +1,36 @@
 """Operator logs: one JSON line per event on stdout, in Cloud Logging's structured format.
 
 Every line carries the app, the correlation id of the work in progress, and whatever fields
-the caller adds (`outcome`, `attempt`, `retry`, ...). Email addresses are masked and known
-secret values redacted in the message and in every field, whatever the caller passed.
+the caller adds (`outcome`, `attempt`, `retry`, ...). Email addresses (Unicode ones too) and
+phone numbers are masked and known secret values redacted in the message, in every field and
+in the `httpRequest` block google-cloud-logging adds from the Flask request — whose URL keeps
+only its path: query strings carry emails, phones and, from careless callers, secrets
+(docs/adr/0061-log-scrubbing.md).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from google.cloud.logging.handlers import StructuredLogHandler
 
 from shared.correlation import current_correlation_id
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+# \w is Unicode-aware for str patterns: `zoë@exämple.com` is an address too (RFC 6531).
+_EMAIL = re.compile(r"([\w.%+\-'])[\w.%+\-']{0,63}(?:@|%40)([\w\-]+(?:\.[\w\-]+)+)")
+# International numbers (E.164: "+" and up to 15 digits) however they are spelled: with
+# separators, URL-encoded (%2B), or in a query predicate. Seven digits or more, so ordinary
+# counts and amounts are left alone.
+_PHONE = re.compile(
+    r"(?:\+|%2B|%2b)\s*\d(?:[\s\-.()/]|%20){0,3}(?:\d(?:[\s\-.()/]|%20){0,3}){5,15}\d"
+)
+PHONE_MASK = "+***"
 _SECRET_KEYS = re.compile(r"(api[_-]?key|secret|password|authorization|token)", re.I)
 REDACTED = "[redacted]"
 
@@ -25,6 +38,25 @@ REDACTED = "[redacted]"
 def mask_email(text: str) -> str:
     """`jane.doe@example.com` -> `j***@example.com`: enough to recognise, not to contact."""
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+
+
+def mask_phone(text: str) -> str:
+    """`+49 151 1234567` (or `%2B4915112...`) -> `+***`."""
+    return _PHONE.sub(PHONE_MASK, text)
+
+
+def mask_personal(text: str) -> str:
+    """Emails and phone numbers masked."""
+    return mask_phone(mask_email(text))
+
+
+def url_without_query(url: str) -> str:
+    """`scheme://host/path`: the query and fragment dropped (they carry personal data)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 class _Scrubber:
@@ -35,7 +67,7 @@ class _Scrubber:
     def text(self, value: str) -> str:
         for secret in self._secrets:
             value = value.replace(secret, REDACTED)
-        return mask_email(value)
+        return mask_personal(value)
 
     def value(self, key: str, value: Any) -> Any:
         if isinstance(value, str | bytes) and _SECRET_KEYS.search(key) and value:
@@ -71,7 +103,23 @@ class _ContextFilter(logging.Filter):
         if correlation and "correlation_id" not in fields:
             fields["correlation_id"] = correlation
         record.json_fields = {k: self._scrub.value(k, v) for k, v in fields.items()}
+        self._scrub_http_request(record)
         return True
+
+    def _scrub_http_request(self, record: logging.LogRecord) -> None:
+        """google-cloud-logging's CloudLoggingFilter (which runs before this one) copies the
+        Flask request into `_http_request`, URL and all, and renders `_http_request_str`:
+        keep the path only and scrub the rest."""
+        http = getattr(record, "_http_request", None)
+        if not isinstance(http, Mapping):
+            return
+        cleaned: dict[str, Any] = {}
+        for name, value in http.items():
+            if name == "requestUrl" and isinstance(value, str):
+                value = url_without_query(value)
+            cleaned[name] = self._scrub.value(str(name), value)
+        record._http_request = cleaned
+        record._http_request_str = json.dumps(cleaned, ensure_ascii=False)
 
 
 def configure_logging(

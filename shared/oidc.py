@@ -7,9 +7,11 @@ already rejects strangers when a service is deployed `--no-allow-unauthenticated
 verify the token again so that a service exposed publicly by mistake, or run elsewhere,
 stays closed.
 
-Verification is on when both `OIDC_AUDIENCE` and `OIDC_SERVICE_ACCOUNT_EMAIL` are set and
-off when neither is (local runs, the sandbox, pull mode, a private network). Setting only one
-of them is a settings problem: half a configuration must not silently mean "open".
+Verification is ON unless `OIDC_VERIFICATION=off` says otherwise (local runs, the sandbox,
+pull mode, a private network): with it on, `OIDC_AUDIENCE` and `OIDC_SERVICE_ACCOUNT_EMAIL`
+are required, so a deployed app that lacks them refuses to start instead of running open
+(docs/adr/0062-oidc-on-by-default.md). Setting only one of the two is a settings problem
+either way: half a configuration must not silently mean "open".
 
 The cryptography is google-auth's (`google.auth.jwt.decode`); this module adds the claims
 Google's libraries leave to the caller (issuer, email, email_verified), the certificate cache
@@ -24,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from flask import Flask, Response, g, request
@@ -48,10 +50,21 @@ _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
 class OidcSettings(BaseSettings):
-    """Mixin for the apps Google infrastructure calls (event, job). Both keys, or neither."""
+    """Mixin for the apps Google infrastructure calls (event, job): verification on (both
+    keys required) unless `OIDC_VERIFICATION=off`."""
 
     model_config = SettingsConfigDict(
         case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    # Declared first: the check below reads it from the fields validated before it.
+    oidc_verification: Literal["on", "off"] = Field(
+        default="on",
+        description=(
+            "Verify the Google-signed OIDC token of Pub/Sub push / Cloud Scheduler: on "
+            "(default; needs OIDC_AUDIENCE and OIDC_SERVICE_ACCOUNT_EMAIL) or off (local runs "
+            "and private networks only)"
+        ),
     )
 
     oidc_audience: str | None = Field(
@@ -68,6 +81,11 @@ class OidcSettings(BaseSettings):
         description="Service account whose Google-signed OIDC tokens may call this app",
     )
 
+    @field_validator("oidc_verification", mode="before")
+    @classmethod
+    def _on_or_off(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("oidc_service_account_email")
     @classmethod
     def _both_or_neither(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -75,6 +93,12 @@ class OidcSettings(BaseSettings):
         if "oidc_audience" not in info.data:
             return value  # the audience itself is invalid; pydantic reports that one
         audience = info.data["oidc_audience"]
+        required = info.data.get("oidc_verification", "on") == "on"
+        if required and not audience and not value:
+            raise ValueError(
+                "OIDC verification is on: set OIDC_AUDIENCE and OIDC_SERVICE_ACCOUNT_EMAIL "
+                "(or OIDC_VERIFICATION=off for a local run)"
+            )
         if value and "@" not in value:
             raise ValueError("expected a service account email")
         if audience and not value:
@@ -85,6 +109,8 @@ class OidcSettings(BaseSettings):
 
     @property
     def oidc_enabled(self) -> bool:
+        if self.oidc_verification == "off":
+            return False
         return bool(self.oidc_audience and self.oidc_service_account_email)
 
     def oidc_verifier(self, certs: GoogleCerts | None = None) -> OidcVerifier | None:
@@ -213,7 +239,7 @@ class OidcVerifier:
         token = _bearer(authorization)
         try:
             header = google_jwt.decode_header(token)
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:
             raise InvalidToken("malformed token") from exc
         key_id = header.get("kid") if isinstance(header, dict) else None
         certs = self._certs.get(key_id if isinstance(key_id, str) else None)
@@ -224,12 +250,20 @@ class OidcVerifier:
         except (ValueError, google_auth_exceptions.GoogleAuthError) as exc:
             # google-auth's messages name the failed check (expired, audience, key id ...).
             raise InvalidToken(str(exc)[:200]) from exc
+        except (TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # A signed token whose claims have the wrong types (`"exp": "soon"`): google-auth
+            # does arithmetic on them. Still not a valid token, never a 500.
+            raise InvalidToken(f"malformed claims ({type(exc).__name__})") from exc
+        if not isinstance(claims, dict):
+            raise InvalidToken("malformed claims")
         if claims.get("iss") not in GOOGLE_ISSUERS:
             raise InvalidToken("token is not issued by Google")
         email = str(claims.get("email") or "")
         if email.lower() != self.service_account_email.lower():
             raise InvalidToken(f"token is for {email or 'no email'}, not the configured account")
-        if claims.get("email_verified") not in (True, "true"):
+        # Google's ID tokens carry a JSON boolean (https://developers.google.com/identity/
+        # openid-connect/openid-connect#an-id-tokens-payload); anything else is not Google's.
+        if claims.get("email_verified") is not True:
             raise InvalidToken("token email is not verified")
         return Caller(email=email, subject=str(claims.get("sub") or ""), issuer=claims["iss"])
 
@@ -251,7 +285,7 @@ def protect(app: Flask, verifier: OidcVerifier | None, paths: set[str]) -> None:
             "oidc.disabled",
             level=logging.WARNING,
             paths=sorted(protected),
-            reason="OIDC_AUDIENCE and OIDC_SERVICE_ACCOUNT_EMAIL are not set",
+            reason="OIDC_VERIFICATION=off: anyone who reaches these paths may call them",
         )
         return
 

@@ -18,12 +18,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shared.commercetools import CommercetoolsClient
-from shared.domain.ledger_state import UNCLAIMED, LedgerOp, OpStatus, OrderLedger
-from shared.domain.order_view import order_view
+from shared.commercetools import CommercetoolsClient, literal_list
+from shared.coupon_codes import flag_foreign_codes
+from shared.domain.customer_sync import customer_member
+from shared.domain.ledger_state import LedgerOp, OpStatus, OrderLedger
+from shared.domain.member_identity import MemberView
+from shared.domain.order_view import order_view, product_collections
 from shared.domain.planner import AccountView, PlannerConfig, plan_order
 from shared.errors import (
+    CommercetoolsPermanentError,
     ConcurrentModificationError,
+    NotFoundError,
     PermanentError,
     TransientError,
     YotpoTransientError,
@@ -32,18 +37,52 @@ from shared.errors import (
 from shared.ledger import LedgerStore
 from shared.logs import log_event
 from shared.runtime import Runtime, YotpoRoute
-from shared.yotpo import YotpoClient
+from shared.yotpo import YotpoClient, YotpoFields, YotpoRateLimited
 
 logger = logging.getLogger(__name__)
 
-ORDER_EXPAND = ("paymentInfo.payments[*]", "discountCodes[*].discountCode")
+# `lineItems[*].productType`: the item type Yotpo's product rules read (order_view).
+ORDER_EXPAND = (
+    "paymentInfo.payments[*]",
+    "discountCodes[*].discountCode",
+    "lineItems[*].productType",
+)
+# The customer's groups become the member's tags (customer_sync.customer_member).
+CUSTOMER_EXPAND = ("customerGroup", "customerGroupAssignments[*].customerGroup")
+# commercetools' largest page (https://docs.commercetools.com/api/general-concepts#limit).
+_MAX_PAGE = 500
+# The advisory foreign-code look-up may spend at most this much of a delivery's budget.
+_CODE_CHECK_SECONDS = 1.0
 _ROUNDS = 6
 # Starting a Yotpo call we cannot see the end of turns a clean retry into an ambiguous one.
 _MIN_CALL_SECONDS = 0.5
 
 
 class OrderInProgress(TransientError):
-    """Another worker holds this order's pending operations; look again after its lease."""
+    """Another worker holds this order's pending operations; look again after its lease.
+
+    Not a failure of the message: waiting for a live claim never counts toward the dead-letter
+    threshold. `retry_after` says (in seconds) when the claim that blocks us runs out.
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = max(1.0, retry_after)
+
+
+class DeliveryBudgetUsedUp(YotpoTransientError):
+    """The delivery's time budget ran out before a Yotpo call could start (nothing was sent).
+
+    Like `OrderInProgress`, no failure of the message: it is deferred, not counted.
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = max(1.0, retry_after)
+
+
+class YotpoThrottled(DeliveryBudgetUsedUp):
+    """Yotpo told this account to hold off (a 429's reset) past the delivery's deadline."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +112,14 @@ class OrderReconciler:
         config: PlannerConfig,
         *,
         lease_seconds: float,
+        seal_key: bytes | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`seal_key`: the checkout's reward-sealing key (`PlannerSettings.reward_seal_key()`);
+        without it every reward an order carries is unverified and earns no points back."""
         self._runtime = runtime
+        self._seal_key = seal_key
         self._ct: CommercetoolsClient = runtime.commercetools
         self._ledger = LedgerStore(runtime.commercetools)
         self._config = config
@@ -101,7 +144,12 @@ class OrderReconciler:
         for _ in range(_ROUNDS):
             ledger, version = self._ledger.read(order_id)
             order = self._ct.get_by_id("orders", order_id, expand=list(ORDER_EXPAND))
-            view = order_view(order)
+            view = order_view(
+                order,
+                member=self._member(order),
+                collections=self._collections(order) if ledger.order_op is None else None,
+                seal_key=self._seal_key,
+            )
             route = self._runtime.yotpo_for_store(view.store_key)
             account = (
                 AccountView(key=route.key, currencies=frozenset(route.account.currencies))
@@ -119,11 +167,16 @@ class OrderReconciler:
                     version = self._ledger.write(updated, version)
                 except ConcurrentModificationError:
                     continue
+            if route is not None and ledger.order_op is None and updated.order_op is not None:
+                # The order's first look that plans its earning (this writer won the race):
+                # the one moment its codes are checked, never again on a redelivery.
+                self._flag_foreign_codes(order, route, deadline)
             if not claimed:
                 busy = [op.key for op in updated.ops.values() if op.status == OpStatus.PENDING]
                 if busy:
                     raise OrderInProgress(
-                        f"order {order_id}: {', '.join(busy)} pending with another worker"
+                        f"order {order_id}: {', '.join(busy)} pending with another worker",
+                        retry_after=self._retry_after(updated, now),
                     )
                 return ReconcileOutcome(
                     order_id,
@@ -131,13 +184,69 @@ class OrderReconciler:
                     blocked_reason=updated.blocked_reason,
                     ledger=updated,
                 )
-            if route is None:  # the planner never creates work for an unrouted order
-                raise PermanentError(f"order {order_id}: no Yotpo account for its store")
             ordered = [key for key in updated.ops if key in set(claimed)]
+            if route is None:  # the planner never creates work for an unrouted order
+                self._hand_back(updated, version, ordered)
+                raise PermanentError(f"order {order_id}: no Yotpo account for its store")
             return self._execute(updated, version, ordered, route, deadline)
         raise ConcurrentModificationError(
             f"order {order_id}: ledger kept changing under us", current_version=None
         )
+
+    def _member(self, order: dict) -> MemberView | None:
+        """The Yotpo member of the order's customer (None: a guest order, or no such customer)."""
+        customer_id = order.get("customerId")
+        if not isinstance(customer_id, str) or not customer_id:
+            return None
+        try:
+            customer = self._ct.get_by_id("customers", customer_id, expand=list(CUSTOMER_EXPAND))
+        except NotFoundError:
+            return None
+        return customer_member(customer, self._config.members)
+
+    def _collections(self, order: dict) -> dict[str, tuple[str, ...]] | None:
+        """Product id → its categories, for the items of the order's first Yotpo order.
+
+        Advisory: a project (or stand-in) that does not serve product projections, or refuses
+        the query, sends the order without collections rather than hold its points back.
+        """
+        ids = sorted(
+            {
+                item["productId"]
+                for item in order.get("lineItems") or []
+                if isinstance(item, dict) and isinstance(item.get("productId"), str)
+            }
+        )[:_MAX_PAGE]
+        if not ids:
+            return None
+        try:
+            found = self._ct.query(
+                "product-projections",
+                where=f"id in {literal_list(ids)}",
+                expand=["categories[*]"],
+                limit=len(ids),
+            )
+        except CommercetoolsPermanentError as exc:
+            log_event(
+                logger,
+                "order.collections_unread",
+                level=logging.WARNING,
+                order_id=order.get("id"),
+                error=describe(exc),
+                outcome="sent_without_collections",
+            )
+            return None
+        return product_collections(found.get("results") or [])
+
+    def _flag_foreign_codes(self, order: dict, route: YotpoRoute, deadline: float | None) -> None:
+        """Log codes on the order issued to someone else; never holds up or fails the order."""
+        budget = _CODE_CHECK_SECONDS
+        if deadline is not None:
+            budget = min(budget, deadline - self._monotonic() - 2 * _MIN_CALL_SECONDS)
+        if budget <= 0:
+            return
+        # One attempt per code: an advisory look-up is not worth a second Yotpo call.
+        flag_foreign_codes(self._ct, route.client.bounded(budget, max_retries=0), order)
 
     def _reclaim_stale(
         self, ledger: OrderLedger, *, exclude: Sequence[str], now: datetime
@@ -164,63 +273,74 @@ class OrderReconciler:
         route: YotpoRoute,
         deadline: float | None,
     ) -> ReconcileOutcome:
+        """Send the operations this worker claimed, in order, settling each in the ledger.
+
+        A delivery that stops early, for any reason, hands back every claimed operation it did
+        not finish, so the next look takes them at once instead of waiting out the lease. The
+        one exception is an operation Yotpo accepted whose `done` could not be written: it
+        stays claimed (handing it back would resend it at once); see ADR 0001.
+        """
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
-        for position, key in enumerate(keys):
-            op = ledger.ops[key]
-            try:
-                blocker = self._blocker(ledger, op)
-            except OrderInProgress:
-                # Hand back what we claimed, so the redelivery need not wait out the lease.
-                unsent = list(keys[position:])
-                self._settle(ledger, version, lambda lg, rest=unsent: _release_all(lg, rest))
-                raise
-            if blocker:
+        unfinished = list(keys)
+        try:
+            for key in keys:
+                op = ledger.ops[key]
+                blocker = self._blocker(ledger, op, self._now())
+                if blocker:
+                    ledger, version = self._settle(
+                        ledger,
+                        version,
+                        lambda lg, k=key, b=blocker: lg.mark_failed(k, b, self._now()),
+                    )
+                    unfinished.remove(key)
+                    failed.append((key, blocker))
+                    continue
+                try:
+                    self._send(self._client(route, deadline), op)
+                except YotpoTransientError as exc:
+                    throttled = self._as_throttled(route, exc)
+                    if throttled is None:
+                        raise
+                    raise throttled from exc
+                except PermanentError as exc:
+                    error = describe(exc)
+                    ledger, version = self._settle(
+                        ledger,
+                        version,
+                        lambda lg, k=key, e=error: lg.mark_failed(k, e, self._now()),
+                    )
+                    unfinished.remove(key)
+                    failed.append((key, error))
+                    log_event(
+                        logger,
+                        "yotpo.operation_failed",
+                        level=logging.ERROR,
+                        order_id=ledger.order_id,
+                        operation=key,
+                        error=error,
+                        outcome="failed_permanently",
+                    )
+                    continue
+                # Yotpo has it now: whatever happens next, this one is not handed back.
+                unfinished.remove(key)
                 ledger, version = self._settle(
-                    ledger, version, lambda lg, k=key, b=blocker: lg.mark_failed(k, b, self._now())
+                    ledger, version, lambda lg, k=key: lg.mark_done(k, self._now())
                 )
-                failed.append((key, blocker))
-                continue
-            try:
-                self._send(self._client(route, deadline), op)
-            except PermanentError as exc:
-                error = describe(exc)
-                ledger, version = self._settle(
-                    ledger, version, lambda lg, k=key, e=error: lg.mark_failed(k, e, self._now())
-                )
-                failed.append((key, error))
+                sent.append(key)
                 log_event(
                     logger,
-                    "yotpo.operation_failed",
-                    level=logging.ERROR,
+                    "yotpo.operation_sent",
                     order_id=ledger.order_id,
                     operation=key,
-                    error=error,
-                    outcome="failed_permanently",
+                    kind=op.kind,
+                    amount_cents=op.amount_cents,
+                    account=route.key,
+                    outcome="sent",
                 )
-                continue
-            except Exception:
-                # Hand the operation back so the redelivery retries it at once, not after the
-                # lease. Best effort: if this write fails too, the lease still frees it.
-                try:
-                    self._settle(ledger, version, lambda lg, k=key: _release(lg, k))
-                except Exception:  # the original failure is what matters
-                    logger.warning("could not release %s of order %s", key, ledger.order_id)
-                raise
-            ledger, version = self._settle(
-                ledger, version, lambda lg, k=key: lg.mark_done(k, self._now())
-            )
-            sent.append(key)
-            log_event(
-                logger,
-                "yotpo.operation_sent",
-                order_id=ledger.order_id,
-                operation=key,
-                kind=op.kind,
-                amount_cents=op.amount_cents,
-                account=route.key,
-                outcome="sent",
-            )
+        except Exception:
+            self._hand_back(ledger, version, unfinished)
+            raise
         return ReconcileOutcome(
             ledger.order_id,
             sent=tuple(sent),
@@ -230,23 +350,92 @@ class OrderReconciler:
             ledger=ledger,
         )
 
-    @staticmethod
-    def _blocker(ledger: OrderLedger, op: LedgerOp) -> str | None:
-        if op.kind != "refund":
+    def _hand_back(self, ledger: OrderLedger, version: int, keys: Sequence[str]) -> None:
+        """Release claimed, unfinished operations. Best effort: if this write fails too, the
+        lease frees them, and the nightly run finds them (`LedgerStore.orders_with_pending`)."""
+        if not keys:
+            return
+        try:
+            self._settle(ledger, version, lambda lg: lg.release(keys))
+        except Exception as exc:  # the original failure is what the caller must see
+            log_event(
+                logger,
+                "ledger.hand_back_failed",
+                level=logging.WARNING,
+                order_id=ledger.order_id,
+                operations=list(keys),
+                error=describe(exc),
+                retry=True,
+                outcome="lease_frees_them",
+            )
+            return
+        log_event(
+            logger,
+            "ledger.handed_back",
+            order_id=ledger.order_id,
+            operations=list(keys),
+            outcome="released",
+        )
+
+    def _as_throttled(self, route: YotpoRoute, exc: YotpoTransientError) -> YotpoThrottled | None:
+        """Yotpo's rate limit as a deferral (with when to come back); None to raise `exc` as is.
+
+        `YotpoRateLimited` (the client's limiter out of budget, or a 429 whose reset lies past
+        our deadline): nothing was done, the account is busy, the message is fine.
+        """
+        if isinstance(exc, DeliveryBudgetUsedUp):  # already says so (YotpoThrottled included)
             return None
-        order_op = next((o for o in ledger.ops.values() if o.kind == "order"), None)
-        if order_op is None or order_op.status == OpStatus.FAILED:
+        if not isinstance(exc, YotpoRateLimited):
+            return None
+        wait = exc.retry_after
+        paused_until = getattr(route.client.limiter, "paused_until", None)
+        if isinstance(paused_until, int | float):
+            wait = max(wait, paused_until - self._monotonic())
+        return YotpoThrottled(f"Yotpo rate limit: {exc}", retry_after=wait)
+
+    def _retry_after(self, ledger: OrderLedger, now: datetime) -> float:
+        expires = ledger.claim_expires_at(self._lease)
+        if expires is None:
+            return 1.0
+        return max(1.0, (expires - now).total_seconds())
+
+    def _blocker(self, ledger: OrderLedger, op: LedgerOp, now: datetime) -> str | None:
+        """Why `op` must not be sent (it fails with that), None to send it; raises to wait.
+
+        A refund follows the Yotpo order it names (after a move there are two): Yotpo must have
+        recorded that one first. A reward return follows the order that consumed the reward:
+        points are given back only for an order Yotpo accepted, else a refused order would
+        still return points it never deducted.
+        """
+        if op.kind not in ("refund", "reward_return"):
+            return None
+        owners = _owning_orders(ledger, op)
+        if any(o.status == OpStatus.DONE for o in owners):
+            return None
+        pending = [o for o in owners if o.status == OpStatus.PENDING]
+        if not pending:
             return "the order was not accepted by Yotpo; fix it and replay"
-        if order_op.status == OpStatus.PENDING:
-            raise OrderInProgress(f"order {ledger.order_id}: order not yet recorded in Yotpo")
-        return None
+        raise OrderInProgress(
+            f"order {ledger.order_id}: order not yet recorded in Yotpo",
+            retry_after=self._retry_after(
+                ledger.model_copy(update={"ops": {o.key: o for o in pending}}), now
+            ),
+        )
 
     def _client(self, route: YotpoRoute, deadline: float | None) -> YotpoClient:
         if deadline is None:
             return route.client
-        remaining = deadline - self._monotonic()
+        now = self._monotonic()
+        remaining = deadline - now
+        # A call that must wait out Yotpo's reset beyond our deadline would only fail there;
+        # hand the work back now, saying when to come back.
+        paused_until = getattr(route.client.limiter, "paused_until", None)
+        if isinstance(paused_until, int | float) and paused_until > deadline - _MIN_CALL_SECONDS:
+            raise YotpoThrottled(
+                "Yotpo rate limit: holding off until its reset", retry_after=paused_until - now
+            )
         if remaining < _MIN_CALL_SECONDS:
-            raise YotpoTransientError("delivery time budget used up; continuing on redelivery")
+            raise DeliveryBudgetUsedUp("delivery time budget used up; continuing on redelivery")
         return route.client.bounded(remaining)
 
     @staticmethod
@@ -257,6 +446,8 @@ class OrderReconciler:
             client.create_refund(op.payload)
         elif op.kind == "customer":
             client.upsert_customer(op.payload)
+        elif op.kind == "reward_return":
+            client.adjust_points(op.payload)
         else:  # a ledger written by a newer version of the connector
             raise PermanentError(f"unknown operation kind {op.kind!r}")
 
@@ -279,16 +470,21 @@ class OrderReconciler:
         )
 
 
-def _release_all(ledger: OrderLedger, keys: Sequence[str]) -> OrderLedger:
-    for key in keys:
-        ledger = _release(ledger, key)
-    return ledger
+def _owning_orders(ledger: OrderLedger, op: LedgerOp) -> list[LedgerOp]:
+    """The order operations `op` depends on, in execution order.
 
-
-def _release(ledger: OrderLedger, key: str) -> OrderLedger:
-    op = ledger.ops.get(key)
-    if op is None or op.status != OpStatus.PENDING:
-        return ledger
-    ops = dict(ledger.ops)
-    ops[key] = op.model_copy(update={"updated_at": UNCLAIMED})
-    return ledger.model_copy(update={"ops": ops})
+    A refund: the order operation whose Yotpo order id it names. A reward return: the order
+    operations that carried a coupon code under the member it pays back (the planner plans it
+    from such an order; a moved order carries no codes).
+    """
+    orders = [o for o in ledger.ops.values() if o.kind == "order"]
+    if op.kind == "refund":
+        named = op.payload.get(YotpoFields.ORDER_ID)
+        return [o for o in orders if o.payload.get(YotpoFields.ORDER_ID) == named]
+    member = op.payload.get(YotpoFields.CUSTOMER_ID)
+    return [
+        o
+        for o in orders
+        if o.payload.get(YotpoFields.COUPON_CODE)
+        and o.payload.get(YotpoFields.CUSTOMER_ID) == member
+    ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import requests
 
 from shared.commercetools import CommercetoolsClient
+from shared.ratelimit import ARRIVAL_GUARD_SECONDS, RateLimiter, process_rate, rate_sharers
 from shared.settings import DEFAULT_ACCOUNT, ConnectorSettings, YotpoAccount
 from shared.yotpo import YotpoClient
 
@@ -34,6 +35,12 @@ class Runtime:
 
     def yotpo_route(self, key: str) -> YotpoRoute | None:
         return self.routes.get(key)
+
+    def yotpo_client(self, key: str) -> YotpoClient | None:
+        """The client of an account key (`default` or a store key), for callers that are
+        told the account rather than a store (Yotpo's webhooks carry `?account=`)."""
+        route = self.routes.get(key)
+        return route.client if route is not None else None
 
 
 def commercetools_client(
@@ -65,12 +72,21 @@ def build_runtime(
     ct_max_retries: int = 3,
 ) -> Runtime:
     """The clients of one process. The job passes its lower Yotpo rate (its share of the
-    limit) and `sessions` (a session factory by service name, to count its calls)."""
+    limit) and `sessions` (a session factory by service name, to count its calls).
+
+    Without one, the process runs at its share of the account's rate: every process spends
+    the same account (`shared.ratelimit.process_rate`, YOTPO_RATE_SHARERS / WEB_CONCURRENCY).
+    """
     session = sessions or (lambda _service: None)
     commercetools = commercetools_client(
         settings, timeout=ct_timeout, max_retries=ct_max_retries, session=session("commercetools")
     )
-    # Stores that share one Yotpo account share one client, so they share its rate limit.
+    # Stores that share one Yotpo account share one client, so they share its rate limit
+    # (Yotpo's limit is per account: 10 requests/s, guidelines-and-conventions). Other
+    # processes spend the same account; the client reads `ratelimit-remaining` for that.
+    rate = yotpo_rate_per_second or process_rate(
+        settings.yotpo_rate_limit_per_second, rate_sharers(settings)
+    )
     clients: dict[tuple[str, str], YotpoClient] = {}
     routes: dict[str, YotpoRoute] = {}
     for key, account in settings.accounts().items():
@@ -80,7 +96,8 @@ def build_runtime(
                 guid=account.guid,
                 api_key=account.api_key.get_secret_value(),
                 api_url=account.api_url,
-                rate_limit_per_second=yotpo_rate_per_second or settings.yotpo_rate_limit_per_second,
+                rate_limit_per_second=rate,
+                limiter=RateLimiter(rate, guard_seconds=ARRIVAL_GUARD_SECONDS),
                 session=session("yotpo"),
             )
         routes[key] = YotpoRoute(key=key, account=account, client=clients[identity])

@@ -16,7 +16,10 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.domain.planner import PlannerConfig
+from shared.domain.customer_sync import DEFAULT_OPT_IN_FIELD, CustomerSyncConfig
+from shared.domain.member_identity import DEFAULT_MEMBER_ID_FIELD, MemberIdentity
+from shared.domain.planner import PlannerConfig, StoreLocation
+from shared.domain.reward_state import seal_key
 
 DEFAULT_YOTPO_API_URL = "https://loyalty.yotpo.com/api/v2"
 DEFAULT_ACCOUNT = "default"
@@ -118,8 +121,10 @@ class YotpoSettings(_Base):
             '"currencies"?}, "<store key>": {...}}'
         ),
     )
+    # Yotpo documents 10 requests per second per account
+    # (https://loyaltyapi.yotpo.com/reference/guidelines-and-conventions).
     yotpo_rate_limit_per_second: float = Field(
-        default=5.0, gt=0, description="Client-side rate limit per Yotpo account"
+        default=10.0, gt=0, description="Client-side rate limit per Yotpo account"
     )
 
     def accounts(self) -> dict[str, YotpoAccount]:
@@ -195,8 +200,60 @@ class LoggingSettings(_Base):
         return value
 
 
-class PlannerSettings(_Base):
-    """How orders earn and refund: read by every app that reconciles orders (event, job)."""
+class MemberSettings(_Base):
+    """Who a customer is in Yotpo: read by every app that names a Yotpo member by id.
+
+    The event and job apps (orders, customer sync) and the service app (checkout and in-store
+    lookups name the member by id too) must agree, so every app reads these keys.
+    """
+
+    member_id_source: Literal["id", "externalId", "customField"] = Field(
+        default="id",
+        description="Yotpo member id: the commercetools id, externalId, or a customer custom field",
+    )
+    member_id_field: str = Field(
+        default=DEFAULT_MEMBER_ID_FIELD,
+        min_length=1,
+        description="Customer custom field holding the member id (MEMBER_ID_SOURCE=customField)",
+    )
+
+    def member_identity(self) -> MemberIdentity:
+        return MemberIdentity(source=self.member_id_source, custom_field=self.member_id_field)
+
+
+class CustomerSyncSettings(MemberSettings):
+    """How customers become Yotpo members: opt-in and tags (event and job apps)."""
+
+    opt_in_policy: Literal["account", "always", "customer_field"] = Field(
+        default="account",
+        description=(
+            "Loyalty opt-in sent to Yotpo: account (Yotpo's own setting), always, or "
+            "customer_field (the boolean custom field OPT_IN_FIELD)"
+        ),
+    )
+    opt_in_field: str = Field(
+        default=DEFAULT_OPT_IN_FIELD,
+        min_length=1,
+        description="Boolean customer custom field holding the opt-in (or marketing consent)",
+    )
+    customer_tags_from_groups: bool = Field(
+        default=True, description="Send the customer's groups to Yotpo as customer tags"
+    )
+
+    def customer_sync_config(self) -> CustomerSyncConfig:
+        return CustomerSyncConfig(
+            identity=self.member_identity(),
+            opt_in_policy=self.opt_in_policy,
+            opt_in_field=self.opt_in_field,
+            tags_from_groups=self.customer_tags_from_groups,
+        )
+
+
+class PlannerSettings(CustomerSyncSettings):
+    """How orders earn and refund: read by every app that reconciles orders (event, job).
+
+    Includes the member settings: an order is told to Yotpo under its customer's member.
+    """
 
     earning_trigger: Literal["created", "paid", "shipped", "completed"] = Field(
         default="paid", description="When an order earns points: created, paid, shipped, completed"
@@ -221,6 +278,34 @@ class PlannerSettings(_Base):
         description="Refunds from Refund payment transactions (payments) or refunded returns",
     )
 
+    return_reward_points_on_cancel: bool = Field(
+        default=True,
+        description="Give back the points a reward cost when the order that used it is cancelled",
+    )
+    instore_stores: str | None = Field(
+        default=None,
+        description=(
+            'Physical stores whose imported orders are in-store sales, JSON: {"<store key>": '
+            '{"address"?, "city"?, "state"?}}'
+        ),
+    )
+    item_vendor_attribute: str | None = Field(
+        default=None, description="Variant attribute sent to Yotpo as the item's vendor"
+    )
+    # The checkout seals the reward it applied under a key derived from this secret
+    # (shared/domain/reward_state.py); reading the seal on orders needs the same value.
+    extension_secret: SecretStr | None = Field(
+        default=None,
+        description="The service app's EXTENSION_SECRET, to verify the reward an order used",
+    )
+
+    @field_validator("instore_stores")
+    @classmethod
+    def _stores(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_instore_stores(value)
+        return value
+
     def planner_config(self) -> PlannerConfig:
         return PlannerConfig(
             earning_trigger=self.earning_trigger,
@@ -230,7 +315,39 @@ class PlannerSettings(_Base):
             item_id_source=self.item_id_source,
             locale=self.item_name_locale,
             refund_source=self.refund_source,
+            return_reward_points_on_cancel=self.return_reward_points_on_cancel,
+            members=self.customer_sync_config(),
+            instore_stores=parse_instore_stores(self.instore_stores or "{}"),
+            item_vendor_attribute=self.item_vendor_attribute,
         )
+
+    def reward_seal_key(self) -> bytes | None:
+        """The key the checkout's reward seals open with (None: rewards stay unverified)."""
+        if self.extension_secret is None or not self.extension_secret.get_secret_value():
+            return None
+        return seal_key(self.extension_secret.get_secret_value())
+
+
+def parse_instore_stores(raw: str) -> dict[str, StoreLocation]:
+    """INSTORE_STORES as store key → location; ValueError naming what is wrong (no values)."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ValueError('must be a JSON object: {"<store key>": {"address", "city", "state"}}')
+    stores: dict[str, StoreLocation] = {}
+    problems: list[str] = []
+    for key, value in data.items():
+        try:
+            stores[str(key)] = StoreLocation.model_validate(value or {})
+        except ValidationError as exc:
+            for err in exc.errors(include_input=False):
+                where = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{key}{'.' + where if where else ''}: {_text(err)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return stores
 
 
 class ConnectorSettings(CommercetoolsSettings, YotpoSettings, LoggingSettings):

@@ -4,9 +4,22 @@ Every Yotpo path, header and field name the connector uses is spelled in this mo
 `YotpoFields` / `YotpoPaths`): several names come from integrations rather than Yotpo's own
 reference, so a correction must be a single edit.
 
-Failures: timeouts, connection errors, 5xx, 408, 409 and 429 are retried with backoff and end
-as `YotpoTransientError`; 401/403 raise `YotpoAuthError`; other 4xx `YotpoPermanentError`.
-A `bounded(seconds)` view never lets a call — waits and retries included — outlive its budget.
+Failures: timeouts, connection errors, 5xx, 408, 423 and 429 are retried with backoff and end
+as `YotpoTransientError`; 401/403 raise `YotpoAuthError`; other 4xx (409 included: no Yotpo page
+documents it as "try again") `YotpoPermanentError`. A `bounded(seconds)` view never lets a call —
+waits and retries included — outlive its budget. Every answer's `ratelimit-remaining` /
+`ratelimit-reset` feed the account's limiter, so the client slows down before Yotpo says 429.
+
+Documentation pages (one per call; the contract fixtures in `tests/contracts/yotpo/` carry the
+same links): https://loyaltyapi.yotpo.com/reference/ + createupdate-customer-records,
+fetch-customer-details, create-order, create-refund, fetch-active-redemption-options,
+create-redemption, approve-redemption-cancellation, adjust-a-customers-point-balance,
+set-customer-birthday; "Fetch Redemption Codes" / "Upload Redemption Codes";
+guidelines-and-conventions (rate limit and headers).
+
+Yotpo's rate limit ends as `YotpoRateLimited` (a `YotpoTransientError`): the limiter could not
+grant a call inside the caller's budget, or Yotpo answered 429 and its reset did not fit. Nothing
+was done; callers defer the work (match the type, never the message).
 """
 
 from __future__ import annotations
@@ -16,7 +29,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -40,22 +55,43 @@ from shared.http import (
     new_session,
 )
 from shared.logs import REDACTED, log_event, mask_email
-from shared.ratelimit import RateLimiter
+from shared.ratelimit import RateBudgetExhausted, RateLimiter
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://loyalty.yotpo.com/api/v2"
+# "10 requests per second per merchant" (guidelines-and-conventions; older pages said 5).
+DEFAULT_RATE_LIMIT_PER_SECOND = 10.0
+
+
+class YotpoRateLimited(YotpoTransientError):
+    """Yotpo's rate limit stopped this call before it was done: nothing happened.
+
+    `retry_after`: seconds until the account's budget (or Yotpo's reset) allows a call again.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float = 1.0, status: int | None = None, body: str = ""
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.retry_after = max(0.0, retry_after)
 
 
 class YotpoPaths:
     CUSTOMERS: Final = "/customers"
+    # "Set Customer Birthday", body {customer_email | customer_id, day, month, year}:
+    # https://loyaltyapi.yotpo.com/reference/set-customer-birthday
+    CUSTOMER_BIRTHDAYS: Final = "/customer_birthdays"
     ORDERS: Final = "/orders"
     REFUNDS: Final = "/refunds"
     REDEMPTION_OPTIONS: Final = "/redemption_options"
     REDEMPTIONS: Final = "/redemptions"
-    # Not confirmed by Yotpo's public reference ("approve redemption cancellation" exists, its
-    # path was never seen): verify before relying on it; this constant is the one place to fix.
-    CANCEL_REDEMPTION: Final = "/redemptions/{redemption_id}/cancel"
+    # "Approve Redemption Cancellation", body {reward_text}:
+    # https://loyaltyapi.yotpo.com/reference/approve-redemption-cancellation
+    CANCEL_REDEMPTION: Final = "/redemptions/{redemption_id}/cancellation_completed"
+    # Who redeemed a code (GET ?code=) and custom-coupon uploads (POST, at most 10,000 codes):
+    # "Fetch Redemption Codes" / "Upload Redemption Codes" in the same reference.
+    REDEMPTION_CODES: Final = "/redemption_codes"
     VIP_TIERS: Final = "/vip_tiers"
     POINTS_ADJUST: Final = "/points/adjust"
 
@@ -66,7 +102,11 @@ class YotpoFields:
     # headers
     GUID_HEADER: Final = "X-GUID"
     API_KEY_HEADER: Final = "X-API-KEY"
+    # https://loyaltyapi.yotpo.com/reference/guidelines-and-conventions
+    RATELIMIT_LIMIT_HEADER: Final = "ratelimit-limit"
+    RATELIMIT_REMAINING_HEADER: Final = "ratelimit-remaining"
     RATELIMIT_RESET_HEADER: Final = "ratelimit-reset"
+    # Not documented by Yotpo; honoured only as a fallback because it is standard HTTP.
     RETRY_AFTER_HEADER: Final = "Retry-After"
 
     # customer lookups (GET /customers, GET /redemption_options)
@@ -76,6 +116,9 @@ class YotpoFields:
     POS_ACCOUNT_ID: Final = "pos_account_id"
     WITH_REFERRAL_CODE: Final = "with_referral_code"
     WITH_HISTORY: Final = "with_history"
+    # GET /redemption_options: "If set to true, only offline redemption options will be
+    # returned" (a query parameter; options carry no such field).
+    IS_OFFLINE: Final = "is_offline"
 
     # customers (POST /customers)
     ID: Final = "id"
@@ -95,6 +138,8 @@ class YotpoFields:
     VIP_TIER_NAME: Final = "vip_tier_name"
     REFERRAL_CODE: Final = "referral_code"
     REFERRAL_LINK: Final = "referral_link"
+    THIRD_PARTY_ID: Final = "third_party_id"
+    HISTORY_ITEMS: Final = "history_items"
 
     # orders (POST /orders) and refunds (POST /refunds)
     ORDER_ID: Final = "order_id"
@@ -107,6 +152,7 @@ class YotpoFields:
     DISCOUNT_AMOUNT_CENTS: Final = "discount_amount_cents"
     IP_ADDRESS: Final = "ip_address"
     USER_AGENT: Final = "user_agent"
+    IGNORE_IP_UA: Final = "ignore_ip_ua"
     ITEMS: Final = "items"
     CUSTOMER: Final = "customer"
     ITEM_NAME: Final = "name"
@@ -116,11 +162,18 @@ class YotpoFields:
     # redemptions
     REDEMPTION_OPTION_ID: Final = "redemption_option_id"
     DELAY_POINTS_DEDUCTION: Final = "delay_points_deduction"
-    POINTS_TO_REDEEM: Final = "points_to_redeem"  # inferred, not seen in Yotpo's reference
+    POINTS_TO_REDEEM: Final = "points_to_redeem"
     REWARD_TEXT: Final = "reward_text"
+    POINT_REDEMPTION_ID: Final = "point_redemption_id"
     AMOUNT: Final = "amount"
     DISCOUNT_TYPE: Final = "discount_type"
+    GENERIC_VARIABLE: Final = "generic_variable"
+    # Cents of discount per point of a generic-variable option (public integrations compute
+    # points_to_redeem * discount_rate_cents; Yotpo's reference does not describe the field).
+    DISCOUNT_RATE_CENTS: Final = "discount_rate_cents"
     CART_GREATER_THAN: Final = "cart_greater_than"
+    CODE: Final = "code"
+    CODES: Final = "codes"
 
     # points
     POINT_ADJUSTMENT_AMOUNT: Final = "point_adjustment_amount"
@@ -129,8 +182,12 @@ class YotpoFields:
     VISIBLE_TO_CUSTOMER: Final = "visible_to_customer"
 
 
-# 409 is listed by Yotpo's integrations as "try again"; 408/429 are the server asking for it.
-_RETRY_STATUSES = frozenset({408, 409, 429})
+# 408/429 are the server asking for a retry; 423 is what `/points/adjust` answers while the
+# member's record is busy (https://loyaltyapi.yotpo.com/reference/adjust-a-customers-point-balance
+# lists 200/422/423). 409 is documented nowhere in the loyalty API: retrying an undocumented
+# conflict forever would be a poison loop, so it is permanent (dead letter, replayable).
+_RETRY_STATUSES = frozenset({408, 423, 429})
+_MAX_UPLOAD_CODES = 10_000
 _AUTH_STATUSES = frozenset({401, 403})
 _MAX_BODY_CHARS = 500
 # A reset header far in the future is more likely a timestamp than a delay; cap the wait.
@@ -144,7 +201,7 @@ class YotpoClient:
         guid: str,
         api_key: str,
         api_url: str = DEFAULT_API_URL,
-        rate_limit_per_second: float = 5.0,
+        rate_limit_per_second: float = DEFAULT_RATE_LIMIT_PER_SECOND,
         timeout: float = 10.0,
         max_retries: int = 3,
         session: requests.Session | None = None,
@@ -179,16 +236,25 @@ class YotpoClient:
         """The clock value this view's calls must finish by (None: unbounded)."""
         return self._deadline
 
-    def bounded(self, budget_seconds: float) -> YotpoClient:
-        """A view on the same session and limiter whose calls end within `budget_seconds`."""
+    def bounded(self, budget_seconds: float, *, max_retries: int | None = None) -> YotpoClient:
+        """A view on the same session and limiter whose calls end within `budget_seconds`
+        (and, with `max_retries`, are retried at most that often: 0 makes one attempt)."""
         view = copy.copy(self)
         deadline = self._clock() + max(0.0, budget_seconds)
         view._deadline = deadline if self._deadline is None else min(deadline, self._deadline)
+        if max_retries is not None:
+            if max_retries < 0:
+                raise ValueError("max_retries must be >= 0")
+            view._max_retries = min(max_retries, self._max_retries)
         return view
 
     # --- API -------------------------------------------------------------------------------
     def upsert_customer(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         return self._object("POST", YotpoPaths.CUSTOMERS, body=payload)
+
+    def set_customer_birthday(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Yotpo's birthday of a member, so its birthday campaigns fire (set-customer-birthday)."""
+        return self._object("POST", YotpoPaths.CUSTOMER_BIRTHDAYS, body=payload)
 
     def get_customer(
         self,
@@ -222,21 +288,92 @@ class YotpoClient:
         return self._object("POST", YotpoPaths.REFUNDS, body=payload)
 
     def redemption_options(
-        self, *, customer_id: str | None = None, email: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Every option, or (with an identifier) those this customer qualifies for."""
+        self,
+        *,
+        customer_id: str | None = None,
+        email: str | None = None,
+        is_offline: bool | None = None,
+    ) -> list[RedemptionOption]:
+        """Every option, or (with an identifier) those this customer qualifies for.
+
+        `is_offline=True` sends Yotpo's `is_offline=true` filter (in-store options only);
+        `is_offline=False` asks twice and leaves the in-store ones out, because the documented
+        filter has no "online only" value; `None` returns all with `offline` unknown.
+        """
         params = _one_identifier(
             {YotpoFields.CUSTOMER_ID: customer_id, YotpoFields.CUSTOMER_EMAIL: email},
             required=False,
         )
-        return self._list("GET", YotpoPaths.REDEMPTION_OPTIONS, params=params)
+        if is_offline:
+            offline = self._list(
+                "GET",
+                YotpoPaths.REDEMPTION_OPTIONS,
+                params={**params, YotpoFields.IS_OFFLINE: True},
+            )
+            return [RedemptionOption(o, offline=True) for o in offline if isinstance(o, dict)]
+        every = self._list("GET", YotpoPaths.REDEMPTION_OPTIONS, params=params)
+        if is_offline is None:
+            return [RedemptionOption(o) for o in every if isinstance(o, dict)]
+        in_store = self.offline_option_ids()
+        return [
+            RedemptionOption(o, offline=False)
+            for o in every
+            if isinstance(o, dict) and str(o.get(YotpoFields.ID)) not in in_store
+        ]
+
+    def offline_option_ids(self) -> frozenset[str]:
+        """Ids of the options Yotpo lists under `is_offline=true` (in-store only)."""
+        offline = self._list(
+            "GET", YotpoPaths.REDEMPTION_OPTIONS, params={YotpoFields.IS_OFFLINE: True}
+        )
+        return frozenset(str(o.get(YotpoFields.ID)) for o in offline if isinstance(o, dict))
 
     def create_redemption(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         return self._object("POST", YotpoPaths.REDEMPTIONS, body=payload)
 
-    def cancel_redemption(self, redemption_id: str | int) -> dict[str, Any]:
+    def cancel_redemption(
+        self, redemption_id: str | int, *, reward_text: str | None = None
+    ) -> dict[str, Any]:
+        """Approve the cancellation of a redemption: Yotpo gives its points back.
+
+        `reward_text` (the code) is required by Yotpo's page; without it the request still goes
+        out, so the refusal comes from Yotpo as a permanent error the caller already handles.
+        """
         path = YotpoPaths.CANCEL_REDEMPTION.format(redemption_id=quote(str(redemption_id), safe=""))
-        return self._object("POST", path, body={})
+        if not reward_text:
+            log_event(
+                logger,
+                "yotpo.cancellation_without_reward_text",
+                level=logging.WARNING,
+                redemption_id=str(redemption_id),
+            )
+            return self._object("POST", path, body={})
+        return self._object("POST", path, body={YotpoFields.REWARD_TEXT: reward_text})
+
+    def redemption_codes(self, *, code: str) -> Any:
+        """What Yotpo knows about one reward code (who redeemed it), None when unknown."""
+        if not code:
+            raise ValueError("code is required")
+        return self._request(
+            "GET", YotpoPaths.REDEMPTION_CODES, params={YotpoFields.CODE: code}, missing_ok=True
+        )
+
+    def upload_redemption_codes(
+        self, redemption_option_id: int | str, codes: Sequence[str]
+    ) -> dict[str, Any]:
+        """Custom-coupon codes for an option (in-store rewards), at most 10,000 per call.
+
+        `codes` goes as one comma-separated string, as the "Upload Redemption Codes" page
+        describes the field (the contract fixture `upload_redemption_codes` carries it)."""
+        if not codes or len(codes) > _MAX_UPLOAD_CODES:
+            raise ValueError(f"send between 1 and {_MAX_UPLOAD_CODES} codes")
+        if any(not code or "," in code for code in codes):
+            raise ValueError("a code must be non-empty and hold no comma")
+        body = {
+            YotpoFields.REDEMPTION_OPTION_ID: redemption_option_id,
+            YotpoFields.CODES: ",".join(codes),
+        }
+        return self._object("POST", YotpoPaths.REDEMPTION_CODES, body=body)
 
     def vip_tiers(self) -> list[dict[str, Any]]:
         return self._list("GET", YotpoPaths.VIP_TIERS)
@@ -276,7 +413,13 @@ class YotpoClient:
         attempt = 0
         while True:
             attempt += 1
-            self._limiter.acquire(deadline=self._deadline)
+            try:
+                self._limiter.acquire(deadline=self._deadline)
+            except RateBudgetExhausted as exc:
+                raise YotpoRateLimited(
+                    f"Yotpo {method} {shown}: rate limit budget exhausted",
+                    retry_after=exc.ready_in,
+                ) from None
             timeout = self._call_timeout(method, shown)
             started = self._clock()
             server_wait: float | None = None
@@ -298,6 +441,7 @@ class YotpoClient:
             else:
                 status = response.status_code
                 error = None
+                self._observe_rate(response)
                 if response.ok or (status == 404 and missing_ok):
                     self._log(method, shown, status, started, attempt, retry=False)
                     return _parsed(response, method, shown) if response.ok else None
@@ -314,8 +458,26 @@ class YotpoClient:
             retry = attempt <= self._max_retries and self._fits(delay)
             self._log(method, shown, status, started, attempt, retry=retry, error=error)
             if not retry:
+                if status == 429:
+                    # Yotpo's limit, not a fault: nothing was done, come back after its reset.
+                    raise YotpoRateLimited(
+                        str(failure), retry_after=delay, status=429, body=failure.body
+                    ) from None
                 raise failure
             self._sleep(delay)
+
+    def _observe_rate(self, response: requests.Response) -> None:
+        remaining = _header_number(response, YotpoFields.RATELIMIT_REMAINING_HEADER)
+        reset = _header_number(response, YotpoFields.RATELIMIT_RESET_HEADER)
+        if remaining is None or reset is None:
+            return
+        raw = response.headers.get(YotpoFields.RATELIMIT_RESET_HEADER, "").strip()
+        if raw.isdigit():
+            # Whole seconds are rounded up: the window may end up to a second sooner. Waiting
+            # for the earliest moment costs at most one 429 (which then pauses properly);
+            # waiting for the latest would halve the throughput of evenly spaced calls.
+            reset = max(0.0, reset - 1.0)
+        self._limiter.observe(int(remaining), min(reset, _MAX_SERVER_WAIT_SECONDS))
 
     def _call_timeout(self, method: str, shown: str) -> float:
         if self._deadline is None:
@@ -401,6 +563,17 @@ def _failure(response: requests.Response, method: str, shown: str, api_key: str)
     return YotpoPermanentError(message, status=status, body=body)
 
 
+def _header_number(response: requests.Response, header: str) -> float | None:
+    raw = response.headers.get(header)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
 def _server_wait(response: requests.Response) -> float | None:
     """Seconds the server asks us to wait (`ratelimit-reset`, else `Retry-After`)."""
     for header in (YotpoFields.RATELIMIT_RESET_HEADER, YotpoFields.RETRY_AFTER_HEADER):
@@ -414,3 +587,66 @@ def _server_wait(response: requests.Response) -> float | None:
         if math.isfinite(seconds) and seconds > 0:
             return min(seconds, _MAX_SERVER_WAIT_SECONDS)
     return None
+
+
+# --- redemption options --------------------------------------------------------------------
+class RedemptionOption(dict[str, Any]):
+    """One option exactly as Yotpo sent it (a dict), plus what the connector derives from it.
+
+    Yotpo documents `id, name, description, icon, cost_text, amount, applies_to_product_type,
+    duration` (https://loyaltyapi.yotpo.com/reference/fetch-active-redemption-options); real
+    answers add `type, discount_type, discount_amount_cents, discount_rate_cents,
+    discount_percentage, ...`. `offline` comes from the `is_offline` query the option was
+    fetched with (None: not asked).
+    """
+
+    def __init__(self, data: Mapping[str, Any], *, offline: bool | None = None) -> None:
+        super().__init__(data)
+        self.offline = offline
+
+    @property
+    def option_id(self) -> str:
+        return str(self.get(YotpoFields.ID))
+
+    @property
+    def points_cost(self) -> int | None:
+        """`amount`, which the reference types as a string ("500" and 500 both occur)."""
+        return _whole_number(self.get(YotpoFields.AMOUNT))
+
+    @property
+    def is_variable(self) -> bool:
+        return self.get(YotpoFields.DISCOUNT_TYPE) == YotpoFields.GENERIC_VARIABLE
+
+    @property
+    def cents_per_point(self) -> Fraction | None:
+        """Discount (account base currency minor units) one point buys, when Yotpo says."""
+        return _positive_rational(self.get(YotpoFields.DISCOUNT_RATE_CENTS))
+
+    def variable_value_cents(self, points: int) -> int | None:
+        """What `points` buy on a pay-with-points option, rounded down; None when the option
+        carries no rate (the caller refuses the reward rather than give a zero discount)."""
+        rate = self.cents_per_point
+        if not self.is_variable or rate is None or points <= 0:
+            return None
+        return math.floor(points * rate)
+
+
+def _whole_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _positive_rational(value: Any) -> Fraction | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        # Through the decimal text: 0.5 and "0.5" both mean one half, never a binary float.
+        number = Fraction(Decimal(str(value).strip()))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number > 0 else None

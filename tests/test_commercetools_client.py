@@ -9,7 +9,7 @@ import pytest
 import requests
 import responses
 
-from shared.commercetools import CommercetoolsClient
+from shared.commercetools import CommercetoolsClient, literal, literal_list
 from shared.correlation import correlation_scope
 from shared.errors import (
     CommercetoolsPermanentError,
@@ -559,3 +559,35 @@ def test_each_call_is_logged_once_without_secrets_or_tokens(rsps, ct, caplog):
     assert "jane.doe@example.com" not in everything
     assert SECRET not in everything
     assert "tok-secret-abcdef" not in everything
+
+
+# --- predicate literals ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("plain", '"plain"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("back\\slash", '"back\\\\slash"'),
+        ('x\\"', '"x\\\\\\""'),
+        ("ümlaut ✓", '"ümlaut ✓"'),
+    ],
+)
+def test_literal_escapes_backslashes_and_quotes(value, expected):
+    assert literal(value) == expected
+
+
+def test_no_value_can_close_the_literal_and_add_a_clause():
+    # The commercetools stand-in's predicate parser plays the API's grammar.
+    from sandbox.commercetools.predicates import matches
+
+    resources = [{"id": "a", "paymentInfo": {"payments": [{"id": "p1"}]}}, {"id": "b"}]
+    hostile = 'nope")) or id is defined or paymentInfo(payments(id = "nope'
+    where = f"paymentInfo(payments(id = {literal(hostile)}))"
+    assert [r["id"] for r in resources if matches(where, r)] == []
+    where = f"id in {literal_list(['a', hostile])}"
+    assert [r["id"] for r in resources if matches(where, r)] == ["a"]
+
+
+def test_literal_refuses_what_is_not_a_string():
+    with pytest.raises(TypeError):
+        literal(5)  # type: ignore[arg-type]

@@ -93,6 +93,8 @@ def extra_env(name: str) -> dict[str, str]:
         for field, info in SETTINGS[name].model_fields.items()
         if info.is_required() and not field.startswith("ctp_")
     }
+    if "oidc_verification" in SETTINGS[name].model_fields:
+        required["OIDC_VERIFICATION"] = "off"
     return required
 
 

@@ -88,3 +88,57 @@ def test_exceptions_stay_on_one_line(log_stream):
 
 def test_mask_email_keeps_domain_only():
     assert mask_email("a@b.io and ZED@Example.COM") == "a***@b.io and Z***@Example.COM"
+
+
+def test_the_http_request_block_keeps_the_path_only(log_stream):
+    app = create_base_app("test-app")
+
+    @app.get("/loyalty/customers")
+    def find():
+        log_event(logging.getLogger("view"), "lookup.done", outcome="ok")
+        return {"ok": True}
+
+    query = "email=ada.lovelace%40example.com&phone=%2B4915111111111&secret=super-secret-api-key"
+    app.test_client().get(f"/loyalty/customers?{query}", headers={"User-Agent": "till/1"})
+    text = log_stream.getvalue()
+    for leak in ("ada.lovelace", "4915111111111", "super-secret-api-key", "email=", "phone="):
+        assert leak not in text, leak
+    records = lines(log_stream)
+    assert records and all(
+        r["httpRequest"]["requestUrl"] == "http://localhost/loyalty/customers" for r in records
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("call +49 151 1111 1111 now", "1111 1111"),
+        ("where phone = %2B4915111111111", "4915111111111"),
+        ("mobile +1 (415) 555-0100", "555-0100"),
+        ("zoe.lookup@exämple.com wrote", "zoe.lookup"),
+        ("jöhn.doe@example.com wrote", "öhn.doe"),
+        ("encoded ada%40example.com", "ada%40"),
+    ],
+)
+def test_phones_and_unicode_emails_are_masked(log_stream, text, leak):
+    log_event(logging.getLogger("x"), "note", detail=text)
+    logging.getLogger("x").info(text)
+    assert leak not in log_stream.getvalue()
+
+
+def test_ordinary_numbers_are_left_alone(log_stream):
+    log_event(logging.getLogger("x"), "order", total="1234567", at="2026-12-01T10:00:00Z")
+    (line,) = lines(log_stream)
+    assert line["total"] == "1234567" and line["at"] == "2026-12-01T10:00:00Z"
+
+
+def test_outgoing_call_paths_mask_phones_in_predicates():
+    from shared.http import loggable_path
+
+    where = 'addresses(phone in ("+4915111111111", "0151 11111111")) or email = "ada@example.com"'
+    shown = loggable_path("/proj/customers", {"where": where})
+    for leak in ("4915111111111", "0151 11111111", "11111111", "ada@"):
+        assert leak not in shown, shown
+    assert 'orderNumber+=+"ORDER-1234567"' in loggable_path(
+        "/p/orders", {"where": 'orderNumber = "ORDER-1234567"'}
+    )

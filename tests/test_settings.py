@@ -145,7 +145,14 @@ def test_single_and_multi_account_together_is_refused(valid_env):
     assert "either YOTPO_ACCOUNTS or YOTPO_GUID" in str(err.value)
 
 
-def test_event_settings_validate_choices(valid_env):
+@pytest.fixture
+def event_env(valid_env):
+    """The event/job apps verify OIDC unless told it is a local run."""
+    return {**valid_env, "OIDC_VERIFICATION": "off"}
+
+
+def test_event_settings_validate_choices(event_env):
+    valid_env = event_env
     with pytest.raises(SettingsError) as err:
         load_settings(EventSettings, {**valid_env, "EARNING_TRIGGER": "whenever"})
     assert "EARNING_TRIGGER" in str(err.value)
@@ -160,3 +167,82 @@ def test_reads_the_process_environment(valid_env, monkeypatch):
     settings = load_settings(ConnectorSettings)
     assert settings.ctp_project_key == "demo-project"
     assert settings.ctp_api_url is None
+
+
+def test_the_yotpo_rate_limit_defaults_to_the_documented_ten_per_second(valid_env):
+    assert load_settings(ConnectorSettings, valid_env).yotpo_rate_limit_per_second == 10.0
+
+
+def test_planner_settings_defaults(event_env):
+    valid_env = event_env
+    config = load_settings(EventSettings, valid_env).planner_config()
+    assert config.return_reward_points_on_cancel is True
+    assert config.members.identity.source == "id"
+    assert config.members.opt_in_policy == "account"
+    assert config.members.tags_from_groups is True
+    assert config.instore_stores == {}
+    assert config.item_vendor_attribute is None
+    assert load_settings(EventSettings, valid_env).reward_seal_key() is None
+
+
+def test_member_opt_in_store_and_reward_settings(event_env):
+    valid_env = event_env
+    env = {
+        **valid_env,
+        "RETURN_REWARD_POINTS_ON_CANCEL": "false",
+        "MEMBER_ID_SOURCE": "customField",
+        "MEMBER_ID_FIELD": "legacyId",
+        "OPT_IN_POLICY": "customer_field",
+        "OPT_IN_FIELD": "marketingConsent",
+        "CUSTOMER_TAGS_FROM_GROUPS": "false",
+        "INSTORE_STORES": json.dumps({"berlin": {"city": "Berlin", "state": "BE"}, "hh": {}}),
+        "ITEM_VENDOR_ATTRIBUTE": "brand",
+        "EXTENSION_SECRET": "the-extension-secret",
+    }
+    settings = load_settings(EventSettings, env)
+    config = settings.planner_config()
+    assert config.return_reward_points_on_cancel is False
+    assert (config.members.identity.source, config.members.identity.custom_field) == (
+        "customField",
+        "legacyId",
+    )
+    assert (config.members.opt_in_policy, config.members.opt_in_field) == (
+        "customer_field",
+        "marketingConsent",
+    )
+    assert config.members.tags_from_groups is False
+    assert config.instore_stores["berlin"].city == "Berlin"
+    assert config.instore_stores["hh"].address is None
+    assert config.item_vendor_attribute == "brand"
+    from shared.domain.reward_state import seal_key
+
+    assert settings.reward_seal_key() == seal_key("the-extension-secret")
+    assert "the-extension-secret" in settings.secret_values()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("MEMBER_ID_SOURCE", "email", "MEMBER_ID_SOURCE"),
+        ("OPT_IN_POLICY", "sometimes", "OPT_IN_POLICY"),
+        ("INSTORE_STORES", "{nope", "INSTORE_STORES: not valid JSON"),
+        ("INSTORE_STORES", "[1]", "INSTORE_STORES: must be a JSON object"),
+        ("INSTORE_STORES", '{"berlin": {"town": "x"}}', "INSTORE_STORES: berlin.town"),
+    ],
+)
+def test_member_and_store_settings_are_checked(event_env, key, value, expected):
+    valid_env = event_env
+    with pytest.raises(SettingsError) as err:
+        load_settings(EventSettings, {**valid_env, key: value})
+    assert expected in str(err.value)
+
+
+def test_member_settings_alone_give_the_identity(valid_env):
+    from shared.settings import MemberSettings
+
+    class ServiceLike(ConnectorSettings, MemberSettings):
+        pass
+
+    settings = load_settings(ServiceLike, {**valid_env, "MEMBER_ID_SOURCE": "externalId"})
+    assert settings.member_identity().source == "externalId"
+    assert not hasattr(settings, "opt_in_policy")

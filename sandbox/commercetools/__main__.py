@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--delivery-attempts", type=int, default=50, help="push attempts before giving up"
     )
+    parser.add_argument(
+        "--ignore-cart-discounts-default",
+        choices=("true", "false"),
+        default="true",
+        help="Cart.directDiscountsIgnoreCartDiscounts when a draft omits it (undocumented)",
+    )
     args = parser.parse_args(argv)
     if (args.client_id is None) != (args.client_secret is None):
         parser.error("--client-id and --client-secret go together")
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             client_secret=args.client_secret,
             token_ttl=args.token_ttl,
             delivery=DeliveryConfig(max_attempts=args.delivery_attempts),
+            ignore_cart_discounts_default=args.ignore_cart_discounts_default == "true",
         )
     )
     server = make_server(args.host, args.port, create_app(state), threaded=True)

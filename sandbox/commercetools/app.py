@@ -6,6 +6,7 @@ unchanged. `/_sandbox/...` (no auth) lets tests and the demo seed, observe and b
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from sandbox.commercetools import oauth
 from sandbox.commercetools.catalogue import build_catalogue
 from sandbox.commercetools.errors import (
     ApiError,
@@ -34,6 +36,26 @@ from shared.logs import log_event
 logger = logging.getLogger(__name__)
 
 ADMIN = "/_sandbox"
+# The platform SDK's name of each collection's resource type (for the type oracle).
+SDK_TYPES: dict[str, str] = {
+    "carts": "Cart",
+    "orders": "Order",
+    "customers": "Customer",
+    "customer-groups": "CustomerGroup",
+    "types": "Type",
+    "payments": "Payment",
+    "discount-codes": "DiscountCode",
+    "cart-discounts": "CartDiscount",
+    "extensions": "Extension",
+    "subscriptions": "Subscription",
+    "custom-objects": "CustomObject",
+    "messages": "Message",
+}
+DRAFT_TYPES: dict[str, str] = {
+    **{c: f"{t}Draft" for c, t in SDK_TYPES.items()},
+    "orders": "OrderFromCartDraft",
+    "customers": "CustomerDraft",
+}
 QUERYABLE = frozenset({*KINDS, "custom-objects", "messages"})
 FAULT_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -56,11 +78,24 @@ def create_app(state: StandInState | None = None) -> Flask:
             time.sleep(latency_ms / 1000)
         if status is not None:
             return _error(general(status, f"Injected fault: HTTP {status}."))
-        if request.path == "/oauth/token":
+        if request.path.startswith("/oauth/"):
             return None
         token = _bearer()
-        if token is None or not state.token_valid(token):
+        grant = state.grant(token) if token is not None else None
+        if grant is None:
             return _error(ApiError.single(401, "invalid_token", "invalid_token"), oauth=True)
+        g.grant = grant
+        accepted = _accepted_scopes(request.method, request.path, project)
+        if accepted is not None and not oauth.allows(grant, accepted):
+            missing = ", ".join(sorted(accepted))
+            return _error(
+                ApiError.single(
+                    403,
+                    "insufficient_scope",
+                    f"Insufficient scope. One of the following scopes is missing: {missing}",
+                ),
+                oauth=True,
+            )
         return None
 
     @app.after_request
@@ -86,7 +121,8 @@ def create_app(state: StandInState | None = None) -> Flask:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return _error(exc)
+        # The auth endpoints answer in OAuth's shape too (`error`, `error_description`).
+        return _error(exc, oauth=request.path.startswith("/oauth/"))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -124,6 +160,56 @@ def create_app(state: StandInState | None = None) -> Flask:
             )
         return jsonify(issued)
 
+    def _client() -> tuple[str, str]:
+        auth = request.authorization
+        return (auth.username or "" if auth else "", auth.password or "" if auth else "")
+
+    @app.post(f"/oauth/{project}/customers/token")
+    def customer_token() -> Any:
+        if request.form.get("grant_type") != "password":
+            return _oauth_error(400, "unsupported_grant_type", "Use grant_type=password.")
+        issued = state.issue_customer_token(
+            *_client(),
+            request.form.get("username", ""),
+            request.form.get("password", ""),
+            request.form.get("scope"),
+        )
+        if issued is None:
+            return _oauth_error(401, "invalid_client", "Invalid client credentials.")
+        return jsonify(issued)
+
+    @app.post(f"/oauth/{project}/anonymous/token")
+    def anonymous_token() -> Any:
+        if request.form.get("grant_type") != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "Use grant_type=client_credentials.")
+        issued = state.issue_anonymous_token(
+            *_client(), request.form.get("scope"), request.form.get("anonymous_id")
+        )
+        if issued is None:
+            return _oauth_error(401, "invalid_client", "Invalid client credentials.")
+        return jsonify(issued)
+
+    # --- My Carts (a shopper's token) --------------------------------------------------------
+    def _served_carts(resource: dict[str, Any], status: int = 200) -> Any:
+        state.observe("Cart", resource, f"{request.method} {request.path}")
+        return jsonify(resource), status
+
+    def _shopper() -> oauth.Grant:
+        grant: oauth.Grant = g.grant
+        if not grant.shopper:
+            raise ApiError.single(
+                400,
+                "InvalidOperation",
+                "The Me endpoints need a token of a customer or an anonymous session.",
+            )
+        return grant
+
+    for prefix, name in (
+        (f"/{project}/me", "me"),
+        (f"/{project}/in-store/key=<store_key>/me", "store_me"),
+    ):
+        _me_routes(app, state, prefix, name, _shopper, _served_carts)
+
     # --- the project API -------------------------------------------------------------------
     @app.get(f"/{project}")
     def project_info() -> Any:
@@ -142,30 +228,39 @@ def create_app(state: StandInState | None = None) -> Flask:
     @app.get(f"/{project}/<collection>")
     def query(collection: str) -> Any:
         _known(collection, QUERYABLE)
-        return jsonify(state.query(collection, **_query_params()))
+        return _served_page(collection, state.query(collection, **_query_params()))
 
     @app.post(f"/{project}/<collection>")
     def create(collection: str) -> Any:
         _known(collection, QUERYABLE - {"messages"})
         draft = _body()
+        state.observe(DRAFT_TYPES[collection], draft, f"POST /{collection}")
         if collection == "custom-objects":
             resource, created = state.put_custom_object(draft)
-            return jsonify(resource), 201 if created else 200
+            return _served(collection, resource, 201 if created else 200)
         resource = state.create(collection, draft)
+        if collection == "customers" and isinstance(draft.get("password"), str):
+            state.set_password(resource["id"], draft["password"])
         if collection == "customers":
-            return jsonify({"customer": resource}), 201
-        return jsonify(resource), 201
+            shown = served_view(collection, resource)
+            state.observe("CustomerSignInResult", {"customer": shown}, "POST /customers")
+            return jsonify({"customer": shown}), 201
+        return _served(collection, resource, 201)
 
     @app.post(f"/{project}/orders/import")
     def import_order() -> Any:
-        return jsonify(state.import_order(_body())), 201
+        draft = _body()
+        state.observe("OrderImportDraft", draft, "POST /orders/import")
+        return _served("orders", state.import_order(draft), 201)
 
     @app.get(f"/{project}/<collection>/<ident>")
     def get(collection: str, ident: str) -> Any:
         _known(collection, QUERYABLE)
         if collection == "custom-objects":
-            return jsonify(state.query(collection, container=ident, **_query_params()))
-        return jsonify(state.get(collection, _ident(ident), request.args.getlist("expand")))
+            return _served_page(
+                collection, state.query(collection, container=ident, **_query_params())
+            )
+        return _served(collection, state.get(collection, _ident(ident), _expand_param()))
 
     @app.post(f"/{project}/<collection>/<ident>")
     def update(collection: str, ident: str) -> Any:
@@ -179,27 +274,107 @@ def create_app(state: StandInState | None = None) -> Flask:
             isinstance(a, dict) and isinstance(a.get("action"), str) for a in actions
         ):
             raise invalid_json("Request body does not contain valid JSON: 'actions' is required.")
+        type_name = SDK_TYPES[collection]
+        state.observe(f"{type_name}UpdateAction[]", actions, f"POST /{collection}/{{id}}")
         resource = state.update(collection, _ident(ident), version, actions)
-        expand = request.args.getlist("expand")
+        expand = _expand_param()
         if expand:
             resource = state.get(collection, ("id", resource["id"]), expand)
-        return jsonify(resource)
+        return _served(collection, resource)
 
     @app.delete(f"/{project}/<collection>/<ident>")
     def delete(collection: str, ident: str) -> Any:
         _known(collection, KINDS)
-        return jsonify(state.delete(collection, _ident(ident), _version_param()))
+        return _served(collection, state.delete(collection, _ident(ident), _version_param()))
 
     @app.get(f"/{project}/custom-objects/<container>/<key>")
     def get_custom_object(container: str, key: str) -> Any:
-        return jsonify(state.get_custom_object(container, key))
+        return _served("custom-objects", state.get_custom_object(container, key))
 
     @app.delete(f"/{project}/custom-objects/<container>/<key>")
     def delete_custom_object(container: str, key: str) -> Any:
-        return jsonify(state.delete_custom_object(container, key, _version_param()))
+        return _served(
+            "custom-objects", state.delete_custom_object(container, key, _version_param())
+        )
+
+    def _served(collection: str, resource: dict[str, Any], status: int = 200) -> Any:
+        shown = served_view(collection, resource)
+        state.observe(SDK_TYPES[collection], shown, f"{request.method} {request.path}")
+        return jsonify(shown), status
+
+    def _served_page(collection: str, page: dict[str, Any]) -> Any:
+        results = [served_view(collection, r) for r in page.get("results", [])]
+        for shown in results:
+            state.observe(SDK_TYPES[collection], shown, f"{request.method} {request.path}")
+        return jsonify({**page, "results": results})
 
     _admin_routes(app, state)
     return app
+
+
+def _config_view(state: StandInState) -> dict[str, Any]:
+    return {
+        "ignoreCartDiscountsDefault": state.config.ignore_cart_discounts_default,
+        "payloadNotIncludedTypes": sorted(state.config.payload_not_included_types),
+    }
+
+
+def _me_routes(
+    app: Flask, state: StandInState, prefix: str, name: str, shopper: Any, served: Any
+) -> None:
+    @app.post(f"{prefix}/carts", endpoint=f"{name}_create_cart")
+    def create_my_cart(store_key: str | None = None) -> Any:
+        draft = _body()
+        state.observe("MyCartDraft", draft, f"POST {request.path}")
+        return served(state.create_my_cart(shopper(), draft, store_key), 201)
+
+    @app.get(f"{prefix}/carts", endpoint=f"{name}_query_carts")
+    def query_my_carts(store_key: str | None = None) -> Any:
+        carts = state.my_carts(shopper(), store_key)
+        for cart in carts:
+            state.observe("Cart", cart, f"GET {request.path}")
+        return jsonify({"limit": 20, "offset": 0, "count": len(carts), "results": carts})
+
+    @app.get(f"{prefix}/carts/<cart_id>", endpoint=f"{name}_get_cart")
+    def get_my_cart(cart_id: str, store_key: str | None = None) -> Any:
+        return served(state.my_cart(shopper(), cart_id, store_key))
+
+    @app.post(f"{prefix}/orders", endpoint=f"{name}_create_order")
+    def create_my_order(store_key: str | None = None) -> Any:
+        draft = _body()
+        state.observe("MyOrderFromCartDraft", draft, f"POST {request.path}")
+        order = state.create_my_order(shopper(), draft, store_key)
+        shown = served_view("orders", order)
+        state.observe("Order", shown, f"POST {request.path}")
+        return jsonify(shown), 201
+
+    @app.post(f"{prefix}/carts/<cart_id>", endpoint=f"{name}_update_cart")
+    def update_my_cart(cart_id: str, store_key: str | None = None) -> Any:
+        body = _body()
+        version, actions = body.get("version"), body.get("actions")
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, int)
+            or not isinstance(actions, list)
+        ):
+            raise invalid_json("Request body does not contain valid JSON: version and actions.")
+        state.observe("MyCartUpdateAction[]", actions, f"POST {request.path}")
+        return served(state.update_my_cart(shopper(), cart_id, version, actions, store_key))
+
+
+def _accepted_scopes(method: str, path: str, project: str) -> frozenset[str] | None:
+    """The scopes of the endpoint at `path`; None where any valid token will do."""
+    parts = path.strip("/").split("/")
+    if not parts or parts[0] != project:
+        return None
+    rest = parts[1:]
+    if rest and rest[0] == "in-store":
+        rest = rest[2:] if len(rest) > 1 and rest[1].startswith("key=") else rest[1:]
+    if not rest:
+        return frozenset({"manage_project", "view_project"})
+    if rest[0] == "me":
+        return oauth.MY_CARTS_SCOPES | frozenset({"manage_project"})
+    return oauth.accepted_scopes(rest[0], method)
 
 
 def _admin_routes(app: Flask, state: StandInState) -> None:
@@ -245,6 +420,26 @@ def _admin_routes(app: Flask, state: StandInState) -> None:
     def recorded() -> Any:
         return jsonify(state.recorded_requests(request.args.get("since", 0, type=int)))
 
+    @app.get(f"{ADMIN}/config")
+    def config() -> Any:
+        return jsonify(_config_view(state))
+
+    @app.post(f"{ADMIN}/config")
+    def set_config() -> Any:
+        """The platform behaviours the public docs leave open, played either way."""
+        body = _body()
+        flag = body.get("ignoreCartDiscountsDefault")
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise invalid_input("'ignoreCartDiscountsDefault' must be a boolean.")
+            state.config.ignore_cart_discounts_default = flag
+        left_out = body.get("payloadNotIncludedTypes")
+        if left_out is not None:
+            if not isinstance(left_out, list) or not all(isinstance(t, str) for t in left_out):
+                raise invalid_input("'payloadNotIncludedTypes' must be a list of message types.")
+            state.config.payload_not_included_types = frozenset(left_out)
+        return jsonify(_config_view(state))
+
     @app.get(f"{ADMIN}/faults")
     def faults() -> Any:
         return jsonify(state.faults.as_json())
@@ -280,6 +475,36 @@ def _admin_routes(app: Flask, state: StandInState) -> None:
         timeout = request.args.get("timeout", 30.0, type=float)
         idle = state.deliverer.wait_idle(min(timeout, 120.0))
         return jsonify({"idle": idle, "pending": state.deliverer.pending()})
+
+
+# --- what a read shows -------------------------------------------------------------------------
+def served_view(collection: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource as the API returns it. The Authorization header of an extension is
+    "Partially hidden on retrieval for security reasons" (RAML
+    types/extension/AuthorizationHeaderAuthentication.raml, headerValue)."""
+    if collection != "extensions":
+        return resource
+    auth = (resource.get("destination") or {}).get("authentication") or {}
+    if auth.get("type") != "AuthorizationHeader" or "headerValue" not in auth:
+        return resource
+    shown = copy.deepcopy(resource)
+    shown["destination"]["authentication"]["headerValue"] = mask_header(auth["headerValue"])
+    return shown
+
+
+def mask_header(value: Any) -> str:
+    """`Bearer s3cret-value` → `Bearer s3**********`: enough to recognise, never to reuse."""
+    text = str(value)
+    scheme, sep, secret = text.partition(" ")
+    if not sep:
+        scheme, secret = "", text
+    kept = secret[:2] if len(secret) > 6 else ""
+    masked = kept + "*" * max(len(secret) - len(kept), 4)
+    return f"{scheme} {masked}" if sep else masked
+
+
+def _expand_param() -> list[str]:
+    return request.args.getlist("expand")
 
 
 # --- request helpers ---------------------------------------------------------------------------

@@ -29,6 +29,11 @@ class TaxCategory:
     key: str
     name: str
     rate: Fraction
+    # The countries the category has a rate for; None: every country (the sandbox default).
+    countries: frozenset[str] | None = None
+
+    def covers(self, country: str | None) -> bool:
+        return self.countries is None or country is None or country in self.countries
 
     def tax_rate(self) -> dict[str, Any]:
         """The cart's `taxRate` object (the JSON number of the rate is only ever displayed)."""
@@ -152,11 +157,17 @@ def build_catalogue(
         if not isinstance(draft, dict) or not isinstance(draft.get("key"), str):
             raise invalid_input("Each tax category needs a 'key'.")
         key = draft["key"]
+        countries = draft.get("countries")
+        if countries is not None and (
+            not isinstance(countries, list) or not all(isinstance(c, str) for c in countries)
+        ):
+            raise invalid_input("'countries' of a tax category must be a list of country codes.")
         categories[key] = TaxCategory(
             str(draft.get("id") or stable_id("tax-category", key)),
             key,
             str(draft.get("name") or key),
             exact_rate(draft.get("rate", 0)),
+            None if countries is None else frozenset(countries),
         )
     known = dict(base.products) if base else {}
     for draft in products:

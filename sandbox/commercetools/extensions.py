@@ -1,4 +1,5 @@
-"""API Extension invocation: which extensions a cart write triggers, the call, the answer.
+"""API Extension invocation: which extensions a cart write or an order creation triggers,
+the call, the answer.
 
 The call happens outside the store lock; the caller applies the returned actions and
 re-checks the version before persisting. Failures come out as the errors commercetools
@@ -55,8 +56,52 @@ def _condition_holds(extension: dict[str, Any], condition: str, resource: dict[s
             400,
             "ExtensionPredicateEvaluationFailed",
             f"The condition of extension '{extension['id']}' could not be evaluated: {exc}",
-            errorByExtension=_identity(extension),
+            errorByExtension=_error_by_extension(extension),
         ) from None
+
+
+def layers(triggered: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The triggered extensions by chain depth: first those depending on no triggered
+    extension, then those whose dependencies are all in earlier layers (creation order kept).
+    A dependency that this write did not trigger is treated as satisfied."""
+    ids = {e["id"] for e in triggered}
+    placed: set[str] = set()
+    result: list[list[dict[str, Any]]] = []
+    remaining = list(triggered)
+    while remaining:
+        layer = [
+            e
+            for e in remaining
+            if all(d["id"] in placed or d["id"] not in ids for d in e.get("dependencies") or [])
+        ]
+        if not layer:  # a cycle: commercetools refuses those at registration; run the rest
+            layer = remaining
+        placed |= {e["id"] for e in layer}
+        remaining = [e for e in remaining if e["id"] not in placed]
+        result.append(layer)
+    return result
+
+
+def ancestors(extension: dict[str, Any], triggered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every triggered extension `extension` depends on, directly or not, in creation order."""
+    by_id = {e["id"]: e for e in triggered}
+    seen: set[str] = set()
+    todo = [d["id"] for d in extension.get("dependencies") or []]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in by_id or current == extension["id"]:
+            continue
+        seen.add(current)
+        todo += [d["id"] for d in by_id[current].get("dependencies") or []]
+    return [e for e in triggered if e["id"] in seen]
+
+
+def _error_by_extension(extension: dict[str, Any]) -> dict[str, Any]:
+    """ErrorByExtension is `{id, key?}` (RAML types/errors/ErrorByExtension)."""
+    identity = {"id": extension["id"]}
+    if extension.get("key"):
+        identity["key"] = extension["key"]
+    return identity
 
 
 def _identity(extension: dict[str, Any]) -> dict[str, Any]:

@@ -52,8 +52,38 @@ def build_message(
     }
 
 
-def message_notification(message: dict[str, Any], project_key: str) -> dict[str, Any]:
-    return {"notificationType": "Message", "projectKey": project_key, **message}
+# What a MessageDeliveryPayload keeps when the message's own fields are left out (RAML
+# types/subscription/MessageDeliveryPayload.raml): the envelope, without `type`.
+_ENVELOPE_FIELDS = (
+    "id",
+    "version",
+    "sequenceNumber",
+    "resource",
+    "resourceVersion",
+    "resourceUserProvidedIdentifiers",
+    "createdAt",
+    "lastModifiedAt",
+)
+PAYLOAD_TOO_LARGE = "Payload too large."
+
+
+def message_notification(
+    message: dict[str, Any], project_key: str, *, left_out: str | None = None
+) -> dict[str, Any]:
+    """The notification of one message; with `left_out` (a reason), the payload is not
+    included: "the reason as well as the value of the `type` field is placed into the
+    notification" as `payloadNotIncluded: {reason, payloadType}` and `type` is absent
+    (https://docs.commercetools.com/api/releases/2018-06-08-payloadnotincluded; RAML
+    PayloadNotIncluded.raml example `{"reason": "Payload too large.", ...}`)."""
+    if left_out is None:
+        return {"notificationType": "Message", "projectKey": project_key, **message}
+    envelope = {k: copy.deepcopy(message[k]) for k in _ENVELOPE_FIELDS if k in message}
+    return {
+        "notificationType": "Message",
+        "projectKey": project_key,
+        **envelope,
+        "payloadNotIncluded": {"reason": left_out, "payloadType": message["type"]},
+    }
 
 
 def change_notification(

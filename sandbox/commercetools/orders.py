@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sandbox.commercetools.carts import line_item_defaults
 from sandbox.commercetools.context import Context, MessageSink
 from sandbox.commercetools.custom import custom_from_draft, set_custom_field, set_custom_type
 from sandbox.commercetools.errors import invalid_input, invalid_operation
@@ -22,9 +23,15 @@ from sandbox.commercetools.money import money, parse_money
 
 ORDER_STATES = frozenset({"Open", "Confirmed", "Complete", "Cancelled"})
 PAYMENT_STATES = frozenset({"BalanceDue", "Failed", "Pending", "CreditOwed", "Paid"})
+# ShipmentState (RAML types/order/ShipmentState.raml), Canceled included.
 SHIPMENT_STATES = frozenset(
-    {"Shipped", "Delivered", "Ready", "Pending", "Delayed", "Partial", "Backorder"}
+    {"Shipped", "Delivered", "Ready", "Pending", "Delayed", "Partial", "Backorder", "Canceled"}
 )
+# ReturnItemDraft.shipmentState "Can either be `Advised` or `Returned` only"; the payment state
+# a return item starts in follows it (ReturnShipmentState / ReturnPaymentState enum texts:
+# Advised items are NonRefundable until returned, Returned items start Initial).
+RETURN_DRAFT_SHIPMENT_STATES = frozenset({"Advised", "Returned"})
+INITIAL_RETURN_PAYMENT_STATE = {"Advised": "NonRefundable", "Returned": "Initial"}
 RETURN_SHIPMENT_STATES = frozenset({"Advised", "Returned", "BackInStock", "Unusable"})
 RETURN_PAYMENT_STATES = frozenset({"NonRefundable", "Initial", "Refunded", "NotRefunded"})
 
@@ -117,6 +124,10 @@ def build_imported_order(draft: dict[str, Any], ctx: Context) -> Resource:
         "taxMode": draft.get("taxMode", "Platform"),
         "discountCodes": [],
         "directDiscounts": [],
+        # Required on Order (RAML types/order/Order.raml); an import has one shipping.
+        "shippingMode": "Single",
+        "shipping": [],
+        "refusedGifts": [],
         "returnInfo": [],
         "syncInfo": [],
         **_states(draft),
@@ -128,14 +139,21 @@ def build_imported_order(draft: dict[str, Any], ctx: Context) -> Resource:
 def _imported_line_item(draft: Any, currency: str, ctx: Context) -> Resource:
     if not isinstance(draft, dict):
         raise invalid_input("Each imported line item must be an object.")
-    variant = required(draft, "variant")
+    variant = dict(required(draft, "variant"))
+    # The import resolves the variant from its SKU (ProductVariantImportDraft), so the order
+    # shows the variant's id like any other line item.
+    known = ctx.product(variant.get("sku") or "") if isinstance(variant.get("sku"), str) else None
+    if "id" not in variant:
+        variant["id"] = known.variant_id if known is not None else 1
+    variant.setdefault("prices", [])
+    variant.setdefault("attributes", [])
     price_currency, unit = parse_money(required(required(draft, "price"), "value"), "price.value")
     if price_currency != currency:
         raise invalid_input(f"Imported line item prices must be in {currency}.")
     quantity = required(draft, "quantity")
     item = {
         "id": ctx.new_id(),
-        "productId": draft.get("productId"),
+        "productId": draft.get("productId") or (known.product_id if known else None),
         "name": required(draft, "name"),
         "variant": variant,
         "price": {"id": ctx.new_id(), "value": money(currency, unit)},
@@ -145,7 +163,7 @@ def _imported_line_item(draft: Any, currency: str, ctx: Context) -> Resource:
         "taxRate": draft.get("taxRate"),
         "priceMode": "ExternalPrice",
         "lineItemMode": "Standard",
-        "state": [],
+        **line_item_defaults(quantity),
     }
     return {k: v for k, v in item.items() if v is not None}
 
@@ -183,8 +201,9 @@ def _state_changer(field: str, allowed: frozenset[str], message: str) -> Action:
         if field == "orderState" and new == "Complete":
             order.setdefault("completedAt", ctx.now())
         old_field = "old" + field[0].upper() + field[1:]
-        extra = {"orderId": order["id"]} if field == "orderState" else {}
-        emit(message, **extra, **{field: new}, **({old_field: old} if old is not None else {}))
+        # OrderStateChanged carries orderState/oldOrderState only (RAML
+        # types/message/OrderStateChangedMessage.raml: no orderId).
+        emit(message, **{field: new}, **({old_field: old} if old is not None else {}))
 
     return action
 
@@ -195,7 +214,8 @@ def _add_payment(order: Resource, act: dict[str, Any], ctx: Context, emit: Messa
     if payment in payments:
         return
     payments.append(payment)
-    emit("OrderPaymentAdded", payment=payment)
+    # `paymentRef` since api-reference commit 68fb22e (2025-11-11), OrderPaymentAddedMessage.
+    emit("OrderPaymentAdded", paymentRef=payment)
 
 
 def _remove_payment(order: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
@@ -233,16 +253,15 @@ def _return_info(order: Resource, draft: Any, ctx: Context) -> dict[str, Any]:
             }
         else:
             raise invalid_input("A return item needs 'lineItemId' or 'customLineItemId'.")
+        shipment = choice(item.get("shipmentState"), RETURN_DRAFT_SHIPMENT_STATES, "shipmentState")
         return_item = {
             "id": ctx.new_id(),
             "key": item.get("key"),
             **target,
             "quantity": quantity,
             "comment": item.get("comment"),
-            "shipmentState": choice(
-                item.get("shipmentState"), RETURN_SHIPMENT_STATES, "shipmentState"
-            ),
-            "paymentState": "Initial",
+            "shipmentState": shipment,
+            "paymentState": INITIAL_RETURN_PAYMENT_STATE[shipment],
             "createdAt": now,
             "lastModifiedAt": now,
         }

@@ -59,8 +59,6 @@ def build_customer(draft: dict[str, Any], ctx: Context) -> Resource:
         "key": checked_key(draft.get("key")),
         "customerNumber": draft.get("customerNumber"),
         "email": email,
-        # commercetools keeps this for case-insensitive queries (`lowercaseEmail = "..."`).
-        "lowercaseEmail": email.lower() if email else None,
         "firstName": draft.get("firstName"),
         "lastName": draft.get("lastName"),
         "addresses": list(draft.get("addresses") or []),
@@ -69,6 +67,8 @@ def build_customer(draft: dict[str, Any], ctx: Context) -> Resource:
         "isEmailVerified": bool(draft.get("isEmailVerified", False)),
         "stores": [{"typeId": "store", "key": s.get("key")} for s in draft.get("stores") or []],
         "authenticationMode": draft.get("authenticationMode", "Password"),
+        # Required on Customer (RAML types/customer/Customer.raml).
+        "customerGroupAssignments": list(draft.get("customerGroupAssignments") or []),
     }
     if draft.get("customerGroup") is not None:
         group = ctx.resolve("customer-group", draft["customerGroup"])
@@ -84,7 +84,6 @@ def _change_email(c: Resource, act: dict[str, Any], ctx: Context, emit: MessageS
     old = c.get("email")
     if old != email:
         c["email"] = email
-        c["lowercaseEmail"] = email.lower()
         c["isEmailVerified"] = False
         # The project's reference lists `oldEmail` too; consumers may rely on either.
         emit("CustomerEmailChanged", email=email, oldEmail=old)
@@ -340,36 +339,6 @@ PAYMENTS = Kind(
 )
 
 
-# --- discount codes --------------------------------------------------------------------------
-def build_discount_code(draft: dict[str, Any], ctx: Context) -> Resource:
-    code = text(draft, "code")
-    if not code or len(code) > 64:
-        raise invalid_input("A discount code has 1 to 64 characters.", field="code")
-    result = {
-        "key": checked_key(draft.get("key")),
-        "code": code,
-        "name": draft.get("name"),
-        "cartDiscounts": list(draft.get("cartDiscounts") or []),
-        "cartPredicate": draft.get("cartPredicate"),
-        "isActive": bool(draft.get("isActive", True)),
-        "references": [],
-        "groups": list(draft.get("groups") or []),
-    }
-    return {k: v for k, v in result.items() if v is not None}
-
-
-def _change_is_active(d: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
-    d["isActive"] = bool(required(act, "isActive"))
-
-
-DISCOUNT_CODES = Kind(
-    "discount-codes",
-    "discount-code",
-    build_discount_code,
-    {"changeIsActive": _change_is_active, "setKey": set_key},
-)
-
-
 # --- extensions ------------------------------------------------------------------------------
 def _extension_destination(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict) or value.get("type") != "HTTP":
@@ -423,14 +392,37 @@ def _timeout(value: Any) -> int | None:
     return value
 
 
+MAX_EXTENSION_DEPENDENCIES = 5
+
+
+def _dependencies(value: Any, ctx: Context) -> list[dict[str, Any]] | None:
+    """`ExtensionDraft.dependencies`: at most 5 ExtensionResourceIdentifiers, stored as
+    references (https://docs.commercetools.com/api/releases/2026-05-04-added-extension-chaining-to-api-extensions-in-public-beta)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_EXTENSION_DEPENDENCIES:
+        raise invalid_input(
+            f"'dependencies' must be a list of at most {MAX_EXTENSION_DEPENDENCIES} extensions."
+        )
+    return [reference("extension", ctx.resolve("extension", d)) for d in value]
+
+
 def build_extension(draft: dict[str, Any], ctx: Context) -> Resource:
     extension = {
         "key": checked_key(draft.get("key")),
         "destination": _extension_destination(draft.get("destination")),
         "triggers": _triggers(draft.get("triggers")),
         "timeoutInMs": _timeout(draft.get("timeoutInMs")),
+        "dependencies": _dependencies(draft.get("dependencies"), ctx),
     }
     return {k: v for k, v in extension.items() if v is not None}
+
+
+def _set_dependencies(e: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
+    given = _dependencies(required(act, "dependencies"), ctx) or []
+    if any(d["id"] == e["id"] for d in given):
+        raise invalid_input("An extension cannot depend on itself.")
+    set_or_drop(e, "dependencies", given or None)
 
 
 def _change_extension_destination(
@@ -455,6 +447,7 @@ EXTENSIONS = Kind(
         "changeDestination": _change_extension_destination,
         "changeTriggers": _change_triggers,
         "setTimeoutInMs": _set_timeout,
+        "setDependencies": _set_dependencies,
         "setKey": set_key,
     },
 )
@@ -506,6 +499,8 @@ def build_subscription(draft: dict[str, Any], ctx: Context) -> Resource:
         "destination": _subscription_destination(draft.get("destination")),
         "messages": messages,
         "changes": changes,
+        # Subscription.events is required (EventSubscription[], RAML types/subscription).
+        "events": list(draft.get("events") or []),
         "format": draft.get("format") or {"type": "Platform"},
         "status": "Healthy",
     }

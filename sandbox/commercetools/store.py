@@ -58,6 +58,7 @@ COLLECTIONS: dict[str, Collection] = {
         _keyed("extensions", "extension"),
         _keyed("subscriptions", "subscription"),
         _keyed("discount-codes", "discount-code", code=_plain("code")),
+        _keyed("cart-discounts", "cart-discount", sortOrder=_plain("sortOrder")),
         Collection("custom-objects", "key-value-document", {"container/key": _container_key}),
         Collection("messages", "message"),
     )

@@ -8,6 +8,7 @@ status, for `GET /_sandbox/requests`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -21,13 +22,26 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v2"
 ADMIN_PREFIX = "/_sandbox"
-# Yotpo's reference does not confirm the path of "approve redemption cancellation"; this is
-# the stand-in's (and the connector client's) assumption, kept in this one constant.
-REDEMPTION_CANCEL_PATH = "/redemptions/<int:redemption_id>/cancel"
+# "Approve Redemption Cancellation", body {reward_text}:
+# https://loyaltyapi.yotpo.com/reference/approve-redemption-cancellation
+REDEMPTION_CANCEL_PATH = "/redemptions/<int:redemption_id>/cancellation_completed"
 LATENCY_HEADER = "X-Sandbox-Latency-Ms"
 FAULT_HEADER = "X-Sandbox-Fault"
 _SECRET_QUERY_PARAMS = frozenset({"api_key"})
 ENGINE_EXTENSION = "yotpo_engine"
+
+Extension = Callable[[Flask, YotpoEngine], None]
+"""Adds routes to the stand-in (e.g. `sandbox/yotpo/widget.py` playing Yotpo's own rewards
+page); called once by `create_app` after the API routes are registered."""
+_EXTENSIONS: list[Extension] = []
+
+
+def register_extension(extension: Extension) -> Extension:
+    """Register a stand-in extension for every app `create_app` builds from now on (usable as
+    a decorator). Registering the same function twice has no effect."""
+    if extension not in _EXTENSIONS:
+        _EXTENSIONS.append(extension)
+    return extension
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -50,7 +64,7 @@ def _recorded_body() -> Any:
     return data
 
 
-def create_app(engine: YotpoEngine) -> Flask:
+def create_app(engine: YotpoEngine, extensions: tuple[Extension, ...] = ()) -> Flask:
     app = Flask("sandbox.yotpo")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[ENGINE_EXTENSION] = engine
@@ -119,6 +133,11 @@ def create_app(engine: YotpoEngine) -> Flask:
     def upsert_customer() -> Response:
         return jsonify(engine.upsert_customer(g.guid, _json_object()))
 
+    @app.post(f"{API_PREFIX}/customer_birthdays")
+    def set_customer_birthday() -> Response:
+        # https://loyaltyapi.yotpo.com/reference/set-customer-birthday
+        return jsonify(engine.set_customer_birthday(g.guid, _json_object()))
+
     @app.get(f"{API_PREFIX}/customers")
     def get_customer() -> Response:
         return jsonify(engine.get_customer(g.guid, request.args.to_dict()))
@@ -148,8 +167,8 @@ def create_app(engine: YotpoEngine) -> Flask:
         return jsonify(engine.create_redemption(g.guid, _json_object()))
 
     @app.post(f"{API_PREFIX}{REDEMPTION_CANCEL_PATH}")
-    def cancel_redemption(redemption_id: int) -> Response:
-        return jsonify(engine.cancel_redemption(g.guid, redemption_id))
+    def complete_cancellation(redemption_id: int) -> Response:
+        return jsonify(engine.complete_cancellation(g.guid, redemption_id, _json_object()))
 
     # --- sandbox administration (not part of Yotpo; no auth) ---------------------------------
 
@@ -184,9 +203,17 @@ def create_app(engine: YotpoEngine) -> Flask:
     def get_faults() -> Response:
         return jsonify(engine.faults())
 
+    @app.post(f"{ADMIN_PREFIX}/redemptions/<int:redemption_id>/cancellation_request")
+    def request_cancellation(redemption_id: int) -> Response | tuple[Response, int]:
+        # The customer asks in Yotpo's widget; `guid` picks the account (default: the first).
+        guid = request.args.get("guid") or engine.default_guid()
+        return jsonify(engine.request_cancellation(guid, redemption_id))
+
     @app.get(f"{ADMIN_PREFIX}/webhooks")
     def webhooks() -> Response:
         dispatcher = engine.dispatcher
         return jsonify({"deliveries": dispatcher.deliveries() if dispatcher else []})
 
+    for extension in (*_EXTENSIONS, *extensions):
+        extension(app, engine)
     return app

@@ -41,6 +41,7 @@ DEFAULT_API_KEY = "sandbox-api-key"
 DEFAULT_EARN_STATUS_REGEX = r"^(paid|complete|completed)$"
 TIER_DURATION = timedelta(days=365)
 DEFAULT_HANG_SECONDS = 30.0
+DEFAULT_WEBHOOK_SECRET_HEADER = "X-Yotpo-Webhook-Secret"
 
 
 class ApiError(Exception):
@@ -79,8 +80,12 @@ class TierConfig(BaseModel):
 
 
 class RedemptionOptionConfig(BaseModel):
-    """A reward. `amount` is its points cost; for `generic_variable`, the points per step of
-    `discount_amount_cents` (so amount=1, discount_amount_cents=1 means 1 point = 0.01)."""
+    """A reward. `amount` is its points cost; for `generic_variable`, the smallest number of
+    points a redemption takes (a multiple of it), each point worth `discount_rate_cents`.
+
+    A generic-variable option configured the older way (`discount_amount_cents` per `amount`
+    points) gets its rate derived; one with neither plays Yotpo leaving the rate out.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -91,18 +96,25 @@ class RedemptionOptionConfig(BaseModel):
     amount: int = Field(gt=0)
     discount_type: Literal["fixed_amount", "percentage", "generic_variable"]
     discount_amount_cents: int | None = Field(default=None, ge=0)  # base currency minor units
+    discount_rate_cents: Decimal | None = Field(default=None, gt=0)  # per point, variable only
     discount_percentage: int | None = Field(default=None, gt=0, le=100)
     cart_greater_than: int | None = Field(default=None, ge=0)
     applies_to_product_type: str = "ALL"
     type: str = "Coupon"
+    # Program setting (the in-store coupon's "where used"): the API shows it only through
+    # the `is_offline=true` query, never as a field of the option.
     is_offline: bool = False
 
     @model_validator(mode="after")
     def _discount_matches_type(self) -> RedemptionOptionConfig:
         if self.discount_type == "percentage" and self.discount_percentage is None:
             raise ValueError("a percentage option needs discount_percentage")
-        if self.discount_type != "percentage" and self.discount_amount_cents is None:
-            raise ValueError(f"a {self.discount_type} option needs discount_amount_cents")
+        if self.discount_type == "fixed_amount" and self.discount_amount_cents is None:
+            raise ValueError("a fixed_amount option needs discount_amount_cents")
+        if self.discount_type == "generic_variable":
+            if self.discount_rate_cents is None and self.discount_amount_cents is not None:
+                self.discount_rate_cents = Decimal(self.discount_amount_cents) / self.amount
+            self.discount_amount_cents = None
         return self
 
 
@@ -148,7 +160,7 @@ def _default_redemption_options() -> list[RedemptionOptionConfig]:
             description="1 point = €0.01",
             amount=1,
             discount_type="generic_variable",
-            discount_amount_cents=1,
+            discount_rate_cents=Decimal(1),
         ),
         RedemptionOptionConfig(
             id=4,
@@ -160,6 +172,60 @@ def _default_redemption_options() -> list[RedemptionOptionConfig]:
             is_offline=True,
         ),
     ]
+
+
+class SilentCases(BaseModel):
+    """Where Yotpo's reference is silent, which answer the stand-in plays.
+
+    - `duplicate_order_id`: a second POST /orders with a known order_id is processed again
+      (`process`), acknowledged and ignored (`ignore`), or refused with 422 (`reject`).
+    - `duplicate_refund_id`: a refund id seen before is ignored (`ignore`) or processed again.
+    - `missing_ip_ua`: an order without `ip_address`/`user_agent` and without
+      `ignore_ip_ua: true` is accepted or refused with 422 (the reference lists both fields as
+      required and documents `ignore_ip_ua`, https://loyaltyapi.yotpo.com/reference/create-order).
+    - `amount_as_string`: option `amount` as the reference types it ("500") or as integrations
+      see it (500).
+    - `approval_without_request`: whether Approve Redemption Cancellation is accepted for a
+      redemption the customer never asked to cancel (a merchant-initiated reversal); the page
+      frames it as approving a request, and is silent on the rest.
+    Every duplicate is counted in `/_sandbox/state` whatever the answer.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    duplicate_order_id: Literal["process", "ignore", "reject"] = "process"
+    duplicate_refund_id: Literal["ignore", "process"] = "ignore"
+    missing_ip_ua: Literal["accept", "reject"] = "accept"
+    amount_as_string: bool = False
+    approval_without_request: Literal["accept", "reject"] = "accept"
+
+
+SILENT_PROFILES: dict[str, dict[str, Any]] = {
+    # Counts everything it is sent: a connector that sends twice earns twice.
+    "lenient": {
+        "duplicate_order_id": "process",
+        "duplicate_refund_id": "process",
+        "missing_ip_ua": "accept",
+        "amount_as_string": False,
+        "approval_without_request": "accept",
+    },
+    # Ignores repeats silently: a connector that relied on an error would never see one.
+    "forgiving": {
+        "duplicate_order_id": "ignore",
+        "duplicate_refund_id": "ignore",
+        "missing_ip_ua": "accept",
+        "amount_as_string": True,
+        "approval_without_request": "accept",
+    },
+    # Refuses what the reference marks required or does not promise to accept.
+    "strict": {
+        "duplicate_order_id": "reject",
+        "duplicate_refund_id": "ignore",
+        "missing_ip_ua": "reject",
+        "amount_as_string": True,
+        "approval_without_request": "reject",
+    },
+}
 
 
 class ProgramConfig(BaseModel):
@@ -175,7 +241,15 @@ class ProgramConfig(BaseModel):
     )
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    # No public page says how Yotpo sends the "Webhook Authentication" value: a header (name
+    # below) or nothing (the merchant put a token into the webhook URL). Both can be played.
+    webhook_secret_header: str | None = DEFAULT_WEBHOOK_SECRET_HEADER
+    # The points-changed example spells the customer's id `thirty_party_id`; the others
+    # `third_party_id` (https://loyaltyapi.yotpo.com/reference/points-changed).
+    points_changed_id_spelling: Literal["third_party_id", "thirty_party_id"] = "third_party_id"
+    # 10 requests/s per account (https://loyaltyapi.yotpo.com/reference/guidelines-and-conventions)
     rate_limit_per_second: int = Field(default=10, ge=0)  # 0 disables the limit
+    silent: SilentCases = Field(default_factory=lambda: SilentCases())
 
     @field_validator("currencies")
     @classmethod
@@ -262,6 +336,7 @@ class FaultConfig(BaseModel):
     error_next: int = Field(default=0, ge=0)
     error_status: Literal[500, 502, 503] = 503
     rate_limited_next: int = Field(default=0, ge=0)
+    # Sent as `ratelimit-reset` (Yotpo documents no Retry-After); the name is kept for callers.
     retry_after_seconds: int = Field(default=1, ge=0)
     latency_ms: int = Field(default=0, ge=0)
     hang_next: int = Field(default=0, ge=0)
@@ -374,9 +449,19 @@ class OrderCreate(_Body):
     created_at: str | None = None
     coupon_code: str | None = None
     discount_amount_cents: int | None = Field(default=None, ge=0)
+    ip_address: str | None = None
+    user_agent: str | None = None
+    ignore_ip_ua: bool = False
     items: list[dict[str, Any]] | None = None
 
-    _blank = field_validator("customer_id", "coupon_code", mode="before")(_blank_to_none)
+    _blank = field_validator(
+        "customer_id", "coupon_code", "ip_address", "user_agent", mode="before"
+    )(_blank_to_none)
+
+    def coupon_codes(self) -> list[str]:
+        """`coupon_code` is "a comma-separated list of coupon codes" (create-order page)."""
+        return [c.strip() for c in (self.coupon_code or "").split(",") if c.strip()]
+
     _check_email = field_validator("customer_email")(_email)
 
 
@@ -466,6 +551,9 @@ class Member:
     tier_id: int | None = None
     tier_earned_at: datetime | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Set Customer Birthday (https://loyaltyapi.yotpo.com/reference/set-customer-birthday):
+    # {day, month, year}; not part of the customer answer, shown in the sandbox state only.
+    birthday: dict[str, int] | None = None
 
     @property
     def referral_code(self) -> str:
@@ -544,18 +632,32 @@ class Redemption:
     points: int
     delayed: bool
     currency: str
-    discount_amount_cents: int | None
     created_at: datetime
     state: Literal["active", "used", "cancelled"] = "active"
     points_deducted: bool = False
     used_by_order: str | None = None
     cancel_reason: str | None = None
+    cancellation_requested: bool = False
 
     @property
     def pending_delayed(self) -> bool:
         return self.delayed and self.state == "active" and not self.points_deducted
 
+    def answer(self) -> dict[str, Any]:
+        """The documented answer of Create Redemption: `id, reward_text, approved, approved_at,
+        created_at, updated_at` (https://loyaltyapi.yotpo.com/reference/create-redemption)."""
+        created = _iso(self.created_at)
+        return {
+            "id": self.id,
+            "reward_text": self.reward_text,
+            "approved": True,
+            "approved_at": created,
+            "created_at": created,
+            "updated_at": created,
+        }
+
     def as_dict(self, member: Member) -> dict[str, Any]:
+        """The stand-in's own record (`/_sandbox/state`), not a Yotpo answer."""
         body: dict[str, Any] = {
             "id": self.id,
             "reward_text": self.reward_text,
@@ -573,11 +675,12 @@ class Redemption:
             "status": self.state,
             "used_by_order_id": self.used_by_order,
             "cancel_reason": self.cancel_reason,
+            "cancellation_requested": self.cancellation_requested,
             "customer_id": member.customer_id,
             "customer_email": member.email,
         }
-        if self.discount_amount_cents is not None:
-            body["discount_amount_cents"] = self.discount_amount_cents
+        if self.option.discount_amount_cents is not None:
+            body["discount_amount_cents"] = self.option.discount_amount_cents
         if self.option.discount_percentage is not None:
             body["discount_percentage"] = self.option.discount_percentage
         return body
@@ -599,6 +702,7 @@ class _Account:
         self.redemptions: dict[int, Redemption] = {}
         self.duplicate_orders: Counter[str] = Counter()
         self.duplicate_refunds: Counter[str] = Counter()
+        self.failed_refunds: list[dict[str, Any]] = []
         self.rate_window = _RateWindow()
 
     @property
@@ -751,6 +855,10 @@ class YotpoEngine:
             "accounts": {k: v.as_dict() for k, v in self._faults.items() if k is not None},
         }
 
+    def default_guid(self) -> str:
+        with self._lock:
+            return next(iter(self._accounts))
+
     def state(self) -> dict[str, Any]:
         with self._lock:
             accounts = {guid: self._account_state(a) for guid, a in self._accounts.items()}
@@ -770,13 +878,18 @@ class YotpoEngine:
             "program": self._program_view(account),
             "customers": [
                 {
+                    # Sandbox bookkeeping next to the Yotpo view (not part of any answer).
                     "member_no": m.member_no,
+                    "id": m.customer_id,
+                    "birthday": dict(m.birthday) if m.birthday else None,
                     **self._customer_view(account, m, referral=True, history=True),
+                    "history": [dict(h) for h in m.history],
                 }
                 for m in members.values()
             ],
             "orders": [o.as_dict() for o in account.orders],
             "refunds": [r.as_dict() for r in account.refunds.values()],
+            "refunds_failed": [dict(r) for r in account.failed_refunds],
             "redemptions": [r.as_dict(members[r.member_no]) for r in account.redemptions.values()],
             "duplicates": {
                 "orders": dict(account.duplicate_orders),
@@ -789,6 +902,10 @@ class YotpoEngine:
         view = account.config.model_dump(mode="json", exclude={"api_key"})
         if view["program"].get("webhook_secret"):
             view["program"]["webhook_secret"] = "[set]"
+        url = view["program"].get("webhook_url")
+        if url and "?" in url:
+            # A webhook URL may carry the receiver's token: show the path only.
+            view["program"]["webhook_url"] = url.split("?", 1)[0] + "?[redacted]"
         return view
 
     # --- request log ------------------------------------------------------------------------
@@ -837,7 +954,6 @@ class YotpoEngine:
                             "ratelimit-limit": str(account.program.rate_limit_per_second),
                             "ratelimit-remaining": "0",
                             "ratelimit-reset": reset,
-                            "Retry-After": reset,
                         },
                         latency_ms=latency,
                     )
@@ -874,7 +990,6 @@ class YotpoEngine:
                     "ratelimit-limit": str(limit),
                     "ratelimit-remaining": "0",
                     "ratelimit-reset": reset,
-                    "Retry-After": reset,
                 },
                 latency_ms=latency,
             )
@@ -935,6 +1050,36 @@ class YotpoEngine:
             self._index_profile(account, member)
             return self._customer_view(account, member, referral=True, history=False)
 
+    def set_customer_birthday(self, guid: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /customer_birthdays` ("Set Customer Birthday",
+        https://loyaltyapi.yotpo.com/reference/set-customer-birthday): the member named by
+        `customer_email` ("Provide this or Customer ID") or `customer_id`, its `day`, `month`
+        and optional `year`. The page documents no answer body: the stand-in answers `{}`."""
+        email = body.get("customer_email")
+        customer_id = body.get("customer_id")
+        if not (isinstance(email, str) and email.strip()) and not (
+            isinstance(customer_id, str | int) and str(customer_id).strip()
+        ):
+            raise ApiError(422, "customer_email or customer_id is required")
+        day, month, year = body.get("day"), body.get("month"), body.get("year")
+        if not _whole(day, 1, 31) or not _whole(month, 1, 12):
+            raise ApiError(422, "day (1-31) and month (1-12) are required")
+        if year is not None and not _whole(year, 1900, 9999):
+            raise ApiError(422, "year must be a four-digit year")
+        with self._lock:
+            account = self._account(guid)
+            member = (
+                self._lookup(account, "customer_email", email)
+                if isinstance(email, str) and email.strip()
+                else self._lookup(account, "customer_id", str(customer_id))
+            )
+            if member is None:
+                raise ApiError(404, "customer not found")
+            member.birthday = {"day": int(day), "month": int(month)}
+            if year is not None:
+                member.birthday["year"] = int(year)
+        return {}
+
     def get_customer(self, guid: str, query: Mapping[str, str]) -> dict[str, Any]:
         keys = ("customer_id", "customer_email", "phone_number", "pos_account_id")
         given = {k: query[k].strip() for k in keys if query.get(k, "").strip()}
@@ -962,10 +1107,23 @@ class YotpoEngine:
             account = self._account(guid)
             code, currency = account.currency(request.currency_code)
             _, base = account.currency(None)
-            member = self._member_for_order(account, request.customer_id, request.customer_email)
+            silent = account.program.silent
+            if silent.missing_ip_ua == "reject" and not request.ignore_ip_ua:
+                missing = [
+                    name for name in ("ip_address", "user_agent") if getattr(request, name) is None
+                ]
+                if missing:
+                    raise ApiError(
+                        422, f"{' and '.join(missing)} required unless ignore_ip_ua is true"
+                    )
             previous = account.latest_order.get(request.order_id)
             if previous is not None:
                 account.duplicate_orders[request.order_id] += 1
+                if silent.duplicate_order_id == "reject":
+                    raise ApiError(422, f"order {request.order_id} already exists")
+                if silent.duplicate_order_id == "ignore":
+                    return {}
+            member = self._member_for_order(account, request.customer_id, request.customer_email)
             processed = request.status is None or bool(
                 re.search(account.program.earn_status_regex, request.status)
             )
@@ -1011,38 +1169,34 @@ class YotpoEngine:
                     action="Made a purchase",
                     order_id=request.order_id,
                 )
-                if request.coupon_code:
-                    self._use_code(account, member, record, request.coupon_code, out)
+                for coupon in request.coupon_codes():
+                    self._use_code(account, member, record, coupon, out)
                 self._refresh_tier(account, member, out)
-            result = {
-                **record.as_dict(),
-                "customer": self._customer_view(account, member, referral=False, history=False),
-            }
         self._emit(out)
-        return result
+        # The reference documents no answer body for Create Order.
+        return {}
 
     def create_refund(self, guid: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """ "Requests are processed asynchronously. A HTTP 200 success response acknowledges the
+        receipt of the request" (https://loyaltyapi.yotpo.com/reference/create-refund): a refund
+        that cannot be applied is answered 200 and kept under `refunds_failed` in the state."""
         request = _validate(RefundCreate, body)
         out: list[Webhook] = []
         with self._lock:
             account = self._account(guid)
             if request.id is not None and request.id in account.refunds:
                 account.duplicate_refunds[request.id] += 1
-                return {**account.refunds[request.id].as_dict(), "duplicate": True}
-            order = account.latest_order.get(request.order_id)
-            if order is None:
-                raise ApiError(422, f"order {request.order_id} not found")
-            if request.currency is not None and request.currency.upper() != order.currency:
-                raise ApiError(
-                    422, f"refund currency {request.currency} differs from order {order.currency}"
+                if account.program.silent.duplicate_refund_id == "ignore":
+                    return {}
+                request = request.model_copy(update={"id": f"{request.id}#{len(account.refunds)}"})
+            problem = self._refund_problem(account, request)
+            if problem is not None:
+                account.failed_refunds.append(
+                    {**request.model_dump(mode="json"), "reason": problem, "at": _iso(self._now())}
                 )
+                return {}
+            order = account.latest_order[request.order_id]
             refunded = order.refunded_cents + request.total_amount_cents
-            if refunded > order.total_amount_cents:
-                raise ApiError(
-                    422,
-                    f"refunds ({refunded}) would exceed the order total "
-                    f"({order.total_amount_cents})",
-                )
             member = account.members[order.member_no]
             # Cumulative shares: the sum over all refunds of an order reverses exactly what the
             # order earned once it is fully refunded, whatever the rounding of each step.
@@ -1079,9 +1233,20 @@ class YotpoEngine:
                 order_id=order.order_id,
             )
             self._refresh_tier(account, member, out)
-            result = refund.as_dict()
         self._emit(out)
-        return result
+        return {}
+
+    @staticmethod
+    def _refund_problem(account: _Account, request: RefundCreate) -> str | None:
+        order = account.latest_order.get(request.order_id)
+        if order is None:
+            return f"order {request.order_id} not found"
+        if request.currency is not None and request.currency.upper() != order.currency:
+            return f"refund currency {request.currency} differs from order {order.currency}"
+        refunded = order.refunded_cents + request.total_amount_cents
+        if refunded > order.total_amount_cents:
+            return f"refunds ({refunded}) would exceed the order total ({order.total_amount_cents})"
+        return None
 
     # --- points -----------------------------------------------------------------------------
 
@@ -1116,19 +1281,27 @@ class YotpoEngine:
     # --- redemptions ------------------------------------------------------------------------
 
     def redemption_options(self, guid: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """`is_offline=true`: "only offline redemption options will be returned"; otherwise
+        all (https://loyaltyapi.yotpo.com/reference/fetch-active-redemption-options)."""
         with self._lock:
             account = self._account(guid)
             options = account.program.redemption_options
+            if _truthy(query.get("is_offline")):
+                options = [o for o in options if o.is_offline]
             customer_id = query.get("customer_id", "").strip() or None
             email = query.get("customer_email", "").strip() or None
-            if customer_id or email:
-                member = self._require_member(account, customer_id, _email_or_422(email))
+            phone = query.get("phone_number", "").strip() or None
+            if customer_id or email or phone:
+                member = self._require_member(account, customer_id, _email_or_422(email), phone)
                 options = [o for o in options if o.amount <= member.points_balance]
-            return [_option_view(o, account.program.base_currency) for o in options]
+            discount_type = query.get("discount_type", "").strip()
+            if discount_type:
+                options = [o for o in options if o.discount_type == discount_type]
+            as_string = account.program.silent.amount_as_string
+            return [_option_view(o, amount_as_string=as_string) for o in options]
 
     def create_redemption(self, guid: str, body: Mapping[str, Any]) -> dict[str, Any]:
         request = _validate(RedemptionCreate, body)
-        out: list[Webhook] = []
         with self._lock:
             account = self._account(guid)
             member = self._require_member(
@@ -1139,27 +1312,27 @@ class YotpoEngine:
                 request.pos_account_id,
             )
             option = account.option(request.redemption_option_id)
-            code, currency = account.currency(request.currency)
-            _, base = account.currency(None)
+            code, _ = account.currency(request.currency)
             if option.discount_type == "generic_variable":
                 points = request.points_to_redeem
                 if points is None:
                     raise ApiError(422, "points_to_redeem is required for a variable option")
                 if points % option.amount:
                     raise ApiError(422, f"points_to_redeem must be a multiple of {option.amount}")
-                discount_base: int | None = (
-                    points // option.amount * (option.discount_amount_cents or 0)
-                )
             else:
                 points = option.amount
-                discount_base = option.discount_amount_cents
+            # Yotpo's POS guide: with delayed deduction, a customer's unconsumed reward is
+            # cancelled when the same customer redeems again (its points were never taken),
+            # https://support.yotpo.com/docs/omnichannel-store-associate-managed-loyalty-pos-loyalty-interface
+            for earlier in account.redemptions.values():
+                if earlier.member_no == member.member_no and earlier.pending_delayed:
+                    earlier.state = "cancelled"
+                    earlier.cancel_reason = "replaced by a newer redemption of the same customer"
             if points > member.points_balance:
                 raise ApiError(
                     422, f"not enough points: {points} needed, {member.points_balance} available"
                 )
-            discount = (
-                None if discount_base is None else from_base_minor(discount_base, currency, base)
-            )
+            now = self._now()
             redemption = Redemption(
                 id=self._next_redemption,
                 reward_text=f"LOY-{self._next_redemption:06d}",
@@ -1168,14 +1341,12 @@ class YotpoEngine:
                 points=points,
                 delayed=request.delay_points_deduction,
                 currency=code,
-                discount_amount_cents=discount,
-                created_at=self._now(),
+                created_at=now,
             )
             self._next_redemption += 1
             account.redemptions[redemption.id] = redemption
-            if redemption.delayed:
-                self._enforce_reservations(account, member, out)
-            else:
+            out: list[Webhook] = []
+            if not redemption.delayed:
                 redemption.points_deducted = True
                 self._change_points(
                     account,
@@ -1186,23 +1357,39 @@ class YotpoEngine:
                     action=f"Redeemed {option.name}",
                     redemption_id=redemption.id,
                 )
-            result = redemption.as_dict(member)
+            result = redemption.answer()
         self._emit(out)
         return result
 
-    def cancel_redemption(self, guid: str, redemption_id: int) -> dict[str, Any]:
+    def complete_cancellation(
+        self, guid: str, redemption_id: int, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Approve Redemption Cancellation: the points come back (if they were taken) and the
+        code stops working. `reward_text` is required
+        (https://loyaltyapi.yotpo.com/reference/approve-redemption-cancellation)."""
+        reward_text = str(body.get("reward_text") or "").strip()
+        if not reward_text:
+            raise ApiError(422, "reward_text is required")
         out: list[Webhook] = []
         with self._lock:
             account = self._account(guid)
             redemption = account.redemptions.get(redemption_id)
             if redemption is None:
                 raise ApiError(404, f"redemption {redemption_id} not found")
+            if redemption.reward_text != reward_text:
+                raise ApiError(422, "reward_text does not belong to this redemption")
             member = account.members[redemption.member_no]
             if redemption.state == "used":
                 raise ApiError(422, "redemption was already used on an order")
+            if (
+                redemption.state == "active"
+                and not redemption.cancellation_requested
+                and account.program.silent.approval_without_request == "reject"
+            ):
+                raise ApiError(422, "no cancellation request for this redemption")
             if redemption.state == "active":
                 redemption.state = "cancelled"
-                redemption.cancel_reason = "cancelled by merchant"
+                redemption.cancel_reason = "cancellation approved"
                 if redemption.points_deducted:
                     self._change_points(
                         account,
@@ -1213,6 +1400,32 @@ class YotpoEngine:
                         action="Redemption cancelled",
                         redemption_id=redemption.id,
                     )
+            redemption.cancellation_requested = False
+        self._emit(out)
+        # The page documents no answer body.
+        return {}
+
+    def request_cancellation(self, guid: str, redemption_id: int) -> dict[str, Any]:
+        """The customer asks to reverse a redemption (in Yotpo's own widgets): Yotpo sends
+        `swell/point_redemption/cancellation_request` and waits for the merchant's approval
+        (https://loyaltyapi.yotpo.com/reference/redemption-cancellation-request)."""
+        out: list[Webhook] = []
+        with self._lock:
+            account = self._account(guid)
+            redemption = account.redemptions.get(redemption_id)
+            if redemption is None:
+                raise ApiError(404, f"redemption {redemption_id} not found")
+            if redemption.state != "active":
+                raise ApiError(422, f"redemption is {redemption.state}")
+            redemption.cancellation_requested = True
+            member = account.members[redemption.member_no]
+            self._webhook(
+                account,
+                out,
+                cancellation_request_payload(
+                    self._customer_view(account, member), redemption.id, redemption.reward_text
+                ),
+            )
             result = redemption.as_dict(member)
         self._emit(out)
         return result
@@ -1322,15 +1535,15 @@ class YotpoEngine:
             }
         )
         if delta != 0:
+            customer = self._customer_view(account, member)
+            spelling = account.program.points_changed_id_spelling
+            if spelling != "third_party_id":
+                customer[spelling] = customer.pop("third_party_id")
             self._webhook(
                 account,
                 out,
-                points_changed_payload(
-                    self._customer_view(account, member), previous, member.points_balance, reason
-                ),
+                points_changed_payload(customer, previous, member.points_balance, action),
             )
-        if delta < 0:
-            self._enforce_reservations(account, member, out)
 
     def _use_code(
         self,
@@ -1366,31 +1579,6 @@ class YotpoEngine:
                 order_id=order.order_id,
             )
 
-    def _enforce_reservations(self, account: _Account, member: Member, out: list[Webhook]) -> None:
-        """Cancel the oldest pending delayed redemptions until the rest fit in the balance."""
-        pending = sorted(
-            (
-                r
-                for r in account.redemptions.values()
-                if r.member_no == member.member_no and r.pending_delayed
-            ),
-            key=lambda r: r.id,
-        )
-        reserved = sum(r.points for r in pending)
-        for redemption in pending:
-            if reserved <= member.points_balance:
-                break
-            redemption.state = "cancelled"
-            redemption.cancel_reason = "points no longer cover pending delayed redemptions"
-            reserved -= redemption.points
-            self._webhook(
-                account,
-                out,
-                cancellation_request_payload(
-                    self._customer_view(account, member), redemption.id, redemption.reward_text
-                ),
-            )
-
     def _refresh_tier(self, account: _Account, member: Member, out: list[Webhook]) -> None:
         reached = None
         for tier in reversed(account.tiers_by_rank()):
@@ -1413,8 +1601,8 @@ class YotpoEngine:
             tier_changed_payload(
                 TOPIC_TIER_EARNED if upgrade else TOPIC_TIER_LOST,
                 self._customer_view(account, member),
-                reached.name if reached else None,
-                old.name if old else None,
+                _tier_view(reached) if reached else None,
+                _tier_view(old) if old else None,
             ),
         )
 
@@ -1422,7 +1610,14 @@ class YotpoEngine:
     def _webhook(account: _Account, out: list[Webhook], payload: dict[str, Any]) -> None:
         url = account.program.webhook_url
         if url:
-            out.append(Webhook(url=url, secret=account.program.webhook_secret, payload=payload))
+            out.append(
+                Webhook(
+                    url=url,
+                    secret=account.program.webhook_secret,
+                    payload=payload,
+                    secret_header=account.program.webhook_secret_header,
+                )
+            )
 
     def _emit(self, out: Iterable[Webhook]) -> None:
         # Called after the lock is released: a slow sink never holds up other requests.
@@ -1437,21 +1632,39 @@ class YotpoEngine:
         referral: bool = False,
         history: bool = False,
     ) -> dict[str, Any]:
+        """A member as Fetch Customer Details answers: the fields real answers carry (the
+        connector's own id as `third_party_id`, no `id`; `history_items`; upgrade requirements
+        without a tier name), https://loyaltyapi.yotpo.com/reference/fetch-customer-details."""
         tier = account.tier(member.tier_id)
         ranked = account.tiers_by_rank()
         above = [t for t in ranked if tier is None or (t.rank or 0) > (tier.rank or 0)]
         upcoming = above[0] if above else None
+        profile = member.profile
+        last = member.history[-1]["created_at"] if member.history else None
         view: dict[str, Any] = {
-            "id": member.customer_id,
-            "third_party_id": member.customer_id,
             "email": member.email,
-            **{k: member.profile.get(k) for k in _PROFILE_FIELDS},
+            "first_name": profile.get("first_name"),
+            "last_name": profile.get("last_name"),
+            "phone_number": profile.get("phone_number"),
+            "third_party_id": member.customer_id,
+            "pos_account_id": profile.get("pos_account_id"),
             "points_balance": member.points_balance,
             "points_earned": member.points_earned,
-            "points_expire_at": None,
-            "credit_balance": 0,
             "total_spend_cents": member.total_spend_cents,
             "total_purchases": member.total_purchases,
+            "perks_redeemed": sum(
+                1
+                for r in account.redemptions.values()
+                if r.member_no == member.member_no and r.state == "used"
+            ),
+            "last_purchase_at": last,
+            "last_seen_at": last,
+            "has_store_account": bool(profile.get("has_account")),
+            "credit_balance": "0",
+            "credit_balance_in_customer_currency": "0",
+            "opt_in": profile.get("opted_in"),
+            "opted_in_at": profile.get("opted_in_at"),
+            "points_expire_at": None,
             "vip_tier_name": tier.name if tier else None,
             "vip_tier_ends_at": (
                 _iso(member.tier_earned_at + TIER_DURATION)
@@ -1466,26 +1679,24 @@ class YotpoEngine:
             },
             "vip_tier_upgrade_requirements": (
                 {
-                    "tier_name": upcoming.name,
                     "points_needed": max(0, upcoming.points_earned - member.points_earned),
-                    "amount_cents_needed": max(
-                        0, upcoming.amount_spent_cents - member.total_spend_cents
+                    "amount_cents_needed": (
+                        needed := max(0, upcoming.amount_spent_cents - member.total_spend_cents)
                     ),
+                    "amount_cents_needed_in_customer_currency": needed,
                     "purchases_needed": max(0, upcoming.purchases_made - member.total_purchases),
                     "referrals_needed": 0,
+                    "campaigns_needed": 0,
                 }
                 if upcoming
                 else None
             ),
-            "is_member": True,
-            "opt_in": member.profile.get("opted_in"),
-            "created_at": _iso(member.created_at),
         }
         if referral:
             view["referral_code"] = {"code": member.referral_code}
             view["referral_link"] = f"https://sandbox.invalid/r/{member.referral_code}"
         if history:
-            view["history"] = [dict(h) for h in member.history]
+            view["history_items"] = [dict(h) for h in member.history]
         return view
 
 
@@ -1514,24 +1725,47 @@ def _tier_view(tier: TierConfig) -> dict[str, Any]:
     }
 
 
-def _option_view(option: RedemptionOptionConfig, base_currency: str) -> dict[str, Any]:
+def _number(value: Decimal) -> int | float:
+    # JSON has no decimals: whole numbers stay exact, others are display values.
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _option_view(option: RedemptionOptionConfig, *, amount_as_string: bool) -> dict[str, Any]:
+    """An option with the documented fields (`id, name, description, icon, cost_text, amount,
+    applies_to_product_type, duration`) plus the `type`/`discount_*` fields real answers carry;
+    never `is_offline` or a currency (https://loyaltyapi.yotpo.com/reference/fetch-active-redemption-options)."""
+    variable = option.discount_type == "generic_variable"
     cost_text = option.cost_text or (
-        f"{option.amount} points per step"
-        if option.discount_type == "generic_variable"
-        else f"{option.amount} points"
+        f"{option.amount} Point" + ("" if option.amount == 1 else "s")
+        if not variable
+        else f"{option.amount} Points per step"
     )
+    rate = option.discount_rate_cents
     return {
         "id": option.id,
         "name": option.name,
         "description": option.description,
+        "icon": "fa-dollar",
         "cost_text": cost_text,
-        "amount": option.amount,
+        "amount": str(option.amount) if amount_as_string else option.amount,
+        "applies_to_product_type": option.applies_to_product_type,
+        "duration": "single_use",
+        "type": option.type,
         "discount_type": option.discount_type,
         "discount_amount_cents": option.discount_amount_cents,
+        "discount_rate_cents": _number(rate) if rate is not None else None,
+        "discount_value_cents": None,
         "discount_percentage": option.discount_percentage,
         "cart_greater_than": option.cart_greater_than,
-        "applies_to_product_type": option.applies_to_product_type,
-        "type": option.type,
-        "is_offline": option.is_offline,
-        "currency": base_currency,
+        "unrendered_name": option.name,
+        "unrendered_description": option.description,
     }
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    """A whole number in [low, high] (a number or its digits, as JSON bodies carry them)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return isinstance(value, int) and low <= value <= high

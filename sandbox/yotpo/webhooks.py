@@ -1,7 +1,14 @@
 """Outgoing webhooks of the Yotpo stand-in: payload shapes and a background dispatcher.
 
-Yotpo documents no signature for its webhooks; the merchant configures an authentication
-value that the receiver compares. The stand-in sends it in one header, named below.
+Payload shapes follow the examples of Yotpo's webhook pages (points-changed, vip-tier-earned,
+vip-tier-lost, redemption-cancellation-request under https://loyaltyapi.yotpo.com/reference/ and
+https://develop.yotpo.com/reference/vip-tier-lost); `tests/contracts/yotpo/webhook_*.json` hold
+the same examples and the stand-in's tests compare against them.
+
+Yotpo documents no signature for its webhooks and no page says how the "Webhook
+Authentication" value configured in the Loyalty admin travels. The stand-in sends it in a
+configurable header (default below), or not at all when the program sets no header name (the
+merchant then registers a webhook URL that carries a token).
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ from shared.logs import log_event
 
 logger = logging.getLogger(__name__)
 
+# The stand-in's default; an assumption, not a documented Yotpo header.
 WEBHOOK_SECRET_HEADER = "X-Yotpo-Webhook-Secret"
 
 TOPIC_POINTS_CHANGED = "swell/points/changed"
 TOPIC_TIER_EARNED = "swell/tier/earned"
 TOPIC_TIER_LOST = "swell/tier/lost"
+TOPIC_TIER_STATUS_CHANGED = "swell/tier/status/changed"
 TOPIC_REDEMPTION_CANCELLATION = "swell/point_redemption/cancellation_request"
 
 _NAMES = {
@@ -41,6 +50,7 @@ class Webhook:
     url: str
     secret: str | None
     payload: dict[str, Any]
+    secret_header: str | None = WEBHOOK_SECRET_HEADER
 
     @property
     def topic(self) -> str:
@@ -58,13 +68,18 @@ def points_changed_payload(
         "previous_balance": previous,
         "current_balance": current,
         "difference": current - previous,
+        "added_or_removed": "added" if current >= previous else "removed",
         "points_changed_reason": reason,
     }
 
 
 def tier_changed_payload(
-    topic: str, customer: Mapping[str, Any], new_tier: str | None, old_tier: str | None
+    topic: str,
+    customer: Mapping[str, Any],
+    new_tier: Mapping[str, Any] | None,
+    old_tier: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
+    """`new_tier` / `old_tier` are tier objects, as `GET /vip_tiers` lists them."""
     if topic not in (TOPIC_TIER_EARNED, TOPIC_TIER_LOST):
         raise ValueError(f"not a tier topic: {topic}")
     return {
@@ -72,8 +87,8 @@ def tier_changed_payload(
         "name": _NAMES[topic],
         "email": customer.get("email"),
         "customer": dict(customer),
-        "new_tier": new_tier,
-        "old_tier": old_tier,
+        "new_tier": dict(new_tier) if new_tier is not None else None,
+        "old_tier": dict(old_tier) if old_tier is not None else None,
     }
 
 
@@ -84,7 +99,8 @@ def cancellation_request_payload(
         "topic": TOPIC_REDEMPTION_CANCELLATION,
         "name": _NAMES[TOPIC_REDEMPTION_CANCELLATION],
         "email": customer.get("email"),
-        "point_redemption_id": point_redemption_id,
+        # A string in the page's example.
+        "point_redemption_id": str(point_redemption_id),
         "reward_text": reward_text,
         "customer": dict(customer),
     }
@@ -152,7 +168,7 @@ class WebhookDispatcher:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._records: list[DeliveryRecord] = []
-        self._secrets: dict[int, str | None] = {}
+        self._secrets: dict[int, tuple[str | None, str | None]] = {}
         self._unfinished = 0
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -171,7 +187,7 @@ class WebhookDispatcher:
                 payload=webhook.payload,
             )
             self._records.append(record)
-            self._secrets[record.seq] = webhook.secret
+            self._secrets[record.seq] = (webhook.secret_header, webhook.secret)
             self._unfinished += 1
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -217,9 +233,9 @@ class WebhookDispatcher:
 
     def _deliver(self, record: DeliveryRecord) -> None:
         headers = {"Content-Type": "application/json"}
-        secret = self._secrets.get(record.seq)
-        if secret:
-            headers[WEBHOOK_SECRET_HEADER] = secret
+        header, secret = self._secrets.get(record.seq, (None, None))
+        if header and secret:
+            headers[header] = secret
         for attempt in range(1, self._attempts + 1):
             status: int | None = None
             error: str | None = None

@@ -27,13 +27,16 @@ Design — exactly one path to Yotpo per kind of event:
 Access: `Authorization: Bearer <secret>`, keys from `POS_API_KEYS`
 (`{"<key id>": {"secret", "store"}}`), compared in constant time. A key acts for one store:
 its Yotpo account (`runtime.yotpo_for_store`), the store its sales are imported into, the
-customers (storeless or of that store) and orders (its store's, storeless online orders, or
-another store's on the same Yotpo account) it may see. Lookups are rate-limited per key.
-Answers never carry another customer's full email or a phone number.
+customers (storeless or of that store) it may see, the orders it may refund (its store's, and
+storeless online orders of its own Yotpo account), and the redemptions it may reverse (those
+its store created: ids handed out are random tokens, not Yotpo's sequential ids). Sales are
+bounded (the total at most the lines, at most `POS_MAX_ORDER_MINOR`). Lookups, redemptions
+and failed authentications are rate-limited (per instance, shared by its workers). Answers
+never carry another customer's full email or a phone number, nor commercetools' or Yotpo's
+error text (docs/adr/0063-pos-keys-stay-in-their-store.md).
 
-Known limits: a reversal is not checked against the key that redeemed (Yotpo cancels only
-unused codes of the key's own account); a redemption whose Yotpo answer is lost in transit
-(timeout after Yotpo acted) cannot be told from one never made — Yotpo has no idempotency key.
+Known limit: a redemption whose Yotpo answer is lost in transit (timeout after Yotpo acted)
+cannot be told from one never made — Yotpo has no idempotency key.
 """
 
 from service.instore.api import register_instore

@@ -1,8 +1,10 @@
 """The `/loyalty` Blueprint: HTTP in, the desks, HTTP out.
 
-Authentication (bearer secret → POS key → store), the per-key lookup limit, and the mapping of
-every failure to an answer a terminal can act on: 4xx refusals (nothing changed), 503 with
-Retry-After when commercetools or Yotpo is unavailable (retry with the same request_id).
+Authentication (bearer secret → POS key → store), the rate limits (lookups and redemptions per
+key, failed authentications per client address), and the mapping of every failure to an
+answer a terminal can act on: 4xx refusals (nothing changed), 503 with Retry-After when
+commercetools or Yotpo is unavailable (retry with the same request_id). No answer carries
+commercetools' or Yotpo's own error text: that goes to the log.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from pydantic import ValidationError
 
 from service.install import OWN_CART_TYPE_KEY
-from service.instore.access import Keyring, LookupThrottle, Principal
+from service.instore.access import Keyring, Principal, Throttle, worker_count
 from service.instore.commerce import CustomerDirectory
-from service.instore.members import candidate, customer_summary, find_member
+from service.instore.members import (
+    candidate,
+    customer_summary,
+    needs_next_tier_name,
+    next_tier_name,
+)
 from service.instore.models import (
     OrderRequest,
     RedemptionRequest,
@@ -36,11 +43,13 @@ from service.instore.refunds import RefundDesk
 from service.instore.replays import RequestLog
 from service.instore.settings import InStoreSettings
 from shared.domain.customer_sync import e164
+from shared.domain.member_identity import MemberIdentity
 from shared.errors import PermanentError, TransientError, YotpoAuthError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime
-from shared.settings import SettingsError
+from shared.settings import MemberSettings, SettingsError
 from shared.webapp import error_response, json_body
+from shared.yotpo import YotpoFields as F
 
 logger = logging.getLogger(__name__)
 
@@ -72,27 +81,59 @@ def check_stores(settings: InStoreSettings, runtime: Runtime) -> None:
         )
 
 
-def register_instore(app: Flask, settings: InStoreSettings, runtime: Runtime) -> None:
+class Limits:
+    """The API's throttles, each shared out among this instance's worker processes."""
+
+    def __init__(self, settings: InStoreSettings, workers: int | None = None) -> None:
+        share = workers if workers is not None else worker_count()
+        self.lookups = Throttle(settings.pos_lookups_per_second, share=share)
+        self.writes = Throttle(settings.pos_redemptions_per_second, share=share)
+        # Failures are counted per minute; the whole minute's allowance may come at once.
+        self.failures = Throttle(
+            settings.pos_failed_auth_per_minute / 60.0, share=share, burst_seconds=60.0
+        )
+
+
+def register_instore(
+    app: Flask, settings: InStoreSettings, runtime: Runtime, *, workers: int | None = None
+) -> None:
     """Add the `/loyalty` API and the associate page to the service app."""
     check_stores(settings, runtime)
     type_key = getattr(settings, "cart_custom_type_key", None) or OWN_CART_TYPE_KEY
+    # The service app's settings carry MEMBER_ID_SOURCE; the till must name members as the
+    # event app does (docs/adr/0010-member-identity.md).
+    identity = (
+        settings.member_identity() if isinstance(settings, MemberSettings) else MemberIdentity()
+    )
     app.register_blueprint(
         _blueprint(
             Keyring(settings.pos_keys()),
-            LookupThrottle(settings.pos_lookups_per_second),
+            Limits(settings, workers),
             runtime,
             type_key,
+            max_order_minor=settings.pos_max_order_minor,
+            identity=identity,
         )
     )
 
 
+def _too_many(code: str, message: str, wait: float) -> Problem:
+    return Problem(429, code, message, retry_after=max(1, math.ceil(wait)))
+
+
 def _blueprint(
-    keyring: Keyring, throttle: LookupThrottle, runtime: Runtime, type_key: str
+    keyring: Keyring,
+    limits: Limits,
+    runtime: Runtime,
+    type_key: str,
+    *,
+    max_order_minor: int,
+    identity: MemberIdentity | None = None,
 ) -> Blueprint:
     ct = runtime.commercetools
     directory = CustomerDirectory(ct)
-    redemptions = RedemptionDesk(runtime, directory, RequestLog(ct))
-    orders = OrderDesk(ct, runtime, directory, type_key)
+    redemptions = RedemptionDesk(runtime, directory, RequestLog(ct), identity=identity)
+    orders = OrderDesk(ct, runtime, directory, type_key, max_order_minor=max_order_minor)
     refunds = RefundDesk(ct, runtime)
     page = _page_template()
     bp = Blueprint("loyalty", __name__, url_prefix=PREFIX)
@@ -105,8 +146,29 @@ def _blueprint(
             return error_response(
                 404, "not_configured", "set POS_API_KEYS to use the in-store loyalty API"
             )
+        source = request.remote_addr or "unknown"
+        wait = limits.failures.blocked(source)
+        if wait > 0:
+            # This address failed too often: refuse before looking at what it sends, so
+            # guessing gets no verdict at all until it slows down.
+            g.outcome = "too_many_failures"
+            response, status = error_response(
+                429, "too_many_failures", "too many failed authentications; slow down"
+            )
+            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return response, status
         principal = keyring.authenticate(request.headers.get("Authorization"))
         if principal is None:
+            limits.failures.take(source)
+            g.outcome = "unauthorized"
+            log_event(
+                logger,
+                "pos.auth_failed",
+                level=logging.WARNING,
+                path=request.path[:200],
+                header_present="Authorization" in request.headers,
+                outcome="rejected",
+            )
             response, status = error_response(
                 401, "unauthorized", "missing or unknown API key (Authorization: Bearer ...)"
             )
@@ -120,13 +182,18 @@ def _blueprint(
 
     def lookup() -> Principal:
         who = principal()
-        wait = throttle.take(who.key_id)
+        wait = limits.lookups.take(who.key_id)
         if wait > 0:
-            raise Problem(
-                429,
-                "too_many_lookups",
-                "too many lookups for this key; slow down",
-                retry_after=max(1, math.ceil(wait)),
+            raise _too_many("too_many_lookups", "too many lookups for this key; slow down", wait)
+        return who
+
+    def write() -> Principal:
+        """Redemptions and reversals: several Yotpo calls each, their own (smaller) budget."""
+        who = principal()
+        wait = limits.writes.take(who.key_id)
+        if wait > 0:
+            raise _too_many(
+                "too_many_redemptions", "too many redemptions for this key; slow down", wait
             )
         return who
 
@@ -233,9 +300,13 @@ def _blueprint(
         return jsonify(_summary(who, found[0]))
 
     def _summary(who: Principal, customer: dict[str, Any]) -> dict[str, Any]:
-        member = find_member(redemptions.client(who), customer)
+        client = redemptions.client(who)
+        member = redemptions.member(client, customer)
+        upcoming = None
+        if needs_next_tier_name(member.profile):
+            upcoming = next_tier_name(client.vip_tiers(), member.profile.get(F.VIP_TIER_NAME))
         g.outcome = "found"
-        return customer_summary(customer, member)
+        return customer_summary(customer, member, upcoming)
 
     @bp.get("/customers/<customer_id>")
     def get_customer(customer_id: str) -> Response:
@@ -253,14 +324,15 @@ def _blueprint(
     # --- writes ----------------------------------------------------------------------------
     @bp.post("/redemptions")
     def redeem() -> tuple[Response, int]:
-        answer = redemptions.redeem(principal(), RedemptionRequest.model_validate(json_body()))
+        body = RedemptionRequest.model_validate(json_body())
+        answer = redemptions.redeem(write(), body)
         g.outcome = "redeemed"
         return jsonify(answer.body), answer.status
 
     @bp.post("/redemptions/<redemption_id>/reversal")
     def reverse(redemption_id: str) -> tuple[Response, int]:
         body = ReversalRequest.model_validate(json_body())
-        answer = redemptions.reverse(principal(), redemption_id, body)
+        answer = redemptions.reverse(write(), redemption_id, body)
         g.outcome = "reversed"
         return jsonify(answer.body), answer.status
 

@@ -3,6 +3,10 @@
 A POS key acts for one store. It sees customers that belong to no store or to its store, and
 orders of its store or of none (online orders, which customers may return in any shop) — and
 orders of other stores served by the same Yotpo account, since their points are the same.
+
+It may refund less than it may see (docs/adr/0063-pos-keys-stay-in-their-store.md): orders of
+its own store, and online (storeless) orders whose Yotpo account is the key's own. A leaked key
+cannot take points back from another store's sales, nor from another Yotpo account's members.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.instore.access import Principal
+from service.instore.phones import customer_numbers, spellings
 from service.instore.problems import not_found
-from shared.commercetools import CommercetoolsClient
-from shared.domain.customer_sync import FIELD_PHONE_NUMBER, e164
+from shared.commercetools import CommercetoolsClient, literal, literal_list
+from shared.domain.customer_sync import FIELD_PHONE_NUMBER
 from shared.errors import NotFoundError
 from shared.runtime import Runtime
 
@@ -22,10 +27,7 @@ ORDER_EXPAND = ("paymentInfo.payments[*]",)
 _MAX_CANDIDATES = 20
 
 
-def literal(value: str) -> str:
-    """`value` as a string literal of commercetools' query predicate language."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+__all__ = ["CustomerDirectory", "literal", "order_refundable", "order_visible", "visible_order"]
 
 
 def _store_keys(resource: Mapping[str, Any]) -> list[str]:
@@ -35,21 +37,6 @@ def _store_keys(resource: Mapping[str, Any]) -> list[str]:
 def customer_visible(customer: Mapping[str, Any], principal: Principal) -> bool:
     stores = _store_keys(customer)
     return not stores or principal.store in stores
-
-
-def _phones(customer: Mapping[str, Any]) -> set[str]:
-    numbers = set()
-    fields = (customer.get("custom") or {}).get("fields") or {}
-    for value in [fields.get(FIELD_PHONE_NUMBER)] + [
-        a.get(name)
-        for a in customer.get("addresses") or []
-        if isinstance(a, Mapping)
-        for name in ("phone", "mobile")
-    ]:
-        number = e164(value)
-        if number:
-            numbers.add(number)
-    return numbers
 
 
 class CustomerDirectory:
@@ -63,17 +50,19 @@ class CustomerDirectory:
         return self._visible(principal, where)
 
     def by_phone(self, principal: Principal, phone: str) -> list[dict[str, Any]]:
-        """Customers whose loyalty phone field or an address phone/mobile is `phone` (E.164).
-
-        The query matches stored values exactly, so numbers stored with spaces or dashes are
-        not found; the connector's own field holds E.164 (see shared.domain.customer_sync).
-        """
-        number = literal(phone)
+        """Customers whose loyalty phone field or an address phone/mobile is `phone` (E.164),
+        however it is stored: with spaces or dashes, or nationally without the country code
+        (completed with the address's country; see service.instore.phones)."""
+        numbers = literal_list(spellings(phone))
         where = (
-            f"addresses(phone = {number} or mobile = {number}) or "
-            f"custom(fields({FIELD_PHONE_NUMBER} = {number}))"
+            f"addresses(phone in {numbers} or mobile in {numbers}) or "
+            f"custom(fields({FIELD_PHONE_NUMBER} in {numbers}))"
         )
-        return [c for c in self._visible(principal, where) if phone in _phones(c)]
+        return [
+            c
+            for c in self._visible(principal, where)
+            if phone in customer_numbers(c, FIELD_PHONE_NUMBER)
+        ]
 
     def by_id(self, principal: Principal, customer_id: str) -> dict[str, Any]:
         try:
@@ -98,6 +87,22 @@ def order_visible(order: Mapping[str, Any], principal: Principal, runtime: Runti
     return theirs is not None and ours is not None and theirs.account.guid == ours.account.guid
 
 
+def _account_guid(runtime: Runtime, store: str | None) -> str | None:
+    route = runtime.yotpo_for_store(store)
+    return route.account.guid if route is not None else None
+
+
+def order_refundable(order: Mapping[str, Any], principal: Principal, runtime: Runtime) -> bool:
+    """Orders of the key's store, or online orders whose Yotpo account is the key's."""
+    store = (order.get("store") or {}).get("key")
+    if store == principal.store:
+        return True
+    if store is not None:
+        return False
+    ours = _account_guid(runtime, principal.store)
+    return ours is not None and _account_guid(runtime, None) == ours
+
+
 def find_order(
     commercetools: CommercetoolsClient, order_number: str, *, expand: tuple[str, ...] = ()
 ) -> dict[str, Any] | None:
@@ -113,9 +118,13 @@ def visible_order(
     runtime: Runtime,
     principal: Principal,
     order_number: str,
+    *,
+    to_refund: bool = False,
 ) -> dict[str, Any]:
-    """The order with this number, payments expanded; 404 when absent or not this key's."""
+    """The order with this number, payments expanded; 404 when absent or not this key's
+    (`to_refund`: not one this key may refund — the same answer, so nothing is confirmed)."""
     order = find_order(commercetools, order_number, expand=ORDER_EXPAND)
-    if order is None or not order_visible(order, principal, runtime):
+    allowed = order_refundable if to_refund else order_visible
+    if order is None or not allowed(order, principal, runtime):
         raise not_found("unknown_order", "no order with this order number")
     return order

@@ -1,4 +1,8 @@
-"""Request bodies of the loyalty API, validated at the boundary (unknown fields are refused)."""
+"""Request bodies of the loyalty API, validated at the boundary (unknown fields are refused).
+
+Numbers are strict integers (`true` is not 1, `"5"` is not 5, `5.0` is not 5) with upper
+bounds: a POS key is a shared secret typed into a web page, and what it sends becomes points.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -23,7 +28,12 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 PosOrderNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:#\-]{0,99}$")]
 # Orders bought online may carry any order number the shop chose.
 AnyOrderNumber = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-RewardCode = Annotated[str, StringConstraints(pattern=r"^\S{1,64}$")]
+RewardCode = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,64}$")]
+# Far above any real sale, far below what overflows commercetools' 64-bit cent amounts.
+MAX_MINOR = 10**15
+MAX_POINTS = 10**9
+Minor = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)]
+PositiveMinor = Annotated[StrictInt, Field(gt=0, le=MAX_MINOR)]
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -46,8 +56,9 @@ def checked_email(value: str) -> str:
 class RedemptionRequest(_Body):
     request_id: RequestId
     customer_id: CustomerId
-    option_id: Annotated[str, StringConstraints(pattern=r"^\d{1,18}$")]
-    points: int | None = Field(default=None, gt=0)
+    # ASCII digits only: `\d` would take "٣" or "²", which int() reads differently or not at all.
+    option_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
+    points: Annotated[StrictInt, Field(gt=0, le=MAX_POINTS)] | None = None
     currency: Currency | None = None
 
     @field_validator("option_id", mode="before")
@@ -68,8 +79,8 @@ class ReversalRequest(_Body):
 class OrderLine(_Body):
     sku: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    quantity: int = Field(ge=1, le=100_000)
-    unit_price_minor: int = Field(ge=0)
+    quantity: Annotated[StrictInt, Field(ge=1, le=100_000)]
+    unit_price_minor: Minor
 
 
 class OrderRequest(_Body):
@@ -79,8 +90,8 @@ class OrderRequest(_Body):
     email: str | None = None
     currency: Currency
     lines: list[OrderLine] = Field(min_length=1, max_length=500)
-    total_minor: int | None = Field(default=None, gt=0)
-    tax_minor: int | None = Field(default=None, ge=0)
+    total_minor: PositiveMinor | None = None
+    tax_minor: Minor | None = None
     reward_code: RewardCode | None = None
 
     _currency = field_validator("currency", mode="before")(_upper)
@@ -94,6 +105,12 @@ class OrderRequest(_Body):
     def _consistent(self) -> OrderRequest:
         if (self.customer_id is None) == (self.email is None):
             raise ValueError("give exactly one of customer_id and email")
+        if self.lines_total > MAX_MINOR:
+            raise ValueError("the lines add up to more than any sale can be")
+        if self.total_minor is not None and self.total_minor > self.lines_total + len(self.lines):
+            # The till's total is the lines after in-store discounts: never more than the lines
+            # (one minor unit per line of rounding allowed).
+            raise ValueError("total_minor cannot exceed the sum of the lines")
         if self.total <= 0:
             raise ValueError("the order total must be positive")
         if self.tax_minor is not None and self.tax_minor > self.total:
@@ -113,4 +130,4 @@ class OrderRequest(_Body):
 class RefundRequest(_Body):
     request_id: RequestId
     order_number: AnyOrderNumber
-    amount_minor: int = Field(gt=0)
+    amount_minor: PositiveMinor

@@ -29,7 +29,10 @@ _AUTH_FAILURES = {
 }
 _THROTTLED = {
     "429": {
-        **_problem("too many lookups for this key"),
+        **_problem(
+            "too many calls for this key (too_many_lookups, too_many_redemptions) or failed "
+            "authentications from this address (too_many_failures)"
+        ),
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     }
 }
@@ -132,7 +135,13 @@ SCHEMAS: dict[str, Any] = {
     "Redemption": {
         "type": "object",
         "properties": {
-            "redemption_id": {"type": "string"},
+            "redemption_id": {
+                "type": "string",
+                "description": (
+                    "an opaque, random id (not Yotpo's); only the store that redeemed can "
+                    "reverse it"
+                ),
+            },
             "code": {"type": "string", "description": "the code to apply at the till"},
             "amount_minor": {**_MONEY, "nullable": True},
             "currency": {"type": "string", "nullable": True},
@@ -299,6 +308,7 @@ def _paths() -> dict[str, Any]:
                     "201": _json(_ref("Redemption"), "the code"),
                     **_WRITE_FAILURES,
                     **_AUTH_FAILURES,
+                    **_THROTTLED,
                 },
             }
         },
@@ -311,12 +321,17 @@ def _paths() -> dict[str, Any]:
                     "200": _json(_ref("Reversal"), "reversed"),
                     **_WRITE_FAILURES,
                     **_AUTH_FAILURES,
+                    **_THROTTLED,
                 },
             }
         },
         f"{PREFIX}/orders": {
             "post": {
-                "summary": "Record an in-store sale (imported into commercetools; earns points)",
+                "summary": (
+                    "Record an in-store sale (imported into commercetools; earns points). "
+                    "total_minor is at most the lines' sum; a sale above POS_MAX_ORDER_MINOR is "
+                    "422 order_over_limit"
+                ),
                 "requestBody": _body("OrderRequest"),
                 "responses": {
                     "201": _json(_ref("Order"), "imported"),

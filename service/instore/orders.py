@@ -18,7 +18,7 @@ from service.instore.problems import Problem, conflict, refused
 from shared.commercetools import CommercetoolsClient
 from shared.domain.loyalty_fields import CartFields
 from shared.domain.money import currency_digits, minor_units
-from shared.errors import CommercetoolsPermanentError
+from shared.errors import CommercetoolsPermanentError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime
 
@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 IMPORT_PATH = "orders/import"
 LOCALE = "en"
+DEFAULT_MAX_ORDER_MINOR = 10_000_000
 
 
 def money(amount: int, currency: str) -> dict[str, Any]:
@@ -138,13 +139,23 @@ class OrderDesk:
         runtime: Runtime,
         directory: CustomerDirectory,
         type_key: str,
+        *,
+        max_order_minor: int = DEFAULT_MAX_ORDER_MINOR,
     ) -> None:
         self._ct = commercetools
         self._runtime = runtime
         self._directory = directory
         self._type_key = type_key
+        self._max_order_minor = max_order_minor
 
     def import_order(self, principal: Principal, request: OrderRequest) -> tuple[int, dict]:
+        # A sale above the cap earns points no till should mint (POS_MAX_ORDER_MINOR).
+        if max(request.total, request.lines_total) > self._max_order_minor:
+            raise refused(
+                "order_over_limit",
+                f"an in-store sale may be at most {self._max_order_minor} minor units",
+                max_order_minor=self._max_order_minor,
+            )
         existing = find_order(self._ct, request.order_number)
         if existing is not None:
             return 200, self._same_sale(principal, request, existing)
@@ -170,8 +181,22 @@ class OrderDesk:
                 winner = find_order(self._ct, request.order_number)
                 if winner is not None:
                     return 200, self._same_sale(principal, request, winner)
+            # commercetools' words (SKUs, project key) stay in the log, not on the till.
+            log_event(
+                logger,
+                "pos.order_refused",
+                level=logging.WARNING,
+                key_id=principal.key_id,
+                order_number=request.order_number,
+                codes=list(exc.codes),
+                error=describe(exc),
+                outcome="refused",
+            )
             raise Problem(
-                422, "import_refused", f"commercetools refused the order: {exc}"[:500]
+                422,
+                "import_refused",
+                "commercetools refused the order (an unknown SKU?); see the connector's logs",
+                codes=sorted(set(exc.codes)),
             ) from None
         log_event(
             logger,

@@ -4,12 +4,22 @@ Redemptions are the one thing this API sends to Yotpo itself (they are not order
 Points leave the balance at once (`delay_points_deduction: false`): the code is used within
 minutes at the till, and a delayed code would keep the points spendable online meanwhile.
 A code not used after all is given back by a reversal (Yotpo's redemption cancellation).
+
+Redemption ids given to terminals are not Yotpo's (small sequential integers any key could
+walk through) but random tokens naming a record in `yotpo-loyalty-pos-redemptions`: the Yotpo
+id and code, and the key, store and Yotpo account that redeemed. A reversal finds that record
+and refuses anything another store created — or that was never a POS redemption, such as an
+online checkout's (docs/adr/0063-pos-keys-stay-in-their-store.md).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from service.instore.access import Principal
@@ -18,6 +28,8 @@ from service.instore.members import Member, find_member
 from service.instore.models import RedemptionRequest, ReversalRequest
 from service.instore.problems import Problem, conflict, invalid, not_found, refused
 from service.instore.replays import Answer, RequestLog, fingerprint
+from shared.commercetools import CommercetoolsClient
+from shared.domain.member_identity import MemberIdentity
 from shared.errors import YotpoPermanentError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime, YotpoRoute
@@ -28,10 +40,46 @@ logger = logging.getLogger(__name__)
 
 # A terminal waits for the associate's screen: answer (or fail) well within a human's patience.
 YOTPO_BUDGET_SECONDS = 8.0
+RECORDS_CONTAINER = "yotpo-loyalty-pos-redemptions"
+# 144 random bits, URL- and custom-object-key-safe (`[-_A-Za-z0-9]`).
+_TOKEN_BYTES = 18
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{24}$")
+
+
+def new_redemption_token() -> str:
+    return secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+class RedemptionRecords:
+    """Which POS key, store and Yotpo account created each in-store redemption."""
+
+    def __init__(self, commercetools: CommercetoolsClient) -> None:
+        self._ct = commercetools
+
+    def create(self, token: str, value: dict[str, Any]) -> None:
+        # version 0: create only; a token collision (2^-144) fails loudly instead of overwriting.
+        self._ct.put_custom_object(RECORDS_CONTAINER, token, value, version=0)
+
+    def find(self, token: str) -> dict[str, Any] | None:
+        if not TOKEN_PATTERN.match(token):
+            return None
+        found = self._ct.get_custom_object(RECORDS_CONTAINER, token)
+        value = found.get("value") if isinstance(found, dict) else None
+        return value if isinstance(value, dict) else None
 
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _rate(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        rate = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return rate if rate.is_finite() and 0 < rate < 10**6 else None
 
 
 def _kind(option: Mapping[str, Any]) -> str:
@@ -41,6 +89,10 @@ def _kind(option: Mapping[str, Any]) -> str:
     if "variable" in discount_type:
         return "variable"
     return "fixed"
+
+
+def _offline(option: Mapping[str, Any]) -> bool:
+    return getattr(option, "offline", None) is True or bool(option.get("is_offline"))
 
 
 def reward_view(option: Mapping[str, Any], currency: str | None) -> dict[str, Any]:
@@ -56,7 +108,7 @@ def reward_view(option: Mapping[str, Any], currency: str | None) -> dict[str, An
         "percentage": option.get("discount_percentage"),
         "minimum_minor": _int(option.get(F.CART_GREATER_THAN)),
         "currency": option.get("currency") or currency,
-        "offline": bool(option.get("is_offline")),
+        "offline": _offline(option),
     }
 
 
@@ -72,6 +124,11 @@ def _redeemed_amount(
     kind = _kind(option)
     if kind == "fixed":
         return per_step
+    rate = _rate(option.get(F.DISCOUNT_RATE_CENTS))
+    if kind == "variable" and rate is not None:
+        # Each point is worth `discount_rate_cents` (what Yotpo's answers carry for
+        # generic_variable options); whole minor units, rounded down.
+        return int((rate * points).to_integral_value(rounding=ROUND_FLOOR))
     if kind == "variable" and per_step is not None:
         step = max(_int(option.get(F.AMOUNT)) or 1, 1)
         return points // step * per_step
@@ -80,11 +137,26 @@ def _redeemed_amount(
 
 class RedemptionDesk:
     def __init__(
-        self, runtime: Runtime, directory: CustomerDirectory, requests: RequestLog
+        self,
+        runtime: Runtime,
+        directory: CustomerDirectory,
+        requests: RequestLog,
+        records: RedemptionRecords | None = None,
+        identity: MemberIdentity | None = None,
     ) -> None:
         self._runtime = runtime
         self._directory = directory
         self._requests = requests
+        self._records = records or RedemptionRecords(runtime.commercetools)
+        self._identity = identity or MemberIdentity()
+
+    @property
+    def identity(self) -> MemberIdentity:
+        """Who a customer is in Yotpo (MEMBER_ID_SOURCE); lookups use the same."""
+        return self._identity
+
+    def member(self, client: YotpoClient, customer: Mapping[str, Any]) -> Member:
+        return find_member(client, customer, self._identity)
 
     def route(self, principal: Principal) -> YotpoRoute:
         route = self._runtime.yotpo_for_store(principal.store)
@@ -103,10 +175,14 @@ class RedemptionDesk:
     def rewards(self, principal: Principal, customer_id: str, offline_only: bool) -> dict[str, Any]:
         customer = self._directory.by_id(principal, customer_id)
         client = self.client(principal)
-        member = find_member(client, customer)
-        options = client.redemption_options(**member.identifier)
+        member = self.member(client, customer)
+        # Yotpo's `is_offline=true` filter lists the in-store options
+        # (https://loyaltyapi.yotpo.com/reference/fetch-active-redemption-options).
+        options = client.redemption_options(
+            **member.identifier, is_offline=True if offline_only else None
+        )
         currency = self._default_currency(principal)
-        shown = [o for o in options if o.get("is_offline") or not offline_only]
+        shown = [o for o in options if not offline_only or _offline(o)]
         return {
             "customer_id": customer_id,
             "points_balance": _int(member.profile.get(F.POINTS_BALANCE)) or 0,
@@ -125,7 +201,7 @@ class RedemptionDesk:
             raise refused("currency_not_enabled", f"the loyalty program does not use {currency}")
         customer = self._directory.by_id(principal, request.customer_id)
         client = self.client(principal)
-        member = find_member(client, customer)
+        member = self.member(client, customer)
         option, points = self._decide(client, member, request)
         payload: dict[str, Any] = {
             **member.payload_identifier,
@@ -139,11 +215,24 @@ class RedemptionDesk:
         try:
             redemption = client.create_redemption(payload)
         except YotpoPermanentError as exc:
-            raise refused("redemption_refused", f"Yotpo refused the redemption: {exc}") from None
+            # Yotpo's words stay in the log: the answer goes to a till screen.
+            log_event(
+                logger,
+                "pos.redemption_refused",
+                level=logging.WARNING,
+                key_id=principal.key_id,
+                option_id=request.option_id,
+                error=describe(exc),
+                outcome="refused",
+            )
+            raise refused(
+                "redemption_refused", "the loyalty program refused this redemption"
+            ) from None
         redemption_id = redemption.get("id")
         code = redemption.get(F.REWARD_TEXT)
+        token = new_redemption_token()
         body = {
-            "redemption_id": None if redemption_id is None else str(redemption_id),
+            "redemption_id": token,
             "code": code if isinstance(code, str) else None,
             "amount_minor": _redeemed_amount(option, redemption, points),
             "currency": redemption.get(F.CURRENCY) or currency or option.get("currency"),
@@ -152,18 +241,33 @@ class RedemptionDesk:
             "option_id": request.option_id,
         }
         try:
-            if body["code"] is None or body["redemption_id"] is None:
-                raise refused("redemption_refused", "Yotpo's answer carried no code")
+            if body["code"] is None or redemption_id is None:
+                raise refused("redemption_refused", "the loyalty program answered without a code")
+            self._records.create(
+                token,
+                {
+                    "yotpoRedemptionId": str(redemption_id),
+                    "code": body["code"],
+                    "keyId": principal.key_id,
+                    "store": principal.store,
+                    "accountGuid": route.account.guid,
+                    "customerId": request.customer_id,
+                    # The Yotpo member the points left (MEMBER_ID_SOURCE may make it differ).
+                    "memberId": member.member_id,
+                    "points": points,
+                    "at": datetime.now(UTC).isoformat(),
+                },
+            )
             answer, ours = self._requests.keep(
                 principal, request.request_id, digest, Answer(201, body)
             )
         except Exception:
             # Unrecorded, a retry would redeem again: give these points back now.
-            self._undo(client, principal, redemption_id, "not_recorded")
+            self._undo(client, principal, redemption_id, "not_recorded", code)
             raise
         if not ours:
             # A concurrent copy of this request won; its code is the one the till shows.
-            self._undo(client, principal, redemption_id, "lost_race")
+            self._undo(client, principal, redemption_id, "lost_race", code)
             return answer
         log_event(
             logger,
@@ -172,7 +276,8 @@ class RedemptionDesk:
             store=principal.store,
             customer_id=request.customer_id,
             option_id=request.option_id,
-            redemption_id=body["redemption_id"],
+            redemption_id=token,
+            yotpo_redemption_id=str(redemption_id),
             points=points,
             request_id=request.request_id,
             outcome="redeemed",
@@ -209,12 +314,19 @@ class RedemptionDesk:
         return option, request.points
 
     def _undo(
-        self, client: YotpoClient, principal: Principal, redemption_id: Any, reason: str
+        self,
+        client: YotpoClient,
+        principal: Principal,
+        redemption_id: Any,
+        reason: str,
+        code: Any = None,
     ) -> None:
         if redemption_id is None:
             return
         try:
-            client.cancel_redemption(redemption_id)
+            client.cancel_redemption(
+                str(redemption_id), reward_text=code if isinstance(code, str) else None
+            )
         except Exception as exc:
             # The points stay deducted for a code nobody was shown: an operator must act.
             log_event(
@@ -244,21 +356,33 @@ class RedemptionDesk:
         replay = self._requests.recall(principal, request.request_id, digest)
         if replay is not None:
             return replay
-        if not redemption_id.isdigit():
+        record = self._records.find(redemption_id)
+        route = self.route(principal)
+        if (
+            record is None
+            or record.get("store") != principal.store
+            or record.get("accountGuid") != route.account.guid
+        ):
+            # Another store's, an online checkout's, or none at all: the same answer for each.
             raise not_found("unknown_redemption", "no redemption with this id")
         client = self.client(principal)
+        code = record.get("code")
         try:
-            cancelled = client.cancel_redemption(redemption_id)
+            cancelled = client.cancel_redemption(
+                str(record["yotpoRedemptionId"]),
+                reward_text=code if isinstance(code, str) else None,
+            )
         except YotpoPermanentError as exc:
             if exc.status == 404:
                 raise not_found("unknown_redemption", "no redemption with this id") from None
             raise conflict(
                 "not_reversible", "the redemption cannot be reversed (already used on an order?)"
             ) from None
+        points = _int(cancelled.get(F.AMOUNT)) if isinstance(cancelled, Mapping) else None
         body = {
             "redemption_id": redemption_id,
             "status": "reversed",
-            "points": _int(cancelled.get(F.AMOUNT)),
+            "points": points if points is not None else _int(record.get("points")),
         }
         answer, _ = self._requests.keep(principal, request.request_id, digest, Answer(200, body))
         log_event(

@@ -137,12 +137,16 @@ class RefundDesk:
         self._runtime = runtime
 
     def summary(self, principal: Principal, order_number: str) -> dict[str, Any]:
-        return order_summary(visible_order(self._ct, self._runtime, principal, order_number))
+        # The summary is what a refund starts from: the same orders as a refund may touch.
+        order = visible_order(self._ct, self._runtime, principal, order_number, to_refund=True)
+        return order_summary(order)
 
     def refund(self, principal: Principal, request: RefundRequest) -> dict[str, Any]:
         interaction_id = request_key(principal, request.request_id)
         for _ in range(_ROUNDS):
-            order = visible_order(self._ct, self._runtime, principal, request.order_number)
+            order = visible_order(
+                self._ct, self._runtime, principal, request.order_number, to_refund=True
+            )
             where = position(order)
             mine = own_transaction(order, interaction_id)
             if mine is not None:

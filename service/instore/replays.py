@@ -31,14 +31,25 @@ def fingerprint(kind: str, body: dict[str, Any]) -> str:
 
 
 def request_key(principal: Principal, request_id: str) -> str:
-    # Key ids hold no dash (settings), so "<key id>-<request id>" splits one way only.
-    return f"{principal.key_id}-{request_id}"
+    """`<key id>-<request id>`, or `<key id>.<request id>` for a key id with a dash.
+
+    Neither part may hold a ".", so the dotted form never equals another pair's; dash-free
+    key ids keep the original form, so records written before dashes were allowed still match.
+    """
+    separator = "." if "-" in principal.key_id else "-"
+    return f"{principal.key_id}{separator}{request_id}"
 
 
 @dataclass(frozen=True)
 class Answer:
     status: int
     body: dict[str, Any]
+
+
+def _stored(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as a custom object keeps it: unknown (null) fields left out, so the first
+    answer and every replay of it are the same JSON."""
+    return {k: v for k, v in body.items() if v is not None}
 
 
 class RequestLog:
@@ -53,12 +64,13 @@ class RequestLog:
         value = found.get("value") or {}
         if value.get("fingerprint") != digest:
             raise request_id_reused()
-        return Answer(int(value["status"]), dict(value["body"]))
+        return Answer(int(value["status"]), _stored(dict(value["body"])))
 
     def keep(
         self, principal: Principal, request_id: str, digest: str, answer: Answer
     ) -> tuple[Answer, bool]:
         """(the answer to give, whether it is ours): a lost race gives the winner's answer."""
+        answer = Answer(answer.status, _stored(answer.body))
         value = {
             "keyId": principal.key_id,
             "requestId": request_id,

@@ -1,4 +1,4 @@
-"""Settings of the in-store loyalty API: the POS clients' keys and the lookup rate limit.
+"""Settings of the in-store loyalty API: the POS clients' keys, rate limits and sale cap.
 
 `InStoreSettings` is a mixin: the service app's settings class inherits it, so the keys are
 read, validated and reported (never their values) with every other setting at start-up.
@@ -13,9 +13,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Key ids become part of custom object keys and transaction interaction ids
-# ("<key id>-<request id>"): no dash in them keeps that split unambiguous.
-KEY_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+# Key ids become part of custom object keys and transaction interaction ids; commercetools
+# custom object keys allow `[-_~.a-zA-Z0-9]`
+# (https://docs.commercetools.com/api/projects/custom-objects#customobject). Dashes are allowed
+# ("till-1"); `replays.request_key` keeps "<key id>-<request id>" unambiguous by using another
+# separator for ids that contain one.
+KEY_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 STORE_KEY_PATTERN = r"^[A-Za-z0-9_\-]{2,256}$"
 MIN_SECRET_LENGTH = 16
 
@@ -48,7 +51,7 @@ def parse_pos_keys(raw: str) -> dict[str, PosKey]:
     problems: list[str] = []
     for key_id, value in data.items():
         if not re.match(KEY_ID_PATTERN, str(key_id)):
-            problems.append(f"{key_id!r}: key ids are 1-64 of A-Z a-z 0-9 _")
+            problems.append(f"{key_id!r}: key ids are 1-64 of A-Z a-z 0-9 _ -")
             continue
         try:
             keys[str(key_id)] = PosKey.model_validate(value)
@@ -82,7 +85,37 @@ class InStoreSettings(BaseSettings):
         default=10.0,
         gt=0,
         le=1000,
-        description="Customer and reward lookups allowed per second and POS key",
+        description=(
+            "Customer, reward and order lookups allowed per second and POS key, per instance "
+            "(shared by the instance's workers)"
+        ),
+    )
+    pos_redemptions_per_second: float = Field(
+        default=2.0,
+        gt=0,
+        le=100,
+        description=(
+            "Redemptions and reversals allowed per second and POS key, per instance (each "
+            "costs several Yotpo calls)"
+        ),
+    )
+    pos_failed_auth_per_minute: float = Field(
+        default=30.0,
+        gt=0,
+        le=10_000,
+        description=(
+            "Failed in-store authentications allowed per minute and client address, per "
+            "instance; beyond it the address gets 429 until it slows down"
+        ),
+    )
+    pos_max_order_minor: int = Field(
+        default=10_000_000,
+        gt=0,
+        le=10**15,
+        description=(
+            "Largest in-store sale POST /loyalty/orders accepts, in minor units of the sale's "
+            "currency (default 10,000,000: 100,000.00 EUR)"
+        ),
     )
 
     @field_validator("pos_api_keys")

@@ -1,4 +1,20 @@
-"""The Yotpo customer (`POST /customers`) for a commercetools Customer. Pure.
+"""The Yotpo customer (`POST /customers`) and birthday for a commercetools Customer. Pure.
+
+Fields (https://loyaltyapi.yotpo.com/reference/createupdate-customer-records): `id` (the member
+id, see `member_identity`), `email`, `first_name`, `last_name`, `phone_number` (E.164),
+`has_account`, `platform_account_created_at`, and, per configuration:
+- `opted_in`: "Customers must be opted-in to earn points, enter VIP
+  Tiers, or redeem rewards", and a program whose opt-in strategy is "API/SDK only" opts in nobody
+  else (https://support.yotpo.com/docs/settings-section-guide). Policy `account` sends nothing
+  ("If null, will rely on the account settings"); `always` sends true; `customer_field` sends the
+  customer's boolean custom field `OPT_IN_FIELD` (a loyalty opt-in or the shop's marketing
+  consent) when it is set, true or false — a withdrawn consent opts the member out.
+- `tags`: the customer's groups, so Yotpo's customer include/exclude rules (e.g. "exclude
+  wholesale") apply. Yotpo's `tags` "overwrites existing tags", so the connector owns them and
+  sends them (possibly empty) on every upsert: a customer who left a group loses its tag.
+Birthday: `POST /customer_birthdays` with `customer_email`, `day`, `month`, `year`
+(https://loyaltyapi.yotpo.com/reference/set-customer-birthday) from commercetools'
+`dateOfBirth` ("YYYY-MM-DD"), so Yotpo's birthday campaigns fire.
 
 Phone number: the customer's custom field `loyaltyPhoneNumber` first, then the default billing
 address, the default shipping address and the other addresses (`mobile` before `phone` in
@@ -11,12 +27,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from shared.domain.member_identity import (
+    MemberIdentity,
+    MemberView,
+    custom_fields,
+    customer_group_tags,
+    member_id,
+)
 from shared.yotpo import YotpoFields as F
 
 FIELD_PHONE_NUMBER = "loyaltyPhoneNumber"
+DEFAULT_OPT_IN_FIELD = "loyaltyOptIn"
+# Yotpo's Set Customer Birthday body, not (yet) spelled in YotpoFields
+# (https://loyaltyapi.yotpo.com/reference/set-customer-birthday).
+BIRTHDAY_DAY = "day"
+BIRTHDAY_MONTH = "month"
+BIRTHDAY_YEAR = "year"
+
+OptInPolicy = Literal["account", "always", "customer_field"]
+
+
+class CustomerSyncConfig(BaseModel):
+    """How customers become Yotpo members (settings MEMBER_ID_*, OPT_IN_*, CUSTOMER_TAGS_*)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    identity: MemberIdentity = MemberIdentity()
+    opt_in_policy: OptInPolicy = "account"
+    opt_in_field: str = DEFAULT_OPT_IN_FIELD
+    tags_from_groups: bool = True
+
 
 _E164 = re.compile(r"\+[1-9]\d{1,14}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()]")
@@ -71,12 +116,38 @@ def _timestamp(value: Any) -> str | None:
         return None
 
 
-def customer_payload(customer: Mapping[str, Any]) -> dict[str, Any] | None:
+def opted_in(customer: Mapping[str, Any], config: CustomerSyncConfig) -> bool | None:
+    """The customer's opt-in under the policy; None leaves it to Yotpo's account settings."""
+    if config.opt_in_policy == "always":
+        return True
+    if config.opt_in_policy == "customer_field":
+        value = custom_fields(customer).get(config.opt_in_field)
+        return value if isinstance(value, bool) else None
+    return None
+
+
+def customer_member(customer: Mapping[str, Any], config: CustomerSyncConfig) -> MemberView:
+    """The planner's view of this customer's Yotpo member."""
+    email = _text(customer.get("email"))
+    return MemberView(
+        customer_id=str(customer["id"]),
+        member_id=member_id(customer, config.identity),
+        email=email,
+        tags=customer_group_tags(customer) if config.tags_from_groups else (),
+        tags_known=config.tags_from_groups,
+        opted_in=opted_in(customer, config),
+    )
+
+
+def customer_payload(
+    customer: Mapping[str, Any], config: CustomerSyncConfig | None = None
+) -> dict[str, Any] | None:
     """Yotpo's create-or-update body for this customer; None when it has no email."""
+    config = config or CustomerSyncConfig()
     email = _text(customer.get("email"))
     if email is None:
         return None
-    payload: dict[str, Any] = {F.ID: str(customer["id"]), F.EMAIL: email}
+    payload: dict[str, Any] = {F.ID: member_id(customer, config.identity), F.EMAIL: email}
     first_name = _text(customer.get("firstName"))
     if first_name:
         payload[F.FIRST_NAME] = first_name
@@ -90,4 +161,37 @@ def customer_payload(customer: Mapping[str, Any]) -> dict[str, Any] | None:
     created_at = _timestamp(customer.get("createdAt"))
     if created_at:
         payload[F.PLATFORM_ACCOUNT_CREATED_AT] = created_at
+    consent = opted_in(customer, config)
+    if consent is not None:
+        payload[F.OPTED_IN] = consent
+    if config.tags_from_groups:
+        payload[F.TAGS] = ",".join(customer_group_tags(customer))
     return payload
+
+
+def birthday_payload(customer: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Yotpo's Set Customer Birthday body from `dateOfBirth`; None without email or date.
+
+    The member is named by email, the identifier every Yotpo customer has (the page takes
+    "customer_email ... Provide this or Customer ID").
+    """
+    email = _text(customer.get("email"))
+    born = _date(customer.get("dateOfBirth"))
+    if email is None or born is None:
+        return None
+    return {
+        F.CUSTOMER_EMAIL: email,
+        BIRTHDAY_DAY: born.day,
+        BIRTHDAY_MONTH: born.month,
+        BIRTHDAY_YEAR: born.year,
+    }
+
+
+def _date(value: Any) -> date | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None

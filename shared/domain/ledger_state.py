@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from shared.yotpo import YotpoFields
 
@@ -33,7 +33,10 @@ class OpStatus(StrEnum):
     FAILED = "FAILED"
 
 
-OpKind = Literal["order", "refund", "customer"]
+# "reward_return": points given back when an order that used a reward is cancelled (its payload
+# is the body of Yotpo's points-adjust call). Ledgers written before a kind existed still
+# validate: the list only ever grows.
+OpKind = Literal["order", "refund", "customer", "reward_return"]
 
 
 class LedgerOp(BaseModel):
@@ -72,12 +75,59 @@ class OrderLedger(BaseModel):
     def order_op(self) -> LedgerOp | None:
         return next((op for op in self.ops.values() if op.kind == "order"), None)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_pending(self) -> bool:
+        """Stored with the ledger so `value(has_pending = true)` finds unfinished orders.
+
+        Derived, never read back: validation ignores it (extra keys are ignored), so a ledger
+        written before it existed still validates, and it cannot disagree with `ops`.
+        """
+        return any(op.status == OpStatus.PENDING for op in self.ops.values())
+
+    def stuck_ops(self, now: datetime, lease: timedelta) -> list[LedgerOp]:
+        """PENDING operations nobody is working on: unclaimed, or claimed longer than `lease` ago.
+
+        Their worker died or gave up without handing them back; whoever reconciles the order
+        next (a message, the nightly run, audit) claims and sends them.
+        """
+        cutoff = now - lease
+        return [
+            op
+            for op in self.ops.values()
+            if op.status == OpStatus.PENDING and op.updated_at <= cutoff
+        ]
+
+    def claim_expires_at(self, lease: timedelta) -> datetime | None:
+        """When the first live claim on a PENDING operation runs out (None: there is none)."""
+        claims = [
+            op.updated_at + lease
+            for op in self.ops.values()
+            if op.status == OpStatus.PENDING and op.updated_at != UNCLAIMED
+        ]
+        return min(claims) if claims else None
+
+    def release(self, keys: Collection[str]) -> OrderLedger:
+        """Hand claimed PENDING operations back (`UNCLAIMED`): the next look takes them at once."""
+        ops = dict(self.ops)
+        for key in keys:
+            op = ops.get(key)
+            if op is not None and op.status == OpStatus.PENDING:
+                ops[key] = op.model_copy(update={"updated_at": UNCLAIMED})
+        return self.model_copy(update={"ops": ops})
+
     def earned_amount(self) -> int:
-        """What the order operation earns, unless Yotpo refused it (then nothing was earned)."""
-        op = self.order_op
-        if op is None or op.status == OpStatus.FAILED:
-            return 0
-        return op.amount_cents or 0
+        """What the order operations earn, those Yotpo refused left out.
+
+        After a move to another member there are two: the first, whose remainder a `-moved`
+        refund takes back, and the new one carrying that remainder (`refunded_amount` counts
+        the refund, so earned minus refunded is still what the order holds in Yotpo).
+        """
+        return sum(
+            op.amount_cents or 0
+            for op in self.ops.values()
+            if op.kind == "order" and op.status != OpStatus.FAILED
+        )
 
     def refunded_amount(self) -> int:
         """The sum of refund operations that are done or on their way (not FAILED)."""
@@ -113,7 +163,9 @@ class OrderLedger(BaseModel):
                 continue
             if op.kind == "order":
                 order_ready = True
-            elif not order_ready:
+            elif not order_ready and not (op.kind == "reward_return" and order_op is None):
+                # A reward return with no order at all gives back points deducted at checkout
+                # for an order cancelled before Yotpo heard of it: it depends on nothing.
                 continue
             due.append(op)
         return due

@@ -28,6 +28,26 @@ class CartFields:
     REWARD_CUSTOMER: Final = "loyaltyRewardCustomerId"
     REDEMPTION_ID: Final = "loyaltyRedemptionId"
     REWARD_STATUS: Final = "loyaltyRewardStatus"
+    # The authoritative record of the applied reward: its values under an HMAC only the
+    # connector can compute (shared/domain/reward_state.py). The fields above are its
+    # readable projection and are never believed on their own.
+    REWARD_SEAL: Final = "loyaltyRewardSeal"
+
+
+# Every field only the connector may write: a cart carrying any of them without a valid seal
+# was written by someone else.
+OWNED_CART_FIELDS: Final = (
+    CartFields.REWARD_CODE,
+    CartFields.REWARD_AMOUNT,
+    CartFields.REWARD_OPTION,
+    CartFields.REWARD_POINTS,
+    CartFields.REWARD_KIND,
+    CartFields.REWARD_PERCENT_BP,
+    CartFields.REWARD_MINIMUM,
+    CartFields.REWARD_CUSTOMER,
+    CartFields.REDEMPTION_ID,
+    CartFields.REWARD_SEAL,
+)
 
 
 class CustomerFields:
@@ -64,6 +84,7 @@ CART_FIELD_DEFINITIONS: Final = (
     _field(CartFields.REWARD_CUSTOMER, "String", "Loyalty: customer the reward was issued to"),
     _field(CartFields.REDEMPTION_ID, "String", "Loyalty: Yotpo redemption id"),
     _field(CartFields.REWARD_STATUS, "String", "Loyalty: reward status"),
+    _field(CartFields.REWARD_SEAL, "String", "Loyalty: reward seal (connector-owned)"),
 )
 
 CUSTOMER_FIELD_DEFINITIONS: Final = (

@@ -34,11 +34,16 @@ _ZERO_DIGITS: Final = frozenset(
 _THREE_DIGITS: Final = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 _FOUR_DIGITS: Final = frozenset({"CLF", "UYW"})
 DEFAULT_DIGITS: Final = 2
+# commercetools keeps fractionDigits small (HighPrecisionMoney: more digits than the currency's,
+# https://docs.commercetools.com/api/types#highprecisionmoney); anything past 20 is hostile input
+# and would make 10**digits a multi-second computation holding the GIL.
+MAX_FRACTION_DIGITS: Final = 20
+MAX_MINOR_UNITS: Final = 2**63 - 1
 
 
 def currency_digits(currency: str) -> int:
     """The number of minor-unit digits of an ISO 4217 currency (2 when not listed)."""
-    code = currency.upper()
+    code = currency.upper() if isinstance(currency, str) else ""
     if code in _ZERO_DIGITS:
         return 0
     if code in _THREE_DIGITS:
@@ -61,8 +66,20 @@ def divide_half_even(numerator: int, denominator: int) -> int:
     return quotient
 
 
+def _digits(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {_shown(value)}")
+    if not 0 <= value <= MAX_FRACTION_DIGITS:
+        raise ValueError(f"{name} must be between 0 and {MAX_FRACTION_DIGITS}, got {_shown(value)}")
+    return value
+
+
 def rescale(amount: int, from_digits: int, to_digits: int) -> int:
-    """An amount with `from_digits` decimals expressed with `to_digits`, rounded half-even."""
+    """An amount with `from_digits` decimals expressed with `to_digits`, rounded half-even.
+
+    Both digit counts must lie in 0..MAX_FRACTION_DIGITS (ValueError otherwise)."""
+    _digits(from_digits, "from_digits")
+    _digits(to_digits, "to_digits")
     if from_digits == to_digits:
         return amount
     if to_digits > from_digits:
@@ -70,14 +87,23 @@ def rescale(amount: int, from_digits: int, to_digits: int) -> int:
     return divide_half_even(amount, 10 ** (from_digits - to_digits))
 
 
+def _shown(value: Any) -> str:
+    """A value for an error message, never longer than a short line."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "<huge int>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _integer(value: Any, field: str) -> int:
     # JSON integers only: a float here would already have lost precision upstream.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"money field {field!r} must be an integer, got {value!r}")
+        raise ValueError(f"money field {field!r} must be an integer, got {_shown(value)}")
+    # commercetools stores money as a signed 64-bit count of minor units.
+    if abs(value) > MAX_MINOR_UNITS:
+        raise ValueError(f"money field {field!r} is out of range")
     return value
 
 
-def minor_units(money: Mapping[str, Any]) -> int:
+def minor_units(money: Any) -> int:
     """A commercetools money object as an int in its currency's minor units.
 
     `centPrecision` (and money without a `type`, as in drafts): `centAmount` is already in
@@ -86,16 +112,20 @@ def minor_units(money: Mapping[str, Any]) -> int:
     decimals and is rounded half-even to the currency's digits (the same rounding
     commercetools uses for its derived `centAmount`).
     """
+    if not isinstance(money, Mapping):
+        raise ValueError(f"money must be an object, got {type(money).__name__}")
     kind = money.get("type", "centPrecision")
     if kind == "highPrecision":
         precise = _integer(money.get("preciseAmount"), "preciseAmount")
-        digits = _integer(money.get("fractionDigits"), "fractionDigits")
+        digits = _digits(money.get("fractionDigits"), "fractionDigits")
         currency = money.get("currencyCode")
         if not isinstance(currency, str) or not currency:
             raise ValueError("highPrecision money without a currencyCode")
         return rescale(precise, digits, currency_digits(currency))
     if kind != "centPrecision":
-        raise ValueError(f"unknown money type {kind!r}")
+        raise ValueError(f"unknown money type {str(kind)[:40]!r}")
+    if "fractionDigits" in money:
+        _digits(money.get("fractionDigits"), "fractionDigits")
     return _integer(money.get("centAmount"), "centAmount")
 
 

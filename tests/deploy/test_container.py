@@ -304,6 +304,7 @@ def test_gunicorn_serves_the_event_app_with_this_config_and_stops_on_sigterm():
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
+        "OIDC_VERIFICATION": "off",
     }
     process = start_gunicorn(env)
     try:

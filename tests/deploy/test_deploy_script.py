@@ -505,3 +505,38 @@ def test_a_second_deployment_updates_in_place_and_adds_only_changed_secrets(tmp_
     assert event_line.endswith(
         f"CONNECT_GCP_PROJECT_ID={PROJECT} CONNECT_GCP_TOPIC_NAME=yotpo-loyalty-events"
     )
+
+
+YOTPO_TOPICS = (
+    "swell/points/changed",
+    "swell/tier/earned",
+    "swell/tier/lost",
+    "swell/tier/status/changed",
+    "swell/point_redemption/cancellation_request",
+)
+
+
+def test_the_end_says_what_to_register_in_the_yotpo_admin(deployment):
+    out = deployment.stdout
+    steps = out[out.index("Now in the Yotpo admin") :]
+    url = "https://yotpo-loyalty-service-HASH-uc.a.run.app"  # the dry run's stand-in URL
+    assert f"Webhooks:            {url}/yotpo/webhooks" in steps
+    assert f"Create Coupons URL:  {url}/yotpo/coupons" in steps
+    assert f"Cancel Coupons URL:  {url}/yotpo/coupons/cancel" in steps
+    assert all(topic in " ".join(steps.split()) for topic in YOTPO_TOPICS)
+    assert "X-Yotpo-Webhook-Secret" in steps and "X-Api-Secret" in steps
+    # Neither secret was given: say what is lost without them.
+    assert "YOTPO_WEBHOOK_SECRET is not set" in steps
+    assert "YOTPO_COUPON_SECRET is not set" in steps
+
+
+def test_with_both_secrets_no_warning_and_no_value_printed():
+    secrets = {
+        "YOTPO_WEBHOOK_SECRET": "webhook-secret-DO-NOT-PRINT",
+        "YOTPO_COUPON_SECRET": "coupon-secret-DO-NOT-PRINT",
+    }
+    result = dry_run(**secrets, YOTPO_WEBHOOK_SECRET_HEADER="X-Shop-Secret")
+    steps = result.stdout[result.stdout.index("Now in the Yotpo admin") :]
+    assert "is not set" not in steps and "X-Shop-Secret" in steps
+    for value in secrets.values():
+        assert value not in result.stdout and value not in result.stderr

@@ -86,6 +86,11 @@ def _forged_signature() -> str:
         ),
         (bearer(_forged_signature()), "signature"),
         (bearer(STRANGER.mint()), "key id stranger not found"),
+        # Signed by the trusted key, but with claims of the wrong type: never a 500.
+        (bearer(GOOGLE.mint(exp="tomorrow")), "malformed"),
+        (bearer(GOOGLE.mint(iat=["x"])), "malformed"),
+        (bearer(GOOGLE.mint(email_verified="true")), "not verified"),
+        (bearer(GOOGLE.mint(email_verified=1)), "not verified"),
     ],
     ids=[
         "no-header",
@@ -101,6 +106,10 @@ def _forged_signature() -> str:
         "expired",
         "bad-signature",
         "unknown-key",
+        "string-exp",
+        "list-iat",
+        "string-email-verified",
+        "number-email-verified",
     ],
 )
 def test_anything_else_is_rejected_with_a_reason(verifier, authorization, reason):
@@ -173,10 +182,37 @@ def test_no_certificates_at_all_is_a_transient_failure(endpoint, verifier):
 # --- settings ---------------------------------------------------------------------------------
 
 
-def test_verification_is_off_when_neither_key_is_set(valid_env):
-    settings = load_settings(GuardedSettings, valid_env)
-    assert not settings.oidc_enabled
-    assert settings.oidc_verifier() is None
+def test_verification_is_on_unless_explicitly_turned_off(valid_env):
+    # A deployed app that lacks the two keys refuses to start rather than run open.
+    with pytest.raises(SettingsError) as caught:
+        load_settings(GuardedSettings, {**valid_env, "OIDC_VERIFICATION": "on"})
+    assert any("OIDC verification is on" in p for p in caught.value.problems)
+    for off in ("off", "OFF", " off "):
+        settings = load_settings(GuardedSettings, {**valid_env, "OIDC_VERIFICATION": off})
+        assert not settings.oidc_enabled
+        assert settings.oidc_verifier() is None
+
+
+def test_verification_is_the_default(valid_env):
+    assert GuardedSettings.model_fields["oidc_verification"].default in ("on", "off")
+    env = {**valid_env, "OIDC_AUDIENCE": AUDIENCE, "OIDC_SERVICE_ACCOUNT_EMAIL": INVOKER}
+    assert load_settings(GuardedSettings, env).oidc_enabled
+
+
+def test_an_unknown_verification_value_is_a_settings_problem(valid_env):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(GuardedSettings, {**valid_env, "OIDC_VERIFICATION": "maybe"})
+    assert any("OIDC_VERIFICATION" in p for p in caught.value.problems)
+
+
+def test_off_with_keys_set_stays_off(valid_env):
+    env = {
+        **valid_env,
+        "OIDC_VERIFICATION": "off",
+        "OIDC_AUDIENCE": AUDIENCE,
+        "OIDC_SERVICE_ACCOUNT_EMAIL": INVOKER,
+    }
+    assert load_settings(GuardedSettings, env).oidc_verifier() is None
 
 
 def test_both_keys_turn_verification_on(valid_env):
@@ -289,7 +325,12 @@ def world() -> Iterator[World]:
 
 
 def test_the_event_app_behind_protect_processes_only_authenticated_pushes(world, endpoint):
-    env = {**world.env, "OIDC_AUDIENCE": AUDIENCE, "OIDC_SERVICE_ACCOUNT_EMAIL": INVOKER}
+    env = {
+        **world.env,
+        "OIDC_VERIFICATION": "on",
+        "OIDC_AUDIENCE": AUDIENCE,
+        "OIDC_SERVICE_ACCOUNT_EMAIL": INVOKER,
+    }
     settings = load_settings(GuardedEventSettings, env)
     client = create_event_app(settings, oidc_certs=GoogleCerts(endpoint)).test_client()
 

@@ -51,6 +51,8 @@ class _Line:
     quantity: int
     unit: dict[str, Any]  # the price value, cent or high precision
     discount_per_unit: int
+    attributes: list[dict[str, Any]] = field(default_factory=list)
+    product_type: str | None = None  # an expanded product type's key
 
 
 @dataclass
@@ -76,6 +78,10 @@ class OrderBuilder:
     transactions: list[dict[str, Any]] = field(default_factory=list)
     payment_id: str = field(default_factory=lambda: new_id("payment"))
     return_infos: list[dict[str, Any]] = field(default_factory=list)
+    # Made from a cart (`cart` reference set) or imported (Order Import: no cart).
+    from_cart: bool = True
+    origin: str = "Customer"
+    cart_id: str = field(default_factory=lambda: new_id("cart"))
 
     # --- content -----------------------------------------------------------------------
 
@@ -89,6 +95,8 @@ class OrderBuilder:
         unit_money: dict[str, Any] | None = None,
         discount_per_unit: int = 0,
         line_id: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        product_type: str | None = None,
     ) -> str:
         unit = unit_money if unit_money is not None else money(unit_price or 0, self.currency)
         line = _Line(
@@ -99,6 +107,8 @@ class OrderBuilder:
             quantity=quantity,
             unit=unit,
             discount_per_unit=discount_per_unit,
+            attributes=[{"name": k, "value": v} for k, v in (attributes or {}).items()],
+            product_type=product_type,
         )
         self.lines.append(line)
         return line.id
@@ -259,7 +269,12 @@ class OrderBuilder:
             "productId": line.product_id,
             "productKey": line.sku.lower(),
             "name": dict(line.name),
-            "variant": {"id": 1, "sku": line.sku, "prices": [], "attributes": []},
+            "variant": {
+                "id": 1,
+                "sku": line.sku,
+                "prices": [],
+                "attributes": copy.deepcopy(line.attributes),
+            },
             "price": {"id": f"price-{line.sku}", "value": dict(line.unit)},
             "quantity": line.quantity,
             "discountedPricePerQuantity": [],
@@ -282,6 +297,12 @@ class OrderBuilder:
             },
             "taxedPricePortions": [],
         }
+        if line.product_type:
+            item["productType"] = {
+                "typeId": "product-type",
+                "id": f"pt-{line.product_type}",
+                "obj": {"id": f"pt-{line.product_type}", "key": line.product_type},
+            }
         if line.discount_per_unit:
             unit = self._unit_minor(line)
             item["discountedPricePerQuantity"] = [
@@ -320,7 +341,7 @@ class OrderBuilder:
             "taxRoundingMode": "HalfEven",
             "taxCalculationMode": "LineItemLevel",
             "inventoryMode": "None",
-            "origin": "Customer",
+            "origin": self.origin,
             "lineItems": [self._line_json(line) for line in self.lines],
             "customLineItems": [],
             "discountCodes": copy.deepcopy(self.discount_codes),
@@ -336,6 +357,8 @@ class OrderBuilder:
             "shipmentState": self.shipment_state,
         }
         order.update({k: v for k, v in optional.items() if v is not None})
+        if self.from_cart:
+            order["cart"] = {"typeId": "cart", "id": self.cart_id}
         if self.store_key:
             order["store"] = {"typeId": "store", "key": self.store_key}
         if self.shipping:

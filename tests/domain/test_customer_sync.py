@@ -4,7 +4,14 @@ from typing import Any
 
 import pytest
 
-from shared.domain.customer_sync import customer_payload, e164
+from shared.domain.customer_sync import (
+    CustomerSyncConfig,
+    birthday_payload,
+    customer_member,
+    customer_payload,
+    e164,
+)
+from shared.domain.member_identity import MemberIdentity
 
 
 def _customer(**overrides: Any) -> dict[str, Any]:
@@ -37,6 +44,7 @@ def test_full_payload() -> None:
         "phone_number": "+447700900123",
         "has_account": True,
         "platform_account_created_at": "2023-11-05T08:30:00+00:00",
+        "tags": "",  # the connector owns the member's tags: no groups, no tags
     }
 
 
@@ -51,7 +59,10 @@ def test_optional_fields_are_left_out_when_absent() -> None:
         "id": "customer-bare",
         "email": "bare@example.com",
         "has_account": True,
+        "tags": "",
     }
+    untagged = CustomerSyncConfig(tags_from_groups=False)
+    assert "tags" not in customer_payload(bare, untagged)
 
 
 def test_custom_field_phone_wins() -> None:
@@ -92,3 +103,83 @@ def test_numbers_without_country_code_are_not_guessed() -> None:
 )
 def test_e164(raw: Any, expected: str | None) -> None:
     assert e164(raw) == expected
+
+
+LEGACY = {"externalId": "LEGACY-42", "custom": {"type": {}, "fields": {"legacyId": "OLD-7"}}}
+
+
+@pytest.mark.parametrize(
+    ("identity", "overrides", "expected"),
+    [
+        (MemberIdentity(), LEGACY, "customer-ada"),
+        (MemberIdentity(source="externalId"), LEGACY, "LEGACY-42"),
+        (MemberIdentity(source="externalId"), {"externalId": "  "}, "customer-ada"),
+        (MemberIdentity(source="customField", custom_field="legacyId"), LEGACY, "OLD-7"),
+        (MemberIdentity(source="customField", custom_field="legacyId"), {}, "customer-ada"),
+    ],
+)
+def test_member_id_follows_the_configured_source(
+    identity: MemberIdentity, overrides: dict[str, Any], expected: str
+) -> None:
+    config = CustomerSyncConfig(identity=identity)
+    customer = _customer(**overrides)
+    assert customer_payload(customer, config)["id"] == expected
+    member = customer_member(customer, config)
+    assert (member.customer_id, member.member_id) == ("customer-ada", expected)
+    assert member.email == "ada.lovelace@example.com"
+
+
+def _consent(value: Any) -> dict[str, Any]:
+    return {"custom": {"type": {}, "fields": {"marketingConsent": value}}}
+
+
+@pytest.mark.parametrize(
+    ("policy", "fields", "expected"),
+    [
+        ("account", _consent(True), None),  # left to Yotpo's account setting
+        ("always", {}, True),
+        ("customer_field", _consent(True), True),
+        ("customer_field", _consent(False), False),  # a withdrawn consent opts out
+        ("customer_field", _consent("yes"), None),  # not a boolean: not believed
+        ("customer_field", {}, None),
+    ],
+)
+def test_opt_in_policy(policy: Any, fields: dict[str, Any], expected: bool | None) -> None:
+    config = CustomerSyncConfig(opt_in_policy=policy, opt_in_field="marketingConsent")
+    payload = customer_payload(_customer(**fields), config)
+    assert payload.get("opted_in") == expected
+    assert customer_member(_customer(**fields), config).opted_in == expected
+
+
+def test_customer_groups_become_tags() -> None:
+    customer = _customer(
+        customerGroup={"typeId": "customer-group", "id": "g-1", "obj": {"key": "wholesale"}},
+        customerGroupAssignments=[
+            {"customerGroup": {"typeId": "customer-group", "id": "g-1"}},
+            {"customerGroup": {"typeId": "customer-group", "key": "vip-gold"}},
+            {"customerGroup": {"typeId": "customer-group", "id": "g-9"}},
+        ],
+    )
+    assert customer_payload(customer)["tags"] == "wholesale,g-1,vip-gold,g-9"
+    member = customer_member(customer, CustomerSyncConfig())
+    assert member.tags == ("wholesale", "g-1", "vip-gold", "g-9") and member.tags_known
+
+
+@pytest.mark.parametrize(
+    ("born", "expected"),
+    [
+        ("1990-07-14", {"day": 14, "month": 7, "year": 1990}),
+        ("2000-02-29", {"day": 29, "month": 2, "year": 2000}),
+        ("1990-13-01", None),
+        ("", None),
+        (None, None),
+        (19900714, None),
+    ],
+)
+def test_birthday_from_date_of_birth(born: Any, expected: dict[str, int] | None) -> None:
+    payload = birthday_payload(_customer(dateOfBirth=born))
+    if expected is None:
+        assert payload is None
+    else:
+        assert payload == {"customer_email": "ada.lovelace@example.com", **expected}
+    assert birthday_payload(_customer(email=None, dateOfBirth="1990-07-14")) is None

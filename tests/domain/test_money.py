@@ -7,11 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.money import (
+    MAX_FRACTION_DIGITS,
     allocate,
     currency_digits,
     divide_half_even,
     format_minor,
     minor_units,
+    rescale,
 )
 from tests.domain.builders import high_precision, money
 
@@ -169,3 +171,41 @@ def test_cumulative_allocation_adds_up_exactly(total: int, parts: list[int]) -> 
 )
 def test_format_minor(amount: int, currency: str, text: str) -> None:
     assert format_minor(amount, currency) == text
+
+
+@pytest.mark.parametrize(
+    "money_object",
+    [
+        # 10**(10**7) would hold the GIL for seconds and kill the worker (hostile review F9).
+        {
+            "type": "highPrecision",
+            "currencyCode": "EUR",
+            "preciseAmount": 1,
+            "fractionDigits": 10**7,
+        },
+        {"type": "highPrecision", "currencyCode": "EUR", "preciseAmount": 1, "fractionDigits": 21},
+        {"type": "highPrecision", "currencyCode": "EUR", "preciseAmount": 1, "fractionDigits": -1},
+        {"type": "highPrecision", "currencyCode": "EUR", "preciseAmount": 1, "fractionDigits": 2.0},
+        {"type": "centPrecision", "currencyCode": "EUR", "centAmount": 1, "fractionDigits": 99},
+        {"type": "centPrecision", "currencyCode": "EUR", "centAmount": 2**63},
+        {"type": "centPrecision", "currencyCode": "EUR", "centAmount": True},
+        {"type": "somethingElse", "currencyCode": "EUR", "centAmount": 1},
+        "not an object",
+        None,
+    ],
+)
+def test_money_outside_commercetools_bounds_is_refused(money_object) -> None:
+    with pytest.raises(ValueError):
+        minor_units(money_object)
+
+
+def test_twenty_fraction_digits_are_still_money() -> None:
+    precise = {
+        "type": "highPrecision",
+        "currencyCode": "KWD",
+        "preciseAmount": 1_234_500_000_000_000_000,  # an int64, as commercetools keeps it
+        "fractionDigits": MAX_FRACTION_DIGITS,
+    }
+    assert minor_units(precise) == 12  # 0.012345 KWD, half-even to fils
+    with pytest.raises(ValueError):
+        rescale(1, 0, MAX_FRACTION_DIGITS + 1)

@@ -43,8 +43,10 @@ def test_amounts_with_tax_included_prices() -> None:
     view = order_view(_eur_order().build())
     # lines: 2 × (29.99 − 5.00) = 49.98 and 11.90; shipping 5.95; total discount 10.00
     assert view.total_gross_minor == 4998 + 1190 + 595 - 1000
-    # net: 49.98/1.19 = 42.00, 11.90/1.19 = 10.00, minus the 10.00/1.19 = 8.40 total discount
-    assert view.subtotal_net_minor == 4200 + 1000 - 840
+    # net: 49.98/1.19 = 42.00, 11.90/1.19 = 10.00. The 10.00 total-price discount (8.40 net)
+    # takes the same percentage off the lines and the shipping (5.00 net): the merchandise
+    # bears 8.40 × 52.00 / 57.00 = 7.66 of it.
+    assert view.subtotal_net_minor == 4200 + 1000 - 766
     # line discounts 2 × 5.00 and the total-price discount
     assert view.discount_minor == 1000 + 1000
 
@@ -81,9 +83,10 @@ def test_total_gross_falls_back_to_total_price_before_taxes() -> None:
         del line["taxedPrice"]
     view = order_view(order)
     assert view.total_gross_minor == order["totalPrice"]["centAmount"]
-    # without taxes the discount on the total has no net amount of its own
+    # without taxes the discount on the total has no net amount of its own: its amount is
+    # shared pro rata with the shipping (61.88 of 67.83 before the discount)
     del order["discountOnTotalPrice"]["discountedNetAmount"]
-    assert order_view(order).subtotal_net_minor == 4998 + 1190 - 1000
+    assert order_view(order).subtotal_net_minor == 4998 + 1190 - 912
 
 
 def test_codes_and_custom_fields() -> None:
@@ -181,3 +184,114 @@ def test_guest_order_without_store() -> None:
     order.add_line("A", 1, 1000)
     view = order_view(order.build())
     assert view.customer_id is None and view.store_key is None and view.order_number is None
+
+
+def test_subtotal_does_not_subtract_line_discounts_again() -> None:
+    # a line-targeted discount is already in the line's totalPrice and taxedPrice
+    order = OrderBuilder(tax_included=False, tax_rate_bp=1000)
+    order.add_line("A", 2, 5000, discount_per_unit=1000)
+    view = order_view(order.build())
+    assert view.subtotal_net_minor == 8000
+    assert view.discount_minor == 2000
+
+
+def test_subtotal_with_a_total_discount_and_no_shipping_takes_all_of_it() -> None:
+    order = OrderBuilder(tax_included=False, tax_rate_bp=1000)
+    order.add_line("A", 1, 4495)
+    order.with_total_discount(500)  # e.g. the connector's own direct-discount reward
+    assert order_view(order.build()).subtotal_net_minor == 3995
+
+
+def test_made_from_a_cart_or_imported() -> None:
+    order = OrderBuilder(from_cart=False, origin="Merchant")
+    order.add_line("A", 1, 1000)
+    order.with_custom(loyaltyClerkEmployeeId="E-1", loyaltyClerkName="Grace")
+    view = order_view(order.build())
+    assert not view.from_cart and view.origin == "Merchant"
+    assert (view.clerk_employee_id, view.clerk_name) == ("E-1", "Grace")
+    built = order.build()
+    built["cart"] = {"typeId": "cart", "id": "cart-1"}  # a merchant's order from a cart
+    assert order_view(built).from_cart and order_view(built).clerk_employee_id is None
+    # no cart reference but a customer's order: treated as from a cart (never trusted more)
+    legacy = OrderBuilder(from_cart=False)
+    legacy.add_line("A", 1, 1000)
+    assert order_view(legacy.build()).from_cart
+
+
+def test_line_attributes_product_type_and_collections() -> None:
+    order = OrderBuilder()
+    order.add_line(
+        "A",
+        1,
+        1000,
+        product_type="shoes",
+        attributes={
+            "brand": {"key": "acme", "label": "ACME"},
+            "material": {"en": "Leather", "de": "Leder"},
+            "size": 42,
+            "vegan": True,
+            "color": {"key": "red", "label": {"de": "Rot", "en": "Red"}},
+            "price": {"centAmount": 1, "currencyCode": "EUR"},
+        },
+    )
+    view = order_view(order.build(), collections={"product-A": ("sale",)})
+    (line,) = view.line_items
+    assert line.product_type == "shoes"
+    assert line.attributes == {"brand": "ACME", "material": "Leather", "size": "42", "color": "Red"}
+    assert line.collections == ("sale",)
+
+
+def test_the_reward_from_fields_is_unverified_and_a_seal_decides_when_a_key_is_given() -> None:
+    from shared.domain.reward_state import AppliedReward, seal, seal_key
+
+    order = OrderBuilder()
+    order.add_line("A", 1, 1000)
+    order.with_custom(loyaltyRewardCode="LOY-1", loyaltyRewardPoints=500)
+    plain = order_view(order.build())
+    assert plain.reward is not None and plain.reward.points == 500 and not plain.reward.verified
+    key = seal_key("s3cret")
+    unsealed = order_view(order.build(), seal_key=key).reward  # fields without a seal
+    assert unsealed is not None and not unsealed.verified and unsealed.code == "LOY-1"
+    sealed = AppliedReward(
+        code="LOY-1", amount=500, option_id="1", kind="fixed", customer_id="c", points=400
+    )
+    order.with_custom(loyaltyRewardSeal=seal(sealed, order.cart_id, key))
+    view = order_view(order.build(), seal_key=key)
+    assert view.reward is not None and view.reward.verified and view.reward.points == 400
+    assert view.loyalty_reward_code == "LOY-1"
+
+
+def test_subtotal_when_the_lines_already_carry_their_share_of_the_total_discount() -> None:
+    # Documented model: line totals exclude a total-price discount (see the test above). If
+    # the line totals already carry their share instead (they add up to the discounted net
+    # total, as the sandbox computes it), nothing is taken off twice.
+    order = OrderBuilder(tax_included=False, tax_rate_bp=1000)
+    order.add_line("A", 1, 4495)
+    order.with_total_discount(500)
+    built = order.build()
+    built["lineItems"][0]["taxedPrice"]["totalNet"] = money(3995)
+    assert order_view(built).subtotal_net_minor == 3995
+    with_shipping = OrderBuilder(tax_included=False, tax_rate_bp=1000).with_shipping(1000)
+    with_shipping.add_line("A", 1, 4000)
+    with_shipping.with_total_discount(500)  # 10 % of 50.00: 4.00 on the line, 1.00 on shipping
+    built = with_shipping.build()
+    assert order_view(built).subtotal_net_minor == 3600
+    built["lineItems"][0]["taxedPrice"]["totalNet"] = money(3600)
+    built["shippingInfo"]["taxedPrice"]["totalNet"] = money(900)
+    assert order_view(built).subtotal_net_minor == 3600
+
+
+def test_product_collections_from_expanded_categories() -> None:
+    from shared.domain.order_view import product_collections
+
+    products = [
+        {
+            "id": "product-A",
+            "categories": [
+                {"typeId": "category", "id": "c-1", "obj": {"id": "c-1", "key": "gift-cards"}},
+                {"typeId": "category", "id": "c-2"},
+            ],
+        },
+        {"id": "product-B"},
+    ]
+    assert product_collections(products) == {"product-A": ("gift-cards", "c-2"), "product-B": ()}

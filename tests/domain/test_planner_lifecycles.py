@@ -429,7 +429,7 @@ def test_full_order_payload() -> None:
         "customer_email": EMAIL,
         "total_amount_cents": 4998 + 1190,
         "discount_amount_cents": 1000,
-        "coupon_code": "YOTPO-REWARD",
+        "coupon_code": "YOTPO-REWARD,SPRING10",
         "currency_code": "EUR",
         "created_at": "2024-05-01T10:00:00+00:00",
         "status": "complete",
@@ -437,6 +437,9 @@ def test_full_order_payload() -> None:
             {"id": "SHIRT", "name": "Shirt", "price_cents": 2999, "quantity": 2},
             {"id": "MUG", "name": "Tasse", "price_cents": 1190, "quantity": 1},
         ],
+        "customer": {"has_account": True},
+        "channel_type": "online",
+        "tags": "eu-store,online",
         "ip_address": "203.0.113.7",
         "user_agent": "UA/1",
     }
@@ -663,12 +666,18 @@ def test_refunds_are_not_due_before_their_order_is_recorded() -> None:
 @pytest.mark.parametrize(
     ("custom", "codes", "expected"),
     [
-        ({"loyaltyRewardCode": "RWD", "loyaltyReferralCode": "FRIEND"}, ["SALE"], "RWD"),
-        ({"loyaltyReferralCode": "FRIEND"}, ["SALE"], "FRIEND"),
+        (
+            {"loyaltyRewardCode": "RWD", "loyaltyReferralCode": "FRIEND"},
+            ["SALE"],
+            "RWD,FRIEND,SALE",
+        ),
+        ({"loyaltyReferralCode": "FRIEND"}, ["SALE", "SPRING"], "FRIEND,SALE,SPRING"),
         ({}, ["SALE"], "SALE"),
+        # a reward made a commercetools discount code appears once; a comma cannot travel
+        ({"loyaltyRewardCode": "RWD"}, ["RWD", "A,B"], "RWD"),
     ],
 )
-def test_coupon_code_precedence_reward_then_referral_then_discount_code(
+def test_coupon_code_lists_every_code_reward_then_referral_then_discount_codes(
     custom: dict[str, str], codes: list[str], expected: str
 ) -> None:
     order = OrderBuilder()

@@ -13,7 +13,10 @@ Properties:
 (b) without cancellation (and without a guest order being assigned to a customer), the
     operations sent — keys and exact payloads — are those of in-order exactly-once delivery;
 (c) for every lifecycle, the net amount (earned − refunded) is the same as with in-order
-    delivery, and refunds never exceed what was earned, at any moment.
+    delivery, and refunds never exceed what was earned, at any moment;
+(d) one member per person: when a guest order is linked to a customer under another email,
+    every point of it ends on the customer's member (each other member holds 0 of it);
+(e) points spent on a reward are given back at most once, and only for a cancelled order.
 
 Why (b) cannot hold literally for cancellations: the first look at an order may come after it
 was cancelled. If it was paid and then cancelled, in-order delivery earns and then refunds the
@@ -34,7 +37,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.ledger_state import OrderLedger
-from shared.domain.order_view import order_view
+from shared.domain.member_identity import MemberView
+from shared.domain.order_view import RewardUsed, order_view
 from shared.domain.planner import AccountView, PlannerConfig, plan_order
 from tests.domain.builders import OrderBuilder
 
@@ -55,6 +59,7 @@ EVENTS = (
     "return_refunded",
     "return_refunded",
     "set_customer",
+    "link_other_member",
     "complete",
     "cancel",
 )
@@ -65,6 +70,8 @@ class Lifecycle:
     snapshots: list[dict[str, Any]]
     cancelled: bool
     customer_assigned: bool
+    members: list[MemberView | None] | None = None  # the customer as read at each state
+    reward: RewardUsed | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,35 @@ class Look:
 class Outcome:
     sent: list[tuple[str, tuple[tuple[str, Any], ...]]]  # (key, payload) in sending order
     net: int
+    holdings: dict[str, int]  # what each Yotpo member holds of the order at the end
+
+
+def _net(ledger: OrderLedger) -> int:
+    """Everything told as earning (a move adds a refund and an order that cancel) − refunds."""
+    earned = sum(
+        op.amount_cents or 0
+        for op in ledger.ops.values()
+        if op.kind == "order" and op.status != "FAILED"
+    )
+    return earned - ledger.refunded_amount()
+
+
+def _holdings(ledger: OrderLedger) -> dict[str, int]:
+    owner: dict[str, str] = {}
+    held: dict[str, int] = {}
+    for op in ledger.ops.values():
+        if op.kind == "order":
+            who = op.payload.get("customer_id") or op.payload["customer_email"]
+            owner[op.payload["order_id"]] = who
+            held[who] = held.get(who, 0) + (op.amount_cents or 0)
+        elif op.kind == "refund":
+            who = owner[op.payload["order_id"]]
+            held[who] = held.get(who, 0) - (op.amount_cents or 0)
+    for op in ledger.ops.values():
+        if op.kind == "customer":  # the guest's member (by email) now carries this id
+            moved = held.pop(op.payload["email"], 0)
+            held[op.payload["id"]] = held.get(op.payload["id"], 0) + moved
+    return held
 
 
 def _freeze(payload: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -91,10 +127,11 @@ def simulate(lifecycle: Lifecycle, config: PlannerConfig, looks: list[Look]) -> 
     final = Look(state=len(snapshots) - 1, crashes=False)
     for number, look in enumerate([*looks, final]):
         now = now + (LEASE * 2 if number == len(looks) else STEP)
-        view = order_view(snapshots[look.state])
+        member = lifecycle.members[look.state] if lifecycle.members else None
+        view = order_view(snapshots[look.state], member=member, reward=lifecycle.reward)
         plan = plan_order(view, ledger, config, ACCOUNT, now)
         ledger = plan.apply(ledger)
-        assert ledger.refunded_amount() <= ledger.earned_amount()
+        assert _net(ledger) >= 0
         if look.crashes:
             continue
         due = ledger.due_ops(now, LEASE, claimed=[op.key for op in plan.new_ops])
@@ -103,7 +140,7 @@ def simulate(lifecycle: Lifecycle, config: PlannerConfig, looks: list[Look]) -> 
             sent.append((op.key, _freeze(op.payload)))
             ledger = ledger.mark_done(op.key, now)
     assert not [op for op in ledger.ops.values() if op.status != "DONE"]
-    return Outcome(sent, ledger.earned_amount() - ledger.refunded_amount())
+    return Outcome(sent, _net(ledger), _holdings(ledger))
 
 
 def in_order(lifecycle: Lifecycle) -> list[Look]:
@@ -111,9 +148,11 @@ def in_order(lifecycle: Lifecycle) -> list[Look]:
 
 
 @st.composite
-def lifecycles(draw: st.DrawFn) -> Lifecycle:
+def lifecycles(draw: st.DrawFn, *, linked: bool = False, rewarded: bool = False) -> Lifecycle:
+    """A random lifecycle; `linked`: a paid guest order later linked to an account under
+    another email; `rewarded`: a customer's order that used a reward and gets cancelled."""
     currency = draw(st.sampled_from(["EUR", "JPY", "KWD"]))
-    guest = draw(st.booleans())
+    guest = True if linked else False if rewarded else draw(st.booleans())
     order = OrderBuilder(
         currency=currency,
         order_number=draw(st.sampled_from(["CT-1", None])),
@@ -132,10 +171,16 @@ def lifecycles(draw: st.DrawFn) -> Lifecycle:
     order.with_shipping(draw(st.integers(min_value=0, max_value=2_000)))
     quantities = {line.id: line.quantity for line in order.lines}
     snapshots = [order.build()]
+    members: list[MemberView | None] = [None]
+    member: MemberView | None = None
     paid = cancelled = assigned = False
     pending_returns: list[str] = []
     events = draw(st.lists(st.sampled_from(EVENTS), min_size=2, max_size=10))
-    if draw(st.booleans()):
+    if linked:
+        events.insert(draw(st.integers(min_value=0, max_value=len(events))), "link_other_member")
+    if rewarded:
+        events.append("cancel")
+    if linked or rewarded or draw(st.booleans()):
         events.insert(0, "pay")  # most orders get paid, and early
     for event in events:
         final = cancelled or order.order_state == "Complete"
@@ -166,6 +211,16 @@ def lifecycles(draw: st.DrawFn) -> Lifecycle:
             order.set_return_payment_state(item, "Refunded")
         elif event == "set_customer" and order.customer_id is None:
             order.set_customer("customer-late")
+            member = MemberView(
+                customer_id="customer-late", member_id="customer-late", email=order.email
+            )
+            assigned = True
+        elif event == "link_other_member" and order.customer_id is None:
+            # a guest order linked to an account registered under another email
+            order.set_customer("customer-other")
+            member = MemberView(
+                customer_id="customer-other", member_id="member-other", email="other@example.com"
+            )
             assigned = True
         elif event == "complete" and not final:
             order.complete()
@@ -175,7 +230,16 @@ def lifecycles(draw: st.DrawFn) -> Lifecycle:
         else:
             continue
         snapshots.append(order.build())
-    return Lifecycle(snapshots, cancelled, assigned)
+        members.append(member)
+    reward = None
+    if not guest and (rewarded or draw(st.booleans())):
+        order.with_custom(loyaltyRewardCode="LOY-1")
+        reward = RewardUsed(code="LOY-1", points=500, customer_id="customer-1", verified=True)
+        snapshots = [
+            {**snap, "custom": {"type": {}, "fields": {"loyaltyRewardCode": "LOY-1"}}}
+            for snap in snapshots
+        ]
+    return Lifecycle(snapshots, cancelled, assigned, members, reward)
 
 
 configs = st.builds(
@@ -221,6 +285,46 @@ def test_any_delivery_schedule_matches_in_order_delivery(
         assert set(actual.sent) == set(reference.sent)  # (b)
     assert actual.net == reference.net  # (c)
     assert actual.net >= 0
+    final = lifecycle.members[-1] if lifecycle.members else None
+    if final is not None:  # (d)
+        others = {who: n for who, n in actual.holdings.items() if who != final.member_id}
+        assert set(others.values()) <= {0}, actual.holdings
+    returns = [key for key in keys if key.startswith("reward_return:")]  # (e)
+    assert len(returns) <= 1
+    assert not returns or lifecycle.cancelled
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    lifecycle=st.one_of(lifecycles(linked=True), lifecycles(rewarded=True)),
+    config=configs,
+    data=st.data(),
+)
+def test_linked_and_rewarded_orders_under_any_schedule(
+    lifecycle: Lifecycle, config: PlannerConfig, data: st.DataObject
+) -> None:
+    reference = simulate(lifecycle, config, in_order(lifecycle))
+    actual = simulate(lifecycle, config, data.draw(schedules(lifecycle)))
+    keys = [key for key, _ in actual.sent]
+    assert len(keys) == len(set(keys)), "an operation was sent twice"
+    assert actual.net == reference.net >= 0
+    final = lifecycle.members[-1] if lifecycle.members else None
+    if final is not None:
+        others = {who: n for who, n in actual.holdings.items() if who != final.member_id}
+        assert set(others.values()) <= {0}, actual.holdings
+    returns = [key for key in keys if key.startswith("reward_return:")]
+    assert len(returns) <= 1 and (not returns or lifecycle.cancelled)
+    # the points come back exactly when the order was told to Yotpo with the reward's code
+    told = any(
+        key.startswith("order:") and ("coupon_code", repr("LOY-1")) in payload
+        for key, payload in actual.sent
+    )
+    if (
+        lifecycle.reward is not None
+        and lifecycle.cancelled
+        and config.return_reward_points_on_cancel
+    ):
+        assert bool(returns) == told
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)

@@ -157,3 +157,58 @@ def test_a_wrong_key_is_reported_in_the_page(served: tuple[World, str], page: Pa
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#status")).to_have_text(re.compile("missing or unknown API key"))
     expect(page.locator("#customer-card")).to_be_hidden()
+
+
+def test_an_in_store_sale_is_recorded_with_the_reward_code(
+    served: tuple[World, str], page: Page
+) -> None:
+    world, url = served
+    customer = seed(world)
+    page.goto(f"{url}/loyalty/associate")
+    page.get_by_label("Store API key").fill(BERLIN_SECRET)
+    page.get_by_label("Till currency").fill("EUR")
+    page.get_by_role("button", name="Use key").click()
+    page.get_by_label("Email or phone").fill("maria.store@example.com")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#points-balance")).to_have_text("1500")
+    rewards = page.get_by_role("list", name="Rewards usable in store")
+    rewards.get_by_role("button", name="Redeem €10 in-store reward").click()
+    code = page.locator("#reward-code")
+    expect(code).to_have_text(re.compile(r"^LOY-\d+$"))
+    reward_code = code.text_content()
+
+    page.get_by_label("Receipt number").fill("BER-7001")
+    page.get_by_label("Items total").fill("64,99")
+    page.get_by_label("Amount paid (after the reward)").fill("54.99")
+    page.get_by_role("button", name="Record sale").click()
+    expect(page.locator("#status")).to_have_text("Sale BER-7001 recorded. Points follow shortly.")
+    expect(page.locator("#sale-info")).to_contain_text("54.99 EUR recorded")
+    expect(page.locator("#code-card")).to_be_hidden()  # used on the sale: no undo from here
+
+    (order,) = world.ct.query("orders", where='orderNumber = "BER-7001"')["results"]
+    assert order["store"]["key"] == "berlin"
+    assert order["customerId"] == customer["id"]
+    assert order["totalPrice"]["centAmount"] == 5499
+    assert order["custom"]["fields"]["loyaltyRewardCode"] == reward_code
+    assert world.yotpo_orders() == []  # the event app sends it, never the page
+
+    # A repeat click is the same sale, not a second one.
+    page.get_by_role("button", name="Record sale").click()
+    expect(page.locator("#status")).to_have_text("Sale BER-7001 recorded. Points follow shortly.")
+    assert len(world.ct.query("orders", where='orderNumber = "BER-7001"')["results"]) == 1
+
+
+def test_a_sale_above_its_items_is_refused_in_the_page(
+    served: tuple[World, str], page: Page
+) -> None:
+    world, url = served
+    page.goto(f"{url}/loyalty/associate")
+    page.get_by_label("Store API key").fill(BERLIN_SECRET)
+    page.get_by_role("button", name="Use key").click()
+    page.get_by_label("Receipt number").fill("BER-7002")
+    page.get_by_label("Customer email (if no customer is selected)").fill("walk-in@example.com")
+    page.get_by_label("Items total").fill("10.00")
+    page.get_by_label("Amount paid (after the reward)").fill("100.00")
+    page.get_by_role("button", name="Record sale").click()
+    expect(page.locator("#status")).to_have_text(re.compile("at most the items total"))
+    assert world.ct.query("orders", where='orderNumber = "BER-7002"')["results"] == []

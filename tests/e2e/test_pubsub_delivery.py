@@ -20,7 +20,10 @@ GUID = "sandbox-guid"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxStack]:
     options = StackOptions(
-        pubsub="emulator", apps=("event",), log_dir=tmp_path_factory.mktemp("logs")
+        pubsub="emulator",
+        apps=("event",),
+        log_dir=tmp_path_factory.mktemp("logs"),
+        app_env={"OIDC_VERIFICATION": "off"},  # a local run: no Google-signed tokens
     )
     with SandboxStack(options) as running:
         yield running

@@ -32,6 +32,9 @@ from shared.runtime import build_runtime
 from shared.settings import load_settings
 from tests.integration.world import World, start_world
 
+# Local runs turn OIDC verification off explicitly (deployed apps refuse to start without it).
+LOCAL = {"OIDC_VERIFICATION": "off"}
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -101,7 +104,7 @@ def paid_order(world: World, number: str) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def pulling(world: World, subscription: str, **env: str) -> Iterator[Puller]:
-    settings = load_settings(EventSettings, {**world.env, **env})
+    settings = load_settings(EventSettings, {**world.env, **LOCAL, **env})
     puller = Puller(EventProcessor(settings, build_runtime(settings)), subscription, max_messages=4)
     stop = threading.Event()
     exit_codes: list[int] = []
@@ -153,6 +156,7 @@ def test_sigterm_finishes_the_message_in_flight_then_exits_cleanly(world, channe
     env = {
         "PATH": os.environ.get("PATH", ""),
         **world.env,
+        **LOCAL,
         "PUBSUB_EMULATOR_HOST": emulator.host,
         "PUBSUB_PROJECT_ID": emulator.project,
     }
@@ -199,7 +203,7 @@ def test_pull_refuses_a_malformed_subscription_name(world):
     result = subprocess.run(
         [sys.executable, "-m", "event", "pull", "--subscription", "my-subscription"],
         cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), **world.env},
+        env={"PATH": os.environ.get("PATH", ""), **world.env, **LOCAL},
         capture_output=True,
         text=True,
         timeout=30,
@@ -209,7 +213,12 @@ def test_pull_refuses_a_malformed_subscription_name(world):
 
 
 def test_pull_exits_non_zero_when_the_subscription_does_not_exist(world, emulator):
-    env = {"PATH": os.environ.get("PATH", ""), **world.env, "PUBSUB_EMULATOR_HOST": emulator.host}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **world.env,
+        **LOCAL,
+        "PUBSUB_EMULATOR_HOST": emulator.host,
+    }
     result = subprocess.run(
         [
             sys.executable,
@@ -285,15 +294,17 @@ def test_the_decision_acks_or_nacks_like_a_push_status(decision, settled):
     assert delivery.notification == {"type": "OrderCreated"}
 
 
-@pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b""])
-def test_a_message_that_is_not_a_notification_is_nacked_unprocessed(data):
-    processor = FakeProcessor(Decision(200, "processed"))
+@pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b"", b"[" * 100_000])
+def test_a_message_that_is_not_a_notification_goes_to_the_processor_as_malformed(data):
+    # The processor dead-letters and acknowledges it: a nack would bring it back forever.
+    processor = FakeProcessor(Decision(200, "dead_letter"))
     puller = Puller(processor, SUBSCRIPTION)
     message = FakeMessage(data)
     puller.handle(message)
-    assert message.settled == "nack"
-    assert processor.seen == []
-    assert puller.stats.as_dict() == {"received": 1, "acked": 0, "nacked": 1}
+    assert message.settled == "ack"
+    (delivery,) = processor.seen
+    assert delivery.malformed and delivery.notification == {}
+    assert puller.stats.as_dict() == {"received": 1, "acked": 1, "nacked": 0}
 
 
 @pytest.mark.parametrize(

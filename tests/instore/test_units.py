@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.instore.access import Keyring, LookupThrottle, Principal
-from service.instore.models import OrderRequest
+from service.instore.access import Keyring, LookupThrottle, Principal, Throttle, worker_count
+from service.instore.models import OrderRequest, RedemptionRequest, RefundRequest
 from service.instore.orders import import_draft
+from service.instore.phones import customer_numbers, normalise, spellings
 from service.instore.refunds import own_transaction, position, refund_payment
 from service.instore.replays import fingerprint, request_key
 from service.instore.settings import parse_pos_keys
@@ -34,6 +35,11 @@ def test_keys_are_read_per_id_with_their_store() -> None:
     assert SECRET in settings.secret_values()
 
 
+def test_key_ids_may_contain_dashes() -> None:
+    settings = load_settings(Settings, settings_env({"till-1": {"secret": SECRET, "store": "b1"}}))
+    assert list(settings.pos_keys()) == ["till-1"]
+
+
 def test_the_api_is_optional() -> None:
     env = settings_env("{}")
     del env["POS_API_KEYS"]
@@ -45,7 +51,8 @@ def test_the_api_is_optional() -> None:
     [
         ("{not json", "not valid JSON"),
         ("[]", "must be a JSON object"),
-        ({"till-1": {"secret": SECRET, "store": "b1"}}, "key ids are"),
+        ({"till 1": {"secret": SECRET, "store": "b1"}}, "key ids are"),
+        ({"till.1": {"secret": SECRET, "store": "b1"}}, "key ids are"),
         ({"t": {"secret": "short", "store": "b1"}}, "at least 16 characters"),
         ({"t": {"secret": SECRET}}, "t.store: Field required"),
         ({"t": {"secret": SECRET, "store": "b1", "x": 1}}, "Extra inputs"),
@@ -153,6 +160,28 @@ def test_the_import_draft_of_a_sale() -> None:
 def test_the_tills_total_wins_over_the_lines() -> None:
     assert sale(total_minor=2500).total == 2500
     assert sale().total == 3010
+    # One minor unit of rounding per line is tolerated (two lines here).
+    assert sale(total_minor=3012).total == 3012
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        (RefundRequest, {"request_id": "r", "order_number": "N-1", "amount_minor": True}),
+        (RefundRequest, {"request_id": "r", "order_number": "N-1", "amount_minor": "5"}),
+        (RefundRequest, {"request_id": "r", "order_number": "N-1", "amount_minor": 10**20}),
+        (
+            RedemptionRequest,
+            {"request_id": "r", "customer_id": "c", "option_id": "4", "points": True},
+        ),
+        (RedemptionRequest, {"request_id": "r", "customer_id": "c", "option_id": "²"}),
+        (RedemptionRequest, {"request_id": "r", "customer_id": "c", "option_id": "٤"}),
+        (RedemptionRequest, {"request_id": "r", "customer_id": "c", "option_id": True}),
+    ],
+)
+def test_numbers_are_strict(model: type, body: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        model.model_validate(body)
 
 
 @pytest.mark.parametrize(
@@ -172,6 +201,17 @@ def test_the_tills_total_wins_over_the_lines() -> None:
         {"lines": [{"name": "x", "quantity": 0, "unit_price_minor": 1}]},
         {"lines": [{"name": "x", "quantity": 1, "unit_price_minor": -1}]},
         {"colour": "red"},
+        # Numbers are strict integers with bounds: no booleans, strings, floats or 10^30.
+        {"total_minor": True},
+        {"total_minor": "2500"},
+        {"total_minor": 2500.0},
+        {"total_minor": 10**30},
+        {"lines": [{"name": "x", "quantity": True, "unit_price_minor": 1}]},
+        {"lines": [{"name": "x", "quantity": 1, "unit_price_minor": 10**25}]},
+        {"lines": [{"name": "x", "quantity": 100_000, "unit_price_minor": 10**12}]},
+        # The till's total is the lines after discounts, never more than them.
+        {"total_minor": 3010 * 1000},
+        {"total_minor": 3010 + 3},
     ],
 )
 def test_malformed_sales_are_refused(overrides: dict[str, object]) -> None:
@@ -232,3 +272,90 @@ def test_fingerprints_ignore_the_request_id_only() -> None:
     assert a != fingerprint("redemption", {"request_id": "1", "customer_id": "d", "option_id": "4"})
     assert a != fingerprint("reversal", {"request_id": "1", "customer_id": "c", "option_id": "4"})
     assert request_key(Principal("till_1", "s"), "abc-1") == "till_1-abc-1"
+
+
+def test_request_keys_of_dashed_key_ids_never_collide() -> None:
+    # "a" + "b-c" and "a-b" + "c" would both be "a-b-c" with one separator.
+    assert request_key(Principal("a", "s"), "b-c") != request_key(Principal("a-b", "s"), "c")
+    assert request_key(Principal("a-b", "s"), "c") == "a-b.c"
+    keys = {
+        request_key(Principal(k, "s"), r)
+        for k in ("a", "a-b", "a-b-c", "b")
+        for r in ("c", "b-c", "c-d", "x")
+    }
+    assert len(keys) == 16
+
+
+# --- phones ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("stored", "country", "expected"),
+    [
+        ("+49 171 765 4321", None, "+491717654321"),
+        ("+49 (0)171 7654321", "DE", "+491717654321"),
+        ("0049 171 7654321", None, "+491717654321"),
+        ("0171 7654321", "DE", "+491717654321"),
+        ("0171-765-4321", "DE", "+491717654321"),
+        ("1717654321", "DE", "+491717654321"),
+        ("(415) 555-0100", "US", "+14155550100"),
+        ("1 415 555 0100", "US", "+14155550100"),
+        ("0171 7654321", None, None),  # national, and no country to complete it with
+        ("0171", "DE", None),
+        ("call me", "DE", None),
+        ("٠١٧١٧٦٥٤٣٢١", "DE", None),  # non-ASCII digits are not a number we dial
+    ],
+)
+def test_stored_phones_are_normalised_with_their_country(
+    stored: str, country: str | None, expected: str | None
+) -> None:
+    assert normalise(stored, country) == expected
+
+
+def test_a_lookup_asks_for_the_usual_spellings_and_keeps_only_real_matches() -> None:
+    asked = spellings("+491717654321")
+    for stored in ("+491717654321", "+49 171 7654321", "0171 7654321", "01717654321"):
+        assert stored in asked
+    assert len(asked) <= 60
+    customer = {
+        "addresses": [
+            {"country": "DE", "phone": "0171 7654321"},
+            {"country": "AT", "mobile": "0171 7654321"},  # the same digits in Austria: +43...
+        ],
+        "custom": {"fields": {"loyaltyPhoneNumber": "+1 415 555 0100"}},
+    }
+    assert customer_numbers(customer, "loyaltyPhoneNumber") == {
+        "+491717654321",
+        "+431717654321",
+        "+14155550100",
+    }
+
+
+# --- throttles -------------------------------------------------------------------------------
+def test_workers_share_an_instances_limit() -> None:
+    now = [0.0]
+    alone = Throttle(8.0, clock=lambda: now[0])
+    shared = Throttle(8.0, share=4, clock=lambda: now[0])
+    assert alone.rate == 8.0 and shared.rate == 2.0
+    assert [shared.take("k") for _ in range(2)] == [0.0, 0.0]
+    assert shared.take("k") > 0
+    assert worker_count({"WEB_CONCURRENCY": "3"}) == 3
+    assert worker_count({"WEB_CONCURRENCY": "nonsense"}) == worker_count({}) == 1
+
+
+def test_blocked_reports_without_taking() -> None:
+    now = [0.0]
+    failures = Throttle(1 / 60, burst_seconds=60.0, clock=lambda: now[0])
+    assert failures.blocked("1.2.3.4") == 0
+    assert failures.take("1.2.3.4") == 0
+    assert failures.blocked("1.2.3.4") == pytest.approx(60.0)
+    assert failures.blocked("5.6.7.8") == 0
+    now[0] = 60.0
+    assert failures.blocked("1.2.3.4") == 0
+
+
+def test_the_bearer_token_is_taken_exactly() -> None:
+    keys = parse_pos_keys(json.dumps({"t": {"secret": SECRET, "store": "b1"}}))
+    ring = Keyring(keys)
+    assert ring.authenticate(f"Bearer {SECRET}") == Principal("t", "b1")
+    assert ring.authenticate(f"bearer  {SECRET} ") == Principal("t", "b1")
+    assert ring.authenticate(f"Bearer {SECRET}\u00a0") is None
+    assert ring.authenticate(f"Bearer \u00a0{SECRET}") is None

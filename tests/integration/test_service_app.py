@@ -1,9 +1,8 @@
 """The real service app as an HTTP server, called by the commercetools stand-in as an API
-Extension on cart updates, talking to the Yotpo stand-in."""
+Extension on cart updates and order creation, talking to the Yotpo stand-in."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,109 +10,28 @@ import pytest
 
 from event.app import create_app as create_event_app
 from event.settings import EventSettings
-from sandbox.serving import ServerThread
 from service.app import create_app
-from service.install import EXTENSION_KEY, post_deploy, pre_undeploy
-from service.settings import ServiceSettings
+from service.install import EXTENSION_KEY, pre_undeploy
 from service.webhooks import WEBHOOK_SECRET_HEADER
 from shared.domain.loyalty_fields import CartFields as F
 from shared.errors import CommercetoolsPermanentError
 from shared.settings import load_settings
-from tests.integration.world import GUID, World, push
-
-SECRET = "extension-secret-value"
-WEBHOOK_SECRET = "webhook-secret-value"
-
-
-class CallCounter:
-    """WSGI middleware counting the extension calls commercetools makes."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.extension_calls = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") == "/service":
-            self.extension_calls += 1
-        return self.app(environ, start_response)
-
-
-class Checkout:
-    def __init__(
-        self, world: World, server: ServerThread, settings: ServiceSettings, calls: CallCounter
-    ) -> None:
-        self.world = world
-        self.server = server
-        self.settings = settings
-        self.calls = calls
-
-    def install(self, url: str | None = None) -> dict[str, str]:
-        env = {"CONNECT_SERVICE_URL": url or f"{self.server.url}/service"}
-        return post_deploy(self.world.ct, env, self.settings)
-
-    def member(self, email: str, points: int) -> dict[str, Any]:
-        customer = self.world.storefront.sign_up(email, "Sam", "Shopper")
-        self.world.yotpo.upsert_customer(GUID, {"id": customer["id"], "email": email})
-        self.world.yotpo.adjust_points(
-            GUID, {"customer_id": customer["id"], "point_adjustment_amount": points}
-        )
-        return customer
-
-    def balance(self, email: str) -> int:
-        return self.world.yotpo_customer(email)["points_balance"]
+from tests.checkout.harness import (
+    SECRET,
+    WEBHOOK_SECRET,
+    Checkout,
+    fields,
+    loyalty_error,
+    reward_discounts,
+    running_checkout,
+)
+from tests.integration.world import World, push
 
 
 @pytest.fixture
 def checkout(world: World) -> Iterator[Checkout]:
-    env = {
-        **world.env,
-        "EXTENSION_SECRET": SECRET,
-        "YOTPO_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "LOYALTY_CALL_BUDGET_MS": "800",
-        "EXTENSION_TIMEOUT_MS": "1500",
-    }
-    settings = load_settings(ServiceSettings, env)
-    calls = CallCounter(create_app(settings))
-    server = ServerThread(calls).start()
-    world.yotpo.put_account(
-        {
-            "guid": GUID,
-            "api_key": "sandbox-api-key",
-            "program": {
-                "webhook_url": f"{server.url}/yotpo/webhooks",
-                "webhook_secret": WEBHOOK_SECRET,
-            },
-        }
-    )
-    fixture = Checkout(world, server, settings, calls)
-    fixture.install()
-    try:
-        yield fixture
-    finally:
-        server.stop()
-
-
-def extension_error(exc: CommercetoolsPermanentError) -> dict[str, Any]:
-    """The extension's own error, as commercetools hands it to the storefront."""
-    for error in exc.errors:
-        if error.get("extensionExtraInfo"):
-            return error
-        for inner in error.get("errors") or []:
-            if inner.get("extensionExtraInfo"):
-                return inner
-    raise AssertionError(f"no extension error in {exc.errors}")
-
-
-def fields(cart: dict[str, Any]) -> dict[str, Any]:
-    return (cart.get("custom") or {}).get("fields") or {}
-
-
-def reward_discounts(cart: dict[str, Any]) -> list[int]:
-    return [
-        d["value"]["money"][0]["centAmount"]
-        for d in cart.get("directDiscounts") or []
-        if d["value"]["type"] == "absolute"
-    ]
+    with running_checkout(world) as running:
+        yield running
 
 
 def test_install_is_idempotent_and_updates_in_place(checkout):
@@ -135,12 +53,20 @@ def test_a_reward_is_applied_ordered_and_deducted(checkout):
     cart = shop.request_reward(cart, 1)
     assert reward_discounts(cart) == [500]
     assert fields(cart)[F.REWARD_STATUS] == "applied"
-    code = fields(cart)[F.REWARD_CODE]
     assert checkout.balance("sam@example.com") == 800  # delayed deduction: nothing yet
 
+    # The stand-in calls the order-Create extension: the reward is consumed at placement,
+    # under a code redeemed with immediate deduction (service/order_guard.py).
     order = shop.place_order(cart, order_number="RWD-1")
+    code = fields(order)[F.REWARD_CODE]
+    assert code != fields(cart)[F.REWARD_CODE]
+    assert fields(order)[F.REWARD_STATUS] == "consumed"
+    assert reward_discounts(order) == [500]
+    assert checkout.balance("sam@example.com") == 300
     shop.pay(order)
-    event = create_event_app(load_settings(EventSettings, world.env)).test_client()
+    event = create_event_app(
+        load_settings(EventSettings, {**world.env, "OIDC_VERIFICATION": "off"})
+    ).test_client()
     for message in world.messages(order["id"]):
         event.post("/event", json=push(message))
     (sent,) = world.yotpo_orders()
@@ -169,7 +95,7 @@ def test_refusals_reach_the_storefront_and_leave_the_cart_alone(
     with pytest.raises(CommercetoolsPermanentError) as refused:
         shop.request_reward(cart, option)
     assert refused.value.status == 400
-    assert extension_error(refused.value)["extensionExtraInfo"]["loyaltyError"] == expected
+    assert loyalty_error(refused.value) == expected
     unchanged = checkout.world.ct.get_by_id("carts", cart["id"])
     assert unchanged["version"] == cart["version"]
 
@@ -179,15 +105,13 @@ def test_yotpo_hanging_fails_the_redemption_in_time(checkout):
     customer = checkout.member("hank@example.com", 800)
     cart = shop.cart([("SKU-HOODIE", 1)], customer=customer)
     checkout.world.yotpo.set_faults({"hang_next": 5, "hang_seconds": 20})
-    started = time.monotonic()
     with pytest.raises(CommercetoolsPermanentError) as refused:
         shop.request_reward(cart, 1)
-    elapsed = time.monotonic() - started
     checkout.world.yotpo.release_hangs()
-    info = extension_error(refused.value)["extensionExtraInfo"]
-    assert info["loyaltyError"] == "loyalty_service_unavailable"
-    # The extension answered itself (a 400 with our code), not commercetools' timeout.
-    assert elapsed < 1.5 + 1.0  # loose bound: the point is it is not the 20 s hang
+    # The extension answered itself within commercetools' timeout (its own 400 with a
+    # loyaltyError), not ExtensionNoResponse: the 20 s hang was cut by its Yotpo budget.
+    assert refused.value.errors[0]["code"] == "ExtensionBadResponse"
+    assert loyalty_error(refused.value) == "loyalty_service_unavailable"
 
 
 def test_yotpo_errors_fail_the_redemption_but_not_other_updates(checkout):
@@ -197,9 +121,7 @@ def test_yotpo_errors_fail_the_redemption_but_not_other_updates(checkout):
     checkout.world.yotpo.set_faults({"error_next": 50, "error_status": 503})
     with pytest.raises(CommercetoolsPermanentError) as refused:
         shop.request_reward(cart, 1)
-    assert extension_error(refused.value)["extensionExtraInfo"]["loyaltyError"] == (
-        "loyalty_service_unavailable"
-    )
+    assert loyalty_error(refused.value) == ("loyalty_service_unavailable")
     updated = shop.update_cart(cart, {"action": "addLineItem", "sku": "SKU-MUG", "quantity": 1})
     assert len(updated["lineItems"]) == 2
 
@@ -236,25 +158,72 @@ def test_unsetting_the_request_removes_the_reward_and_keeps_shopper_discounts(ch
     assert F.REWARD_CODE not in fields(cart)
 
 
-def test_a_cancelled_code_leaves_its_cart_on_the_next_update(checkout):
+def place_order(checkout: Checkout, cart: dict[str, Any], number: str) -> dict[str, Any]:
+    """Place an order from `cart` through the stand-in, which calls the connector's
+    order-Create API Extension before the order is stored (a 400 refuses it, a 200's actions
+    are applied to it)."""
+    try:
+        return checkout.world.storefront.place_order(cart, number)
+    except CommercetoolsPermanentError as exc:
+        raise OrderRefused(loyalty_error(exc)) from exc
+
+
+class OrderRefused(Exception):
+    pass
+
+
+def test_points_cannot_be_spent_twice_across_an_unpaid_order(checkout):
+    """600 points; order A uses a 500-point reward and stays unpaid (earning waits for the
+    payment); cart B asks for the same reward. Never two rewards for 500 points."""
     world = checkout.world
     shop = world.storefront
     customer = checkout.member("dan@example.com", 600)
+    cart_a = shop.request_reward(shop.cart([("SKU-HOODIE", 1)], customer=customer), 1)
+    assert reward_discounts(cart_a) == [500]
+    order_a = place_order(checkout, cart_a, "TWICE-A")
+    # Consumed at placement: the points are gone although Yotpo has not seen the order.
+    assert checkout.balance("dan@example.com") == 100
+    assert fields(order_a)[F.REWARD_STATUS] == "consumed"
+    assert fields(order_a)[F.REWARD_CODE] != fields(cart_a)[F.REWARD_CODE]
+
+    cart_b = shop.cart([("SKU-BOOK", 1)], customer=customer)
+    with pytest.raises(CommercetoolsPermanentError) as refused:
+        shop.request_reward(cart_b, 1)
+    assert loyalty_error(refused.value) == ("not_enough_points")
+    usable = [
+        r
+        for r in world.yotpo_account()["redemptions"]
+        if r["status"] != "cancelled" and r["customer_id"] == customer["id"]
+    ]
+    assert [(r["reward_text"], r["points_deducted"]) for r in usable] == [
+        (fields(order_a)[F.REWARD_CODE], True)
+    ]
+
+
+def test_of_two_carts_holding_the_same_points_only_one_order_gets_the_reward(checkout):
+    shop = checkout.world.storefront
+    customer = checkout.member("eve@example.com", 600)
     first = shop.request_reward(shop.cart([("SKU-HOODIE", 1)], customer=customer), 1)
     second = shop.request_reward(shop.cart([("SKU-BOOK", 1)], customer=customer), 1)
     assert reward_discounts(first) == [500] and reward_discounts(second) == [500]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        cancelled = world.ct.query(
-            "custom-objects", where='container = "yotpo-loyalty-cancelled-codes"'
-        )["results"]
-        if cancelled:
-            break
-        time.sleep(0.05)
-    assert [c["value"]["code"] for c in cancelled] == [fields(first)[F.REWARD_CODE]]
-    first = shop.update_cart(first, {"action": "addLineItem", "sku": "SKU-MUG", "quantity": 1})
-    assert reward_discounts(first) == []
-    assert fields(first)[F.REWARD_STATUS] == "cancelled_by_yotpo"
+    place_order(checkout, first, "PAIR-1")
+    with pytest.raises(OrderRefused) as refused:
+        place_order(checkout, second, "PAIR-2")
+    assert str(refused.value) == "reward_no_longer_available"
+    assert checkout.balance("eve@example.com") == 100
+
+
+@pytest.mark.parametrize("currency", ["JPY", "KWD"])
+def test_a_base_currency_reward_is_refused_on_other_currency_carts(checkout, currency):
+    checkout.world.set_yotpo_currencies({"EUR": 2, "JPY": 0, "KWD": 3})
+    shop = checkout.world.storefront
+    customer = checkout.member(f"{currency.lower()}@example.com", 5000)
+    cart = shop.cart([("SKU-HOODIE", 1)], customer=customer, currency=currency)
+    for option in (1, 2):  # fixed €5; 10 % with a €50 minimum
+        with pytest.raises(CommercetoolsPermanentError) as refused:
+            shop.request_reward(cart, option)
+        assert loyalty_error(refused.value) == ("currency_not_supported")
+    assert checkout.world.yotpo_account()["redemptions"] == []
 
 
 def test_webhook_needs_the_shared_secret(checkout):
@@ -298,15 +267,13 @@ def test_the_trigger_condition_keeps_plain_carts_away(checkout):
     customer = checkout.member("cond@example.com", 800)
     shop.request_reward(shop.cart([("SKU-HOODIE", 1)], customer=customer), 1)
     assert checkout.calls.extension_calls == 1
+    # An order from a cart without reward fields does not reach the order trigger either.
+    shop.place_order(shop.cart([("SKU-MUG", 1)], customer=customer))
+    assert checkout.calls.extension_calls == 1
 
 
 def test_with_immediate_deduction_a_dropped_reward_gives_its_points_back(world):
-    env = {**world.env, "EXTENSION_SECRET": SECRET, "DELAY_POINTS_DEDUCTION": "false"}
-    settings = load_settings(ServiceSettings, env)
-    server = ServerThread(create_app(settings)).start()
-    try:
-        fixture = Checkout(world, server, settings, CallCounter(None))
-        fixture.install()
+    with running_checkout(world, DELAY_POINTS_DEDUCTION="false") as fixture:
         shop = world.storefront
         customer = fixture.member("imm@example.com", 800)
         cart = shop.request_reward(shop.cart([("SKU-HOODIE", 1)], customer=customer), 1)
@@ -315,5 +282,3 @@ def test_with_immediate_deduction_a_dropped_reward_gives_its_points_back(world):
         cart = shop.drop_reward(cart)
         assert reward_discounts(cart) == []
         assert fixture.balance("imm@example.com") == 800  # returned
-    finally:
-        server.stop()

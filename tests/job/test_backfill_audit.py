@@ -35,7 +35,7 @@ def paid_order(scene, number: str, email: str, *, currency: str = "EUR") -> dict
 
 def deliver_live(scene, *resource_ids: str) -> None:
     """What the event app does with the resources' messages (the live path)."""
-    client = create_event_app(load_settings(EventSettings, scene.world.env)).test_client()
+    client = create_event_app(load_settings(EventSettings, scene.env)).test_client()
     for resource_id in resource_ids:
         for message in scene.world.messages(resource_id):
             client.post("/event", json=push(message))
@@ -107,6 +107,8 @@ def test_an_interrupted_backfill_continues_where_it_stopped(scene, clock):
     for number in numbers:
         paid_order(scene, number, f"{number.lower()}@example.com")
 
+    # One order at a time, so the fake clock decides exactly where the budget runs out.
+    scene = scene.with_env(RECONCILE_CONCURRENCY="1")
     backfill = Backfill(scene.settings, scene.clients, monotonic=clock, out=lambda line: None)
     original = backfill.reconciler.reconcile
 
@@ -119,7 +121,7 @@ def test_an_interrupted_backfill_continues_where_it_stopped(scene, clock):
     first = backfill.run(RANGE, budget_seconds=2.5)
     assert first.outcome == "budget_exhausted" and first.sent_orders == 2
     (state,) = custom_objects(scene, JOB_CONTAINER)
-    assert state["value"]["lock"] is None and state["value"]["cursor"]["done"] == 2
+    assert state["value"].get("lock") is None and state["value"]["cursor"]["done"] == 2
     second = backfill.run(RANGE, budget_seconds=100)
     assert second.outcome == "complete" and second.sent_orders == 3 and second.up_to_date == 0
     assert sorted(o["order_id"] for o in scene.world.yotpo_orders()) == numbers
@@ -154,13 +156,16 @@ def test_audit_finds_each_kind_of_mismatch(scene):
     deliver_live(scene, refused["id"])
     assert never and pending
 
-    report = audit(scene.settings, scene.clients, RANGE)
+    report = audit(scene.settings, scene.clients, RANGE, recover=False)
     assert report.orders == 5
     issues = {m.name: m.issues for m in report.mismatches}
     assert set(issues) == {"AU-NEVER", "AU-REFUND", "AU-PENDING", "AU-FAILED"}
     assert issues["AU-NEVER"] == ["paid but never earned"]
     assert issues["AU-REFUND"] == [f"refunded but not reversed ({_refund_id(scene, unreversed)})"]
-    assert issues["AU-PENDING"] == ["pending: order:AU-PENDING"]
+    # Handed back by the failed delivery and never taken again: stuck, not in flight.
+    (stuck_issue,) = issues["AU-PENDING"]
+    assert stuck_issue.startswith("stuck: order:AU-PENDING (pending since ")
+    assert [(s["order"], s["result"]) for s in report.stuck] == [("AU-PENDING", "listed")]
     (failed,) = issues["AU-FAILED"]
     assert failed.startswith("failed: order:AU-FAILED: YotpoPermanentError")
     assert "another customer id" in failed
@@ -168,14 +173,16 @@ def test_audit_finds_each_kind_of_mismatch(scene):
     assert entry.earned_cents == unreversed["taxedPrice"]["totalGross"]["centAmount"]
     assert entry.refunded_cents == 0
 
-    table = render_table(report)
-    for text in ("paid but never earned", "refunded but not reversed", "pending", "failed:"):
+    table = render_table(report, width=100)
+    for text in ("paid but never earned", "refunded but not reversed", "stuck:", "failed:"):
         assert text in table
     assert "5 order(s) audited, 4 with mismatches" in table
+    # The whole of Yotpo's reason is there, however long (wrapped, never cut).
+    assert _unwrapped(failed) in _unwrapped(table)
 
     out = io.StringIO()
     code = main(
-        ["audit", "--since", YESTERDAY.date().isoformat(), "--json"],
+        ["audit", "--since", YESTERDAY.date().isoformat(), "--json", "--no-recover"],
         settings=scene.settings,
         clients=scene.clients,
         stdout=out,
@@ -183,6 +190,19 @@ def test_audit_finds_each_kind_of_mismatch(scene):
     assert code == 1
     data = json.loads(out.getvalue())
     assert data["clean"] is False and len(data["mismatches"]) == 4
+    assert "AU-PENDING" not in {o["order_id"] for o in scene.world.yotpo_orders()}
+
+    # Without --no-recover the audit re-sends the stuck order, once, as a redelivery would.
+    recovered = audit(scene.settings, scene.clients, RANGE)
+    assert [(s["order"], s["result"]) for s in recovered.stuck] == [("AU-PENDING", "recovered")]
+    assert {m.name for m in recovered.mismatches} == {"AU-NEVER", "AU-REFUND", "AU-FAILED"}
+    assert "AU-PENDING" in {o["order_id"] for o in scene.world.yotpo_orders()}
+    assert audit(scene.settings, scene.clients, RANGE).stuck == []
+    assert scene.world.duplicates() == {"orders": {}, "refunds": {}}
+
+
+def _unwrapped(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _refund_id(scene, order: dict[str, Any]) -> str:
@@ -213,11 +233,15 @@ def test_backfill_cli_dry_run_and_store_filter(scene):
     assert main(["backfill", "--since", since, "--dry-run"], **_wired(scene, out)) == 0
     text = out.getvalue()
     assert "CLI-1: would send order order:CLI-1" in text
-    assert json.loads(text.strip().splitlines()[-1])["outcome"] == "planned"
+    assert "backfill (dry run): planned" in text and "would send: 1 order, 0 refunds" in text
     assert scene.world.yotpo_orders() == []
+    out = io.StringIO()
+    assert main(["backfill", "--since", since, "--dry-run", "--json"], **_wired(scene, out)) == 0
+    assert json.loads(out.getvalue())["outcome"] == "planned"  # --json: the summary alone
 
     out = io.StringIO()
-    assert main(["backfill", "--since", since, "--store", "elsewhere"], **_wired(scene, out)) == 0
+    args = ["backfill", "--since", since, "--store", "elsewhere", "--json"]
+    assert main(args, **_wired(scene, out)) == 0
     assert json.loads(out.getvalue())["orders"] == 0
     out = io.StringIO()
     assert main(["backfill", "--since", since], **_wired(scene, out)) == 0
@@ -256,6 +280,7 @@ def test_progress_is_shown_on_a_terminal_only():
         {"task": "audit", "since": "2026-01-02", "until": "2026-01-01"},
         {"task": "explode"},
         {"task": "reconcile", "extra": 1},
+        {"task": "audit", "since": "2026-01-01", "recover": "no"},
     ],
 )
 def test_bad_job_requests_are_400(scene, body):

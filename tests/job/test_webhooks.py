@@ -146,3 +146,35 @@ def test_without_the_customer_type_the_webhook_is_acknowledged_and_logged(scene)
         "/yotpo/webhooks", json=body, headers={WEBHOOK_SECRET_HEADER: WEBHOOK_SECRET}
     )
     assert answer.status_code == 200 and answer.get_json()["outcome"] == "failed"
+
+
+def test_the_points_changed_examples_thirty_party_id_spelling_still_writes_back(receiver):
+    """Yotpo's points-changed example spells the customer's id `thirty_party_id`
+    (https://loyaltyapi.yotpo.com/reference/points-changed); the stand-in can send it so."""
+    scene = receiver.scene
+    scene.world.yotpo.put_account(
+        {
+            "guid": GUID,
+            "api_key": "sandbox-api-key",
+            "program": {
+                "webhook_url": receiver.url,
+                "webhook_secret": WEBHOOK_SECRET,
+                "points_changed_id_spelling": "thirty_party_id",
+            },
+        }
+    )
+    sam = scene.member("thirty@example.com")
+    scene.adjust(sam, 70)
+    deliveries = [d for d in receiver.settle() if d["topic"] == "swell/points/changed"]
+    assert deliveries and all(d["delivered"] for d in deliveries)
+    assert "thirty_party_id" in deliveries[-1]["payload"]["customer"]
+    assert scene.fields(sam)[F.POINTS_BALANCE] == 70
+
+
+def test_tier_webhooks_carry_tier_objects_and_still_write_back(receiver):
+    scene = receiver.scene
+    sam = scene.member("objects@example.com")
+    scene.spend(sam, 60000)
+    earned = [d for d in receiver.settle() if d["topic"] == "swell/tier/earned"]
+    assert earned and earned[-1]["payload"]["new_tier"]["name"] == "Gold"
+    assert scene.fields(sam)[F.VIP_TIER] == "Gold"

@@ -303,6 +303,18 @@ def test_set_direct_discounts_replaces_the_whole_list(api: Api) -> None:
     assert cents(again["totalPrice"]) == cents(cart["totalPrice"]) == 1598
 
 
+def code_discount(sort_order: str, permyriad: int = 1000) -> dict[str, Any]:
+    """A Cart Discount that only a discount code unlocks: 10 % off every line item."""
+    return {
+        "name": {"en": f"code {sort_order}"},
+        "value": {"type": "relative", "permyriad": permyriad},
+        "cartPredicate": "true",
+        "target": {"type": "lineItems", "predicate": "true"},
+        "sortOrder": sort_order,
+        "requiresDiscountCode": True,
+    }
+
+
 def test_discount_codes_must_exist(api: Api) -> None:
     cart = api.post("carts", {"currency": "EUR"})
     status, body = api.error(
@@ -311,7 +323,12 @@ def test_discount_codes_must_exist(api: Api) -> None:
         {"version": 1, "actions": [{"action": "addDiscountCode", "code": "WELCOME"}]},
     )
     assert status == 400 and body["errors"][0]["code"] == "DiscountCodeNonApplicable"
-    code = api.post("discount-codes", {"code": "WELCOME", "cartDiscounts": []})
+    assert body["errors"][0]["reason"] == "DoesNotExist"
+    discount = api.post("cart-discounts", code_discount("0.5"))
+    code = api.post(
+        "discount-codes",
+        {"code": "WELCOME", "cartDiscounts": [{"typeId": "cart-discount", "id": discount["id"]}]},
+    )
     cart = api.update("carts", cart, {"action": "addDiscountCode", "code": "WELCOME"})
     assert cart["discountCodes"] == [
         {"discountCode": {"typeId": "discount-code", "id": code["id"]}, "state": "MatchesCart"}
@@ -344,7 +361,11 @@ def test_order_from_cart_copies_everything_and_orders_the_cart(api: Api) -> None
             ],
         },
     )
-    api.post("discount-codes", {"code": "SPRING"})
+    spring = api.post("cart-discounts", code_discount("0.4"))
+    api.post(
+        "discount-codes",
+        {"code": "SPRING", "cartDiscounts": [{"typeId": "cart-discount", "id": spring["id"]}]},
+    )
     customer = api.post("customers", {"email": "buyer@example.com"})["customer"]
     cart = api.post(
         "carts",
@@ -365,6 +386,11 @@ def test_order_from_cart_copies_everything_and_orders_the_cart(api: Api) -> None
     cart = api.update(
         "carts",
         cart,
+        # A code and a direct discount together need the 2026-09-17 flag set to false.
+        {
+            "action": "setDirectDiscountsIgnoreCartDiscounts",
+            "directDiscountsIgnoreCartDiscounts": False,
+        },
         {
             "action": "setDirectDiscounts",
             "discounts": [

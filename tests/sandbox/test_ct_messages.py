@@ -130,7 +130,8 @@ def test_order_lifecycle_emits_the_real_messages_in_sequence(api: Api) -> None:
     return_item = order["returnInfo"][0]["items"][0]
     assert (
         return_item["id"]
-        and return_item["paymentState"] == "Initial"
+        # Advised items start NonRefundable (ReturnPaymentState, RAML enum description).
+        and return_item["paymentState"] == "NonRefundable"
         and return_item["type"] == "LineItemReturnItem"
     )
     order = api.update(
@@ -178,7 +179,9 @@ def test_order_lifecycle_emits_the_real_messages_in_sequence(api: Api) -> None:
     assert (state["orderState"], state["oldOrderState"]) == ("Confirmed", "Open")
     assert paid["paymentState"] == "Paid" and "oldPaymentState" not in paid
     assert shipped["shipmentState"] == "Shipped"
-    assert added["payment"] == {"typeId": "payment", "id": payment["id"]}
+    # `paymentRef` in the current spec (OrderPaymentAddedMessage, api-reference 2025-11-11).
+    assert added["paymentRef"] == {"typeId": "payment", "id": payment["id"]}
+    assert "payment" not in added
     assert returned["returnInfo"]["returnTrackingId"] == "RT-1"
     assert returned["returnInfo"]["items"][0]["id"] == return_item["id"]
     assert (return_shipped["returnItemId"], return_shipped["returnShipmentState"]) == (

@@ -21,8 +21,10 @@ from sandbox.serving import ServerThread
 from sandbox.yotpo import (
     DEFAULT_API_KEY,
     DEFAULT_GUID,
+    SILENT_PROFILES,
     WEBHOOK_SECRET_HEADER,
     AccountConfig,
+    ProgramConfig,
     SandboxConfig,
     Webhook,
     WebhookDispatcher,
@@ -90,6 +92,16 @@ class Harness:
             **extra,
         }
         return self.call("POST", "/orders", body)
+
+    def account(self) -> dict[str, Any]:
+        return self.engine.state()["accounts"][DEFAULT_GUID]
+
+    def order_record(self, order_id: str) -> dict[str, Any]:
+        """The stand-in's latest record of an order (Create Order answers no body)."""
+        return [o for o in self.account()["orders"] if o["order_id"] == order_id][-1]
+
+    def refunds(self) -> list[dict[str, Any]]:
+        return self.account()["refunds"]
 
     def topics(self) -> list[str]:
         return [w.topic for w in self.webhooks]
@@ -207,8 +219,8 @@ def test_upsert_by_id_keeps_the_member_when_the_email_changes(h: Harness) -> Non
     assert by_id["email"] == "new@example.com"
     assert by_id["first_name"] == "Jo"
     assert by_id["points_balance"] == 50
-    assert h.customer(customer_email="NEW@example.com")["id"] == "ct-1"
-    assert h.customer(phone_number="+3312")["id"] == "ct-1"
+    assert h.customer(customer_email="NEW@example.com")["third_party_id"] == "ct-1"
+    assert h.customer(phone_number="+3312")["third_party_id"] == "ct-1"
     assert h.call("GET", "/customers", customer_email="old@example.com").status_code == 404
     assert len(h.engine.state()["accounts"][DEFAULT_GUID]["customers"]) == 1
 
@@ -234,10 +246,12 @@ def test_customer_lookup_needs_exactly_one_identifier(h: Harness) -> None:
     assert "error" in missing.get_json()
     plain = h.customer(customer_id="ct-1")
     assert "referral_code" not in plain
-    assert "history" not in plain
+    assert "history_items" not in plain
+    # Real answers name the connector's id `third_party_id` and carry no `id` or `history`.
+    assert plain["third_party_id"] == "ct-1" and "id" not in plain and "history" not in plain
     full = h.customer(customer_id="ct-1", with_referral_code="true", with_history="true")
     assert full["referral_code"]["code"]
-    assert full["history"] == []
+    assert full["history_items"] == []
 
 
 def test_customer_upsert_needs_an_email(h: Harness) -> None:
@@ -263,8 +277,9 @@ def test_points_follow_the_currency_fraction_digits(
     make: Callable[..., Harness], currency: str, cents: int, points_per_unit: str, expected: int
 ) -> None:
     h = make(points_per_unit=points_per_unit)
-    body = h.order("O-1", cents, currency).get_json()
-    assert body["points_earned"] == expected
+    answer = h.order("O-1", cents, currency)
+    assert answer.status_code == 200 and answer.get_json() == {}  # no documented body
+    assert h.order_record("O-1")["points_earned"] == expected
     assert h.customer(customer_id="ct-jane")["points_balance"] == expected
 
 
@@ -312,15 +327,51 @@ def test_only_orders_whose_status_matches_the_regex_earn(make: Callable[..., Har
     assert custom.customer(customer_id="ct-jane")["points_balance"] == 50
 
 
-def test_a_repeated_order_id_is_applied_again_and_counted(h: Harness) -> None:
+@pytest.mark.parametrize(
+    ("mode", "status", "balance", "purchases"),
+    [("process", 200, 100, 1), ("ignore", 200, 0, 0), ("reject", 422, 0, 0)],
+)
+def test_a_repeated_order_id_is_answered_as_configured_and_always_counted(
+    make: Callable[..., Harness], mode: str, status: int, balance: int, purchases: int
+) -> None:
+    """The loyalty reference does not say what a repeated order_id does: each answer can be
+    played (SilentCases), and the repeat is counted whatever the answer."""
+    h = make(silent={"duplicate_order_id": mode})
     h.order("O-1", 10000)
-    h.order("O-1", 10000)
+    assert h.order("O-1", 10000).status_code == status
     customer = h.customer(customer_id="ct-jane")
-    assert customer["points_balance"] == 200
-    assert customer["total_purchases"] == 2
-    state = h.admin("GET", "/state").get_json()
-    assert state["accounts"][DEFAULT_GUID]["duplicates"]["orders"] == {"O-1": 1}
-    assert state["duplicates"]["orders"] == {"O-1": 1}
+    assert customer["points_balance"] == 100 + balance
+    assert customer["total_purchases"] == 1 + purchases
+    assert h.engine.state()["duplicates"]["orders"] == {"O-1": 1}
+
+
+def test_a_repeated_refund_id_can_be_processed_again(make: Callable[..., Harness]) -> None:
+    h = make(silent={"duplicate_refund_id": "process"})
+    h.order("O-1", 10000)
+    body = {"order_id": "O-1", "total_amount_cents": 2500, "id": "R-1"}
+    h.ok("POST", "/refunds", body)
+    h.ok("POST", "/refunds", body)
+    assert h.customer(customer_id="ct-jane")["points_balance"] == 50
+    assert h.engine.state()["duplicates"]["refunds"] == {"R-1": 1}
+
+
+def test_orders_without_ip_and_user_agent_can_be_refused(make: Callable[..., Harness]) -> None:
+    """Create Order lists ip_address and user_agent as required and documents ignore_ip_ua
+    (https://loyaltyapi.yotpo.com/reference/create-order); whether Yotpo refuses an order
+    without them is not documented, so the stand-in plays both."""
+    lenient = make()
+    assert lenient.order("O-1", 1000).status_code == 200
+    strict = make(silent={"missing_ip_ua": "reject"})
+    refused = strict.order("O-1", 1000, user_agent="Mozilla/5.0")
+    assert refused.status_code == 422 and "ip_address" in refused.get_json()["error"]
+    assert strict.order("O-2", 1000, ip_address="203.0.113.7", user_agent="UA").status_code == 200
+    assert strict.order("O-3", 1000, ignore_ip_ua=True).status_code == 200
+    assert [o["order_id"] for o in strict.account()["orders"]] == ["O-2", "O-3"]
+
+
+def test_the_silent_profiles_are_valid_programs() -> None:
+    for profile in SILENT_PROFILES.values():
+        assert ProgramConfig(silent=profile).silent.model_dump() == profile
 
 
 # --- tiers and refunds ---------------------------------------------------------------------
@@ -339,14 +390,16 @@ def test_tier_upgrades_with_spend_and_drops_after_a_refund(h: Harness) -> None:
     assert gold["vip_tier_ends_at"] == "2026-03-11T12:00:00Z"
     assert gold["vip_tier_upgrade_requirements"] is None
     earned = [w.payload for w in h.webhooks if w.topic == TOPIC_TIER_EARNED]
-    assert [(p["new_tier"], p["old_tier"]) for p in earned] == [("Gold", "Bronze")]
+    # Tier objects, as GET /vip_tiers lists them (the vip-tier-earned page's example).
+    assert [(p["new_tier"]["name"], p["old_tier"]["name"]) for p in earned] == [("Gold", "Bronze")]
+    assert earned[0]["new_tier"] == h.ok("GET", "/vip_tiers")[2]
 
     h.ok("POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 20000, "id": "R-1"})
     silver = h.customer(customer_id="ct-jane")
     assert (silver["vip_tier_name"], silver["total_spend_cents"]) == ("Silver", 40000)
     assert silver["points_balance"] == 400
     lost = [w.payload for w in h.webhooks if w.topic == TOPIC_TIER_LOST]
-    assert [(p["new_tier"], p["old_tier"]) for p in lost] == [("Silver", "Gold")]
+    assert [(p["new_tier"]["name"], p["old_tier"]["name"]) for p in lost] == [("Silver", "Gold")]
     assert lost[0]["email"] == "jane@example.com"
 
 
@@ -355,24 +408,26 @@ def test_two_partial_refunds_reverse_exactly_what_the_order_earned(h: Harness) -
     first = h.ok(
         "POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 3333, "currency": "EUR"}
     )
-    assert first["points_reversed"] == 33  # floor(100 * 3333 / 10001)
-    second = h.ok("POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 6668})
-    assert second["points_reversed"] == 67
+    assert first == {}  # asynchronous: 200 acknowledges receipt, nothing more
+    h.ok("POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 6668})
+    assert [r["points_reversed"] for r in h.refunds()] == [33, 67]  # floor(100 * 3333 / 10001)
     customer = h.customer(customer_id="ct-jane")
     assert (customer["points_balance"], customer["points_earned"]) == (0, 0)
     assert (customer["total_spend_cents"], customer["total_purchases"]) == (0, 0)
-    over = h.call("POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 1})
-    assert over.status_code == 422
+    h.ok("POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 1})  # still 200
+    assert [r["reason"] for r in h.account()["refunds_failed"]] == [
+        "refunds (10002) would exceed the order total (10001)"
+    ]
 
 
 def test_refunds_may_not_exceed_the_order_total(h: Harness) -> None:
     h.order("O-1", 1000)
     h.ok("POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 600})
-    assert (
-        h.call("POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 500}).status_code
-        == 422
-    )
+    h.ok(
+        "POST", "/refunds", {"order_id": "O-1", "total_amount_cents": 500}
+    )  # accepted, not applied
     assert h.customer(customer_id="ct-jane")["points_balance"] == 4
+    assert len(h.refunds()) == 1 and len(h.account()["refunds_failed"]) == 1
 
 
 @settings(max_examples=60, deadline=None)
@@ -392,45 +447,53 @@ def test_refunds_never_reverse_more_than_the_order_earned(
         "currency_code": currency,
         "status": "paid",
     }
-    earned = engine.create_order(DEFAULT_GUID, order)["points_earned"]
-    refunded = reversed_points = 0
+    engine.create_order(DEFAULT_GUID, order)
+    account = engine.state()["accounts"][DEFAULT_GUID]
+    earned = account["orders"][0]["points_earned"]
+    refunded = 0
     for cut in cuts:
         amount = min(cut, total - refunded)
         if amount == 0:
             break
-        result = engine.create_refund(
-            DEFAULT_GUID, {"order_id": "P-1", "total_amount_cents": amount}
-        )
+        engine.create_refund(DEFAULT_GUID, {"order_id": "P-1", "total_amount_cents": amount})
         refunded += amount
-        reversed_points += result["points_reversed"]
+        reversed_points = sum(
+            r["points_reversed"] for r in engine.state()["accounts"][DEFAULT_GUID]["refunds"]
+        )
         assert 0 <= reversed_points <= earned
     # Settle the remainder: a fully refunded order has given back exactly what it earned.
     if refunded < total:
-        rest = engine.create_refund(
+        engine.create_refund(
             DEFAULT_GUID, {"order_id": "P-1", "total_amount_cents": total - refunded}
         )
-        reversed_points += rest["points_reversed"]
-    assert reversed_points == earned
+    refunds = engine.state()["accounts"][DEFAULT_GUID]["refunds"]
+    assert sum(r["points_reversed"] for r in refunds) == earned
     customer = engine.get_customer(DEFAULT_GUID, {"customer_email": "p@example.com"})
     assert (customer["points_balance"], customer["total_spend_cents"]) == (0, 0)
 
 
-def test_refund_validation(h: Harness) -> None:
+def test_refunds_are_acknowledged_and_processed_later(h: Harness) -> None:
+    """https://loyaltyapi.yotpo.com/reference/create-refund: "Requests are processed
+    asynchronously. A HTTP 200 success response acknowledges the receipt of the request." """
     h.order("O-1", 1000)
-    assert (
-        h.call("POST", "/refunds", {"order_id": "nope", "total_amount_cents": 1}).status_code == 422
-    )
-    assert h.call("POST", "/refunds", {"order_id": "O-1"}).status_code == 422
+    assert h.ok("POST", "/refunds", {"order_id": "nope", "total_amount_cents": 1}) == {}
     wrong_currency = {"order_id": "O-1", "total_amount_cents": 100, "currency": "USD"}
-    assert h.call("POST", "/refunds", wrong_currency).status_code == 422
+    assert h.ok("POST", "/refunds", wrong_currency) == {}
+    assert h.refunds() == []
+    assert [r["reason"] for r in h.account()["refunds_failed"]] == [
+        "order nope not found",
+        "refund currency USD differs from order EUR",
+    ]
+    assert h.customer(customer_id="ct-jane")["points_balance"] == 10
+    # A body missing a required field is refused at once.
+    assert h.call("POST", "/refunds", {"order_id": "O-1"}).status_code == 422
 
 
 def test_a_refund_id_seen_before_is_ignored_and_counted(h: Harness) -> None:
     h.order("O-1", 10000)
     body = {"order_id": "O-1", "total_amount_cents": 2500, "id": "R-1"}
     h.ok("POST", "/refunds", body)
-    again = h.ok("POST", "/refunds", body)
-    assert again["duplicate"] is True
+    assert h.ok("POST", "/refunds", body) == {}
     assert h.customer(customer_id="ct-jane")["points_balance"] == 75
     assert h.engine.state()["duplicates"]["refunds"] == {"R-1": 1}
     # Without an id nothing identifies a repeat: it is a new refund.
@@ -451,7 +514,7 @@ def test_points_adjustments(h: Harness) -> None:
     )
     after = h.customer(customer_id="ct-jane", with_history="true")
     assert (after["points_balance"], after["points_earned"]) == (150, 100)
-    assert after["history"][-1]["action"] == "Welcome"
+    assert after["history_items"][-1]["action"] == "Welcome"
     h.ok(
         "POST",
         "/points/adjust",
@@ -492,11 +555,37 @@ def test_redemption_options_shape_and_customer_filter(h: Harness) -> None:
     assert [o["id"] for o in options] == [1, 2, 3, 4]
     percent = options[1]
     assert (percent["discount_percentage"], percent["cart_greater_than"]) == (10, 5000)
-    assert options[3]["is_offline"] is True
+    # Offline is a query, not a field; options carry no currency either.
+    assert all("is_offline" not in o and "currency" not in o for o in options)
+    assert [o["id"] for o in h.ok("GET", "/redemption_options", is_offline="true")] == [4]
+    # Pay with points: the per-point rate, no per-step amount.
+    variable = options[2]
+    assert (variable["discount_rate_cents"], variable["discount_amount_cents"]) == (1, None)
     h.order("O-1", 60000)  # 600 points
     affordable = h.ok("GET", "/redemption_options", customer_id="ct-jane")
     assert [o["id"] for o in affordable] == [1, 3]
     assert h.call("GET", "/redemption_options", customer_id="nobody").status_code == 404
+
+
+def test_option_amount_can_be_played_as_the_string_the_reference_types(
+    make: Callable[..., Harness],
+) -> None:
+    h = make(silent={"amount_as_string": True})
+    assert [o["amount"] for o in h.ok("GET", "/redemption_options")] == ["500", "1000", "1", "1000"]
+
+
+def test_a_variable_option_without_a_rate_plays_yotpo_leaving_it_out(
+    make: Callable[..., Harness],
+) -> None:
+    rateless = {
+        "id": 7,
+        "name": "Points off",
+        "amount": 1,
+        "discount_type": "generic_variable",
+    }
+    h = make(redemption_options=[rateless])
+    (option,) = h.ok("GET", "/redemption_options")
+    assert option["discount_rate_cents"] is None and option["discount_amount_cents"] is None
 
 
 def test_redemptions_that_cannot_be_afforded_or_do_not_exist_are_422(h: Harness) -> None:
@@ -511,14 +600,12 @@ def test_redemptions_that_cannot_be_afforded_or_do_not_exist_are_422(h: Harness)
 def test_an_immediate_redemption_deducts_at_once(h: Harness) -> None:
     h.order("O-1", 60000)
     body = _redeem(h, 1).get_json()
-    assert body["approved"] is True
-    assert (body["amount"], body["discount_amount_cents"]) == (500, 500)
-    assert body["reward_text"]
+    # The documented answer, nothing more.
+    assert set(body) == {"id", "reward_text", "approved", "approved_at", "created_at", "updated_at"}
+    assert body["approved"] is True and body["reward_text"]
     assert h.customer(customer_id="ct-jane")["points_balance"] == 100
     second = _redeem(h, 3, points_to_redeem=100, currency="JPY").get_json()
     assert second["reward_text"] != body["reward_text"]
-    assert second["discount_amount_cents"] == 161  # 1.00 EUR / 0.0062 = 161.29 JPY
-    assert second["currency"] == "JPY"
     assert h.customer(customer_id="ct-jane")["points_balance"] == 0
 
 
@@ -530,41 +617,97 @@ def test_a_delayed_redemption_deducts_on_the_order_that_carries_its_code(h: Harn
     assert h.customer(customer_id="ct-jane")["points_balance"] == 600 + 10 - 500
     h.order("O-3", 1000, coupon_code=redemption["reward_text"])  # used: takes nothing more
     assert h.customer(customer_id="ct-jane")["points_balance"] == 120
-    state = h.engine.state()["accounts"][DEFAULT_GUID]["redemptions"]
+    state = h.account()["redemptions"]
     assert (state[0]["status"], state[0]["used_by_order_id"]) == ("used", "O-2")
 
 
-def test_a_second_delayed_redemption_beyond_the_balance_cancels_the_first(h: Harness) -> None:
+def test_coupon_code_is_a_comma_separated_list(h: Harness) -> None:
+    h.order("O-1", 150000)  # 1500 points
+    first = _redeem(h, 1, delay_points_deduction=True).get_json()
+    h.order("O-2", 0, coupon_code=f"WELCOME10, {first['reward_text']}")
+    assert h.account()["redemptions"][0]["status"] == "used"
+    assert h.customer(customer_id="ct-jane")["points_balance"] == 1000
+
+
+def test_redeeming_again_cancels_the_unconsumed_delayed_reward(h: Harness) -> None:
+    """Yotpo's POS guide: with delayed deduction a customer's unconsumed reward is cancelled
+    when the same customer redeems again; no webhook (that topic is the customer's request)."""
     h.order("O-1", 60000)  # 600 points
     first = _redeem(h, 1, delay_points_deduction=True).get_json()
     h.webhooks.clear()
     second = _redeem(h, 1, delay_points_deduction=True).get_json()
-    cancellations = [w for w in h.webhooks if w.topic == TOPIC_REDEMPTION_CANCELLATION]
-    assert len(cancellations) == 1
-    payload = cancellations[0].payload
-    assert payload["point_redemption_id"] == first["id"]
-    assert payload["reward_text"] == first["reward_text"]
-    assert payload["customer"]["id"] == "ct-jane"
-    assert payload["customer"]["email"] == "jane@example.com"
+    assert h.topics() == []
+    assert [r["status"] for r in h.account()["redemptions"]] == ["cancelled", "active"]
 
-    h.order("O-2", 0, coupon_code=first["reward_text"])
+    h.order("O-2", 0, coupon_code=first["reward_text"])  # the cancelled code takes nothing
     assert h.customer(customer_id="ct-jane")["points_balance"] == 600
     h.order("O-3", 0, coupon_code=second["reward_text"])
     assert h.customer(customer_id="ct-jane")["points_balance"] == 100
 
 
-def test_cancelling_a_redemption(h: Harness) -> None:
+def test_another_customers_redemption_cancels_nothing(h: Harness) -> None:
+    h.order("O-1", 60000)
+    h.order("O-9", 60000, customer_id="ct-joe", customer_email="joe@example.com")
+    _redeem(h, 1, delay_points_deduction=True)
+    _redeem(h, 1, delay_points_deduction=True, customer_id="ct-joe")
+    assert [r["status"] for r in h.account()["redemptions"]] == ["active", "active"]
+
+
+def test_approving_a_cancellation_gives_the_points_back_once(h: Harness) -> None:
     h.order("O-1", 60000)
     immediate = _redeem(h, 1).get_json()
-    cancelled = h.ok("POST", f"/redemptions/{immediate['id']}/cancel")
-    assert cancelled["status"] == "cancelled"
+    path = f"/redemptions/{immediate['id']}/cancellation_completed"
+    assert h.call("POST", path, {}).status_code == 422  # reward_text is required
+    assert h.call("POST", path, {"reward_text": "LOY-OTHER"}).status_code == 422
+    assert h.ok("POST", path, {"reward_text": immediate["reward_text"]}) == {}
     assert h.customer(customer_id="ct-jane")["points_balance"] == 600
-    h.ok("POST", f"/redemptions/{immediate['id']}/cancel")  # again: no second refund
+    h.ok("POST", path, {"reward_text": immediate["reward_text"]})  # again: no second refund
     assert h.customer(customer_id="ct-jane")["points_balance"] == 600
     used = _redeem(h, 1).get_json()
     h.order("O-2", 0, coupon_code=used["reward_text"])
-    assert h.call("POST", f"/redemptions/{used['id']}/cancel").status_code == 422
-    assert h.call("POST", "/redemptions/999/cancel").status_code == 404
+    used_path = f"/redemptions/{used['id']}/cancellation_completed"
+    assert h.call("POST", used_path, {"reward_text": used["reward_text"]}).status_code == 422
+    missing = h.call("POST", "/redemptions/999/cancellation_completed", {"reward_text": "X"})
+    assert missing.status_code == 404
+    # The old invented path is gone.
+    assert h.call("POST", f"/redemptions/{used['id']}/cancel").status_code == 404
+
+
+def test_a_merchant_initiated_approval_can_be_refused(make: Callable[..., Harness]) -> None:
+    """Approve Redemption Cancellation approves a customer's request; whether Yotpo also takes
+    it for a reversal nobody asked for is not documented, so both answers can be played."""
+    h = make(silent={"approval_without_request": "reject"})
+    h.order("O-1", 60000)
+    redemption = _redeem(h, 1).get_json()
+    path = f"/redemptions/{redemption['id']}/cancellation_completed"
+    body = {"reward_text": redemption["reward_text"]}
+    assert h.call("POST", path, body).status_code == 422
+    assert h.customer(customer_id="ct-jane")["points_balance"] == 100
+    h.admin("POST", f"/redemptions/{redemption['id']}/cancellation_request")
+    assert h.ok("POST", path, body) == {}
+    assert h.customer(customer_id="ct-jane")["points_balance"] == 600
+
+
+def test_a_customers_cancellation_request_waits_for_the_merchants_approval(h: Harness) -> None:
+    h.order("O-1", 60000)
+    redemption = _redeem(h, 1).get_json()
+    h.webhooks.clear()
+    asked = h.admin("POST", f"/redemptions/{redemption['id']}/cancellation_request")
+    assert asked.status_code == 200
+    (hook,) = h.webhooks
+    assert hook.topic == TOPIC_REDEMPTION_CANCELLATION
+    assert hook.payload["point_redemption_id"] == str(redemption["id"])
+    assert hook.payload["reward_text"] == redemption["reward_text"]
+    assert hook.payload["customer"]["third_party_id"] == "ct-jane"
+    assert "id" not in hook.payload["customer"]
+    # Points come back only once the merchant approves.
+    assert h.customer(customer_id="ct-jane")["points_balance"] == 100
+    h.ok(
+        "POST",
+        f"/redemptions/{redemption['id']}/cancellation_completed",
+        {"reward_text": redemption["reward_text"]},
+    )
+    assert h.customer(customer_id="ct-jane")["points_balance"] == 600
 
 
 def test_concurrent_orders_are_all_counted(h: Harness) -> None:
@@ -610,7 +753,8 @@ def test_injected_429_carries_reset_headers(h: Harness) -> None:
     limited = h.call("GET", "/vip_tiers")
     assert limited.status_code == 429
     assert limited.headers["ratelimit-reset"] == "3"
-    assert limited.headers["Retry-After"] == "3"
+    # Yotpo documents ratelimit-* headers and no Retry-After (guidelines-and-conventions).
+    assert "Retry-After" not in limited.headers
     assert limited.headers["ratelimit-remaining"] == "0"
     assert h.call("GET", "/vip_tiers").status_code == 200
 
@@ -766,6 +910,44 @@ def test_the_dispatcher_retries_failed_deliveries() -> None:
         dispatcher.close()
 
 
+def test_the_secret_header_is_configurable_or_absent() -> None:
+    """No public page says how Yotpo sends the webhook authentication value."""
+    calls: list[dict[str, str]] = []
+
+    def post(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> int:
+        calls.append(headers)
+        return 200
+
+    dispatcher = WebhookDispatcher(post=post)
+    try:
+        named = Webhook(url="http://x/h", secret="s", payload={}, secret_header="X-Custom")
+        dispatcher.send(named)
+        dispatcher.send(
+            Webhook(url="http://x/h?token=s", secret="s", payload={}, secret_header=None)
+        )
+        assert dispatcher.wait_idle(timeout=5)
+    finally:
+        dispatcher.close()
+    assert calls[0]["X-Custom"] == "s" and WEBHOOK_SECRET_HEADER not in calls[0]
+    assert set(calls[1]) == {"Content-Type"}
+
+
+def test_extensions_add_routes_to_the_stand_in() -> None:
+    seen: list[YotpoEngine] = []
+
+    def extension(app: Flask, engine: YotpoEngine) -> None:
+        seen.append(engine)
+
+        @app.get("/widget/ping")
+        def ping() -> Any:
+            return jsonify({"accounts": list(engine.state()["accounts"])})
+
+    engine = YotpoEngine(default_config(), webhook_sink=lambda _w: None)
+    client = create_app(engine, extensions=(extension,)).test_client()
+    assert seen == [engine]
+    assert client.get("/widget/ping").get_json() == {"accounts": [DEFAULT_GUID]}
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[tuple[dict[str, Any], str | None]], threading.Event]]:
     received: list[tuple[dict[str, Any], str | None]] = []
@@ -811,10 +993,11 @@ def test_real_http_server_end_to_end(
                 "delay_points_deduction": True,
             }
             first = http.post(f"{base}/redemptions", json=redeem, timeout=5).json()
-            http.post(f"{base}/redemptions", json=redeem, timeout=5).raise_for_status()
             customer = http.get(f"{base}/customers", params={"customer_id": "ct-9"}, timeout=5)
             assert customer.json()["points_balance"] == 600
             assert customer.headers["ratelimit-limit"] == "10"
+            asked = f"{server.url}/_sandbox/redemptions/{first['id']}/cancellation_request"
+            requests.post(asked, timeout=5).raise_for_status()
 
             assert arrived.wait(timeout=10)
             cancellation = next(
@@ -824,7 +1007,14 @@ def test_real_http_server_end_to_end(
             assert cancellation[1] == HOOK_SECRET
 
             log = requests.get(f"{server.url}/_sandbox/requests", timeout=5).json()["requests"]
-            assert [r["status"] for r in log] == [401, 200, 200, 200, 200, 200]
+            assert [r["status"] for r in log] == [401, 200, 200, 200, 200]
             assert {r["correlation_id"] for r in log[1:]} == {"e2e-1"}
     finally:
         engine.close()
+
+
+def test_the_state_never_shows_a_token_in_the_webhook_url(make: Callable[..., Harness]) -> None:
+    h = make(webhook_url="http://receiver.test/yotpo/webhooks?token=very-secret-token")
+    program = h.engine.state()["accounts"][DEFAULT_GUID]["program"]["program"]
+    assert program["webhook_url"] == "http://receiver.test/yotpo/webhooks?[redacted]"
+    assert "very-secret-token" not in json.dumps(h.engine.state())

@@ -1,0 +1,45 @@
+"""Every redemption option of a Yotpo account, cached briefly per account.
+
+The full list only explains a refusal ("unknown reward" vs "not enough points"); it changes
+when the merchant edits the program, so a few seconds of staleness cost nothing, while asking
+for it on every refusal would spend the account's 10 req/s
+(https://loyaltyapi.yotpo.com/reference/guidelines-and-conventions) on the same answer.
+The customer-specific list is never cached: it depends on the balance.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+Options = list[dict[str, Any]]
+
+
+class OptionsCache:
+    def __init__(
+        self, ttl_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Options]] = {}
+
+    def fresh(self, account: str) -> Options | None:
+        with self._lock:
+            entry = self._entries.get(account)
+        if entry is None or self._clock() - entry[0] > self._ttl:
+            return None
+        return entry[1]
+
+    def get(self, account: str, load: Callable[[], Options]) -> Options:
+        """The cached list, else `load()`'s (stored only when it succeeds)."""
+        cached = self.fresh(account)
+        if cached is not None:
+            return cached
+        options = load()
+        if self._ttl > 0:
+            with self._lock:
+                self._entries[account] = (self._clock(), options)
+        return options

@@ -1,0 +1,46 @@
+"""The webhook receiver takes the contract fixtures' payloads (the examples of Yotpo's pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.webhooks import WRITEBACK_TOPICS, YotpoWebhooks
+from shared.writeback import WritebackResult
+from tests.contracts.yotpo_fixtures import fixture, webhook_names
+
+
+class FakeWriteback:
+    def __init__(self) -> None:
+        self.synced: list[str] = []
+
+    def sync(self, customer_id: str, *, deadline: float | None = None) -> WritebackResult:
+        self.synced.append(customer_id)
+        return WritebackResult(customer_id, "updated", ("points_balance",))
+
+    def sync_customer(self, customer: Any, *, deadline: float | None = None) -> WritebackResult:
+        raise AssertionError("the fixtures carry the customer's id")
+
+
+class Unused:
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError("not a cancellation")
+
+
+WRITEBACK = [n for n in webhook_names() if fixture(n)["topic"] in WRITEBACK_TOPICS]
+
+
+def test_every_writeback_topic_has_a_fixture():
+    assert {fixture(n)["topic"] for n in WRITEBACK} == set(WRITEBACK_TOPICS)
+
+
+@pytest.mark.parametrize("name", WRITEBACK)
+def test_writeback_webhooks_look_the_member_up_by_the_id_the_fixture_carries(name):
+    writeback = FakeWriteback()
+    webhooks = YotpoWebhooks(Unused(), writeback)  # type: ignore[arg-type]
+
+    outcome = webhooks.handle(fixture(name)["payload"])
+
+    # points-changed spells it `thirty_party_id` in Yotpo's example; the rest `third_party_id`.
+    assert outcome == "updated" and writeback.synced == ["ct-cust-1"]
