@@ -104,6 +104,13 @@ def audit(
     moment = now()
     report = AuditReport(range=order_range.as_dict(), generated_at=format_datetime(moment))
     report.stuck, report.stuck_error = _stuck(settings, clients, moment, lease, recover)
+    # Plans from the view a real look builds (member, collections, sealed reward).
+    views = OrderReconciler(
+        clients.runtime,
+        config,
+        lease_seconds=settings.ledger_lease_seconds,
+        seal_key=settings.reward_seal_key(),
+    )
     earned: Counter[str] = Counter()
     refunded: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
@@ -115,7 +122,7 @@ def audit(
         report.orders += 1
         if bar is not None:
             bar.step()
-        view, plan = plan_for(order, ledger, clients.runtime, config, moment)
+        view, plan = plan_for(order, ledger, clients.runtime, config, moment, view_of=views.view_of)
         entry = AuditEntry(
             order_id=view.id,
             order_number=view.order_number,
@@ -162,6 +169,7 @@ def _stuck(
             clients.runtime,
             settings.planner_config(),
             lease_seconds=settings.ledger_lease_seconds,
+            seal_key=settings.reward_seal_key(),
         )
         if recover
         else None

@@ -121,6 +121,7 @@ class Backfill:
             clients.runtime,
             settings.planner_config(),
             lease_seconds=settings.ledger_lease_seconds,
+            seal_key=settings.reward_seal_key(),
             now=now,
             monotonic=monotonic,
         )
@@ -134,7 +135,9 @@ class Backfill:
         now = self._now()
         for order, ledger in orders_with_ledgers(self._ct, order_range.where()):
             summary.orders += 1
-            view, plan = plan_for(order, ledger, self._clients.runtime, config, now)
+            view, plan = plan_for(
+                order, ledger, self._clients.runtime, config, now, view_of=self.reconciler.view_of
+            )
             name = view.order_number or view.id
             if plan.skipped_reason:
                 summary.skipped += 1

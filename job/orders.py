@@ -7,7 +7,7 @@ an audit of a year of orders to about two commercetools calls per page.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as day_time
@@ -133,9 +133,15 @@ def plan_for(
     runtime: Runtime,
     config: PlannerConfig,
     now: datetime,
+    *,
+    view_of: Callable[[Mapping[str, Any], OrderLedger], OrderView] | None = None,
 ) -> tuple[OrderView, OrderPlan]:
-    """What the reconciler would add to this ledger now (the same planner, the same routing)."""
-    view = order_view(order)
+    """What the reconciler would add to this ledger now (the same planner, the same routing).
+
+    `view_of` is the reconciler's own view builder (`OrderReconciler.view_of`: the customer's
+    member, the products' collections, the sealed reward), so a dry run plans what a real look
+    would; without it the view is built from the order alone."""
+    view = view_of(order, ledger) if view_of is not None else order_view(order)
     route = runtime.yotpo_for_store(view.store_key)
     account = (
         AccountView(key=route.key, currencies=frozenset(route.account.currencies))

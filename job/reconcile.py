@@ -40,6 +40,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from job.clients import JobClients
+from job.consumptions import release_orphans
 from job.failures import JobDeadLetters
 from job.pool import OrderedPool
 from job.settings import JobSettings
@@ -106,6 +107,8 @@ class ReconcileSummary:
     error: str | None = None
     stuck_found: int = 0  # orders with operations pending past their lease
     stuck_recovered: int = 0
+    # Rewards consumed at order placement whose order never appeared: points given back.
+    consumptions_released: int = 0
     rate_share_per_second: float | None = None  # the Yotpo rate this run was given
     nights_for_full_coverage: int | None = None
 
@@ -157,6 +160,8 @@ class NightlyReconciler:
             clients.runtime.yotpo_for_store,
             type_key=settings.customer_type_key,
             tier_groups=settings.tier_groups(),
+            # The member is named as orders name it (MEMBER_ID_SOURCE, docs/adr/0010).
+            identity=settings.member_identity(),
             now=now,
             monotonic=monotonic,
         )
@@ -165,6 +170,7 @@ class NightlyReconciler:
             clients.runtime,
             settings.planner_config(),
             lease_seconds=settings.ledger_lease_seconds,
+            seal_key=settings.reward_seal_key(),
             now=now,
             monotonic=monotonic,
         )
@@ -284,6 +290,7 @@ class _Run:
         try:
             try:
                 self._recover_stuck()
+                self._release_consumptions()
                 self._passes()
             except _BudgetExhausted:
                 outcome = "budget_exhausted"
@@ -326,6 +333,19 @@ class _Run:
         self.stuck = stuck
         self.summary.stuck_found = len(stuck.orders)
         self.summary.stuck_recovered = stuck.count("recovered")
+
+    def _release_consumptions(self) -> None:
+        """Points held for a cart whose order commercetools refused after the checkout consumed
+        its reward come back once no order appeared (ADR 0022); under the run's lock, so one
+        runner at a time, and never blocking the write-back."""
+        try:
+            released = release_orphans(
+                self.job._clients.commercetools, self.job._clients.runtime, now=self.job._now()
+            )
+        except (PermanentError, TransientError) as exc:
+            log_failure(logger, "job.consumptions_failed", exc, outcome="skipped")
+            return
+        self.summary.consumptions_released = released.released
 
     def _passes(self) -> None:
         current = self.cursor.current

@@ -15,7 +15,7 @@ from service.extension import CheckoutExtension, ExtensionAnswer, member_lookup,
 from service.extension_input import extension_body
 from service.fast_path import ExtensionFastPath
 from service.instore import register_instore
-from service.order_guard import OrderGuard
+from service.order_guard import ConsumptionRecords, OrderGuard
 from service.settings import ServiceSettings
 from service.webhooks import YotpoWebhooks, register_webhook_route
 from shared.domain.checkout import InvalidCart, LoyaltyError, Rejection
@@ -55,6 +55,7 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
         CancelledCodes(checkout_ct),
         settings.loyalty_call_budget_ms / 1000,
         members=members,
+        consumptions=ConsumptionRecords(checkout_ct),
     )
     webhook_ct = commercetools_client(settings, timeout=_WEBHOOK_CT_TIMEOUT, max_retries=1)
     writeback = CustomerWriteback(
@@ -62,6 +63,7 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
         runtime.yotpo_for_store,
         type_key=settings.customer_type_key,
         tier_groups=settings.tier_groups(),
+        identity=settings.member_identity(),
     )
     webhooks = YotpoWebhooks(
         CancelledCodes(runtime.commercetools),

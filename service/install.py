@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.commercetools import CommercetoolsClient
-from shared.domain.loyalty_fields import CART_FIELD_DEFINITIONS, CartFields
+from shared.domain.loyalty_fields import CART_FIELD_DEFINITIONS, OWNED_CART_FIELDS, CartFields
 from shared.errors import NotFoundError
 from shared.install import (
     InstallError,
@@ -28,19 +28,23 @@ if TYPE_CHECKING:
 EXTENSION_KEY = "yotpo-loyalty-checkout"
 OWN_CART_TYPE_KEY = "yotpo-loyalty-order"
 ENDPOINT = "/service"
-# Only carts that ask for a reward or carry one (or carry fields pretending to) reach the
-# extension at all. `is defined` is safe on carts without custom fields (Query Predicates).
-TRIGGER_CONDITION = (
-    f"custom(fields({CartFields.REQUESTED_OPTION} is defined)) or "
-    f"custom(fields({CartFields.REWARD_CODE} is defined)) or "
-    f"custom(fields({CartFields.REWARD_SEAL} is defined))"
-)
-# Orders made from a cart with a reward: the reward is consumed when the order is placed
-# (service/order_guard.py).
-ORDER_TRIGGER_CONDITION = (
-    f"custom(fields({CartFields.REWARD_CODE} is defined)) or "
-    f"custom(fields({CartFields.REWARD_SEAL} is defined))"
-)
+
+
+def _any_field_defined(names: tuple[str, ...]) -> str:
+    """`custom(fields(a is defined)) or ...`: `is defined` is safe on resources without custom
+    fields, and a condition is a Query Predicate (ExtensionTrigger `condition`,
+    https://docs.commercetools.com/api/projects/api-extensions#conditional-triggers;
+    https://docs.commercetools.com/api/predicates/query)."""
+    return " or ".join(f"custom(fields({name} is defined))" for name in names)
+
+
+# Only carts that ask for a reward or carry any connector-owned field (or fields pretending to
+# be ours) reach the extension at all: a forged owned field always wakes it, and it wipes them.
+TRIGGER_CONDITION = _any_field_defined((CartFields.REQUESTED_OPTION, *OWNED_CART_FIELDS))
+# Orders whose custom fields carry any connector-owned field: a sealed reward is consumed when
+# the order is placed (service/order_guard.py); owned fields without a valid seal refuse it.
+ORDER_TRIGGER_CONDITION = _any_field_defined(tuple(OWNED_CART_FIELDS))
+
 # commercetools masks `headerValue` on read ("Partially hidden on retrieval for security
 # reasons", AuthorizationHeaderAuthentication), so the deployed secret is recognised by a
 # fingerprint the script keeps in a custom object of its own.

@@ -20,6 +20,17 @@ The redemption names the customer's Yotpo member (`MEMBER_ID_SOURCE`,
 docs/adr/0010-member-identity.md): with a source other than the commercetools id, the customer
 is read from commercetools once before Yotpo is asked. The seal keeps the commercetools id.
 
+Consumption is idempotent per cart. commercetools may still refuse the order after this handler
+answered (another order extension says 400, a concurrent placement gets 409, a timeout;
+https://docs.commercetools.com/api/projects/api-extensions runs extensions without
+dependencies concurrently). So every immediate redemption is recorded before the answer in a
+connector-only custom object (`ConsumptionRecords`, container `yotpo-loyalty-consumptions`,
+key derived from the cart id, created with `version: 0`,
+https://docs.commercetools.com/api/projects/custom-objects#create-or-update-customobject).
+A retry of the same cart reuses the recorded redemption instead of spending the points again;
+`job/consumptions.py` gives back the points of records whose order never appeared
+(docs/adr/0022-reward-consumed-at-order-placement.md).
+
 commercetools calls API Extensions on order creation (ExtensionResourceTypeId `order`,
 https://docs.commercetools.com/api/projects/api-extensions) and applies the returned update
 actions to the order before it is persisted.
@@ -27,18 +38,22 @@ actions to the order before it is persisted.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from service.cancellations import CancelledCodes
 from service.extension import NO_ACTIONS, ExtensionAnswer, MemberLookup, rejection_answer
 from service.yotpo_calls import cancel_redemption, in_background
+from shared.commercetools import CommercetoolsClient
 from shared.domain.checkout import CheckoutConfig, LoyaltyError, Rejection, concerns_loyalty
+from shared.domain.loyalty_fields import OWNED_CART_FIELDS
 from shared.domain.loyalty_fields import CartFields as F
 from shared.domain.reward_state import AppliedReward, seal, unseal
-from shared.errors import PermanentError, TransientError, describe
+from shared.errors import ConcurrentModificationError, PermanentError, TransientError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime
 from shared.yotpo import YotpoClient
@@ -47,9 +62,153 @@ logger = logging.getLogger(__name__)
 
 CONSUMED = "consumed"
 
+CONSUMPTIONS_CONTAINER: Final = "yotpo-loyalty-consumptions"
+# A consumption record's `status`: `pending` (redeemed, order not seen yet, reusable by a retry
+# of the same cart), `releasing` (the sweep claimed it and is giving the points back; never
+# reused), `released` (cancelled in Yotpo), `release_failed` (Yotpo refused the cancellation;
+# an operator settles it).
+PENDING: Final = "pending"
+# Giving back a surplus redemption runs after the answer; Yotpo gets this long for it.
+_GIVE_BACK_SECONDS: Final = 10.0
+RELEASING: Final = "releasing"
+RELEASED: Final = "released"
+RELEASE_FAILED: Final = "release_failed"
+
 
 def _text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
+
+
+def consumption_key(cart_id: str) -> str:
+    """The custom-object key of a cart's record: a SHA-256 of the cart id, so any id is a
+    valid key (`^[-_~.a-zA-Z0-9]+$`, at most 256 characters) and no two carts share one."""
+    return hashlib.sha256(cart_id.encode()).hexdigest()
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Consumption:
+    """One cart's immediate redemption, as the order guard recorded it before answering."""
+
+    cart_id: str
+    customer_id: str
+    option_id: str
+    redemption_id: str
+    code: str
+    account: str
+    status: str
+    created_at: datetime
+    touched_at: datetime
+    # The sealed delayed redemption this one replaced (None: the seal named none).
+    replaced_redemption_id: str | None = None
+    # The custom object's version; 0 means "not stored yet" (create-only write).
+    version: int = 0
+
+    def serves(self, cart_id: str, applied: AppliedReward, account: str) -> bool:
+        """Whether a retry of `cart_id` with the sealed `applied` may reuse this redemption."""
+        return (
+            self.status == PENDING
+            and self.cart_id == cart_id
+            and self.customer_id == applied.customer_id
+            and self.option_id == str(applied.option_id)
+            and self.replaced_redemption_id == applied.redemption_id
+            and self.account == account
+        )
+
+    def value(self) -> dict[str, Any]:
+        # commercetools drops null fields of a custom object's value: absent, not null.
+        value: dict[str, Any] = {
+            "cartId": self.cart_id,
+            "customerId": self.customer_id,
+            "optionId": self.option_id,
+            "redemptionId": self.redemption_id,
+            "code": self.code,
+            "account": self.account,
+            "status": self.status,
+            "createdAt": self.created_at.isoformat(),
+            "touchedAt": self.touched_at.isoformat(),
+        }
+        if self.replaced_redemption_id is not None:
+            value["replacedRedemptionId"] = self.replaced_redemption_id
+        return value
+
+    @classmethod
+    def from_object(cls, found: Mapping[str, Any]) -> Consumption | None:
+        """The record a custom object holds; None for a shape the connector never writes."""
+        value = found.get("value")
+        version = found.get("version")
+        if not isinstance(value, Mapping) or isinstance(version, bool):
+            return None
+        texts = {
+            name: _text(value.get(name))
+            for name in ("cartId", "customerId", "optionId", "redemptionId", "code", "account")
+        }
+        status = _text(value.get("status"))
+        created = _moment(value.get("createdAt"))
+        touched = _moment(value.get("touchedAt")) or created
+        if any(v is None for v in texts.values()) or status is None or created is None:
+            return None
+        if not isinstance(version, int) or touched is None:
+            return None
+        return cls(
+            cart_id=str(texts["cartId"]),
+            customer_id=str(texts["customerId"]),
+            option_id=str(texts["optionId"]),
+            redemption_id=str(texts["redemptionId"]),
+            code=str(texts["code"]),
+            account=str(texts["account"]),
+            status=status,
+            created_at=created,
+            touched_at=touched,
+            replaced_redemption_id=_text(value.get("replacedRedemptionId")),
+            version=version,
+        )
+
+
+class ConsumptionRecords:
+    """The consumption records (container `yotpo-loyalty-consumptions`); only the connector
+    writes them: the order guard on order creation, `job/consumptions.py` when it sweeps."""
+
+    def __init__(self, commercetools: CommercetoolsClient) -> None:
+        self._ct = commercetools
+
+    def get(self, cart_id: str) -> Consumption | None:
+        found = self._ct.get_custom_object(CONSUMPTIONS_CONTAINER, consumption_key(cart_id))
+        record = Consumption.from_object(found) if found is not None else None
+        return record if record is not None and record.cart_id == cart_id else None
+
+    def write(self, record: Consumption) -> Consumption:
+        """Store `record` if the stored version is still `record.version` (0: only create).
+
+        Raises ConcurrentModificationError when another writer got there first.
+        """
+        stored = self._ct.put_custom_object(
+            CONSUMPTIONS_CONTAINER,
+            consumption_key(record.cart_id),
+            record.value(),
+            version=record.version,
+        )
+        version = stored.get("version")
+        return replace(record, version=version if isinstance(version, int) else record.version)
+
+    def delete(self, record: Consumption) -> None:
+        self._ct.delete_custom_object(
+            CONSUMPTIONS_CONTAINER, consumption_key(record.cart_id), version=record.version
+        )
+
+    def all(self) -> Iterator[Consumption | None]:
+        """Every record (None for an object of a shape the connector never writes)."""
+        for found in self._ct.iterate(f"custom-objects/{CONSUMPTIONS_CONTAINER}"):
+            yield Consumption.from_object(found)
 
 
 class OrderGuard:
@@ -60,11 +219,16 @@ class OrderGuard:
         cancelled: CancelledCodes,
         budget_seconds: float,
         members: MemberLookup | None = None,
+        consumptions: ConsumptionRecords | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._config = config
         self._runtime = runtime
         self._cancelled = cancelled
         self._budget = budget_seconds
+        # Pass records on the checkout's quick commercetools client (service/app.py).
+        self._consumptions = consumptions or ConsumptionRecords(runtime.commercetools)
+        self._clock = clock or (lambda: datetime.now(UTC))
         # Pass the checkout extension's lookup (its client has the checkout's short timeout);
         # without one, a source that needs the customer reads it through the runtime's client.
         self._members = members or MemberLookup(
@@ -83,9 +247,8 @@ class OrderGuard:
             # Not made from a cart (an import): no checkout applied anything to it.
             return NO_ACTIONS
         applied = unseal(fields.get(F.REWARD_SEAL), cart_id, self._config.seal_key)
-        owned = any(
-            fields.get(name) is not None for name in (F.REWARD_CODE, F.REWARD_SEAL, F.REDEMPTION_ID)
-        )
+        # Any connector-owned field without a seal that opens was written by someone else.
+        owned = any(fields.get(name) is not None for name in OWNED_CART_FIELDS)
         if applied is None:
             if not owned:
                 return NO_ACTIONS  # a request that never became a reward
@@ -135,6 +298,21 @@ class OrderGuard:
                 Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "no customer"),
             )
         client = route.client.bounded(self._budget)
+        # The one commercetools read of this path, and only for a cart with a sealed reward:
+        # did an earlier placement of this cart, refused after we answered, consume it already?
+        try:
+            held = self._consumptions.get(cart_id)
+        except (TransientError, PermanentError) as exc:
+            return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
+        if held is not None and held.serves(cart_id, applied, route.key):
+            # Yotpo may have cancelled it since (a cancellation request the webhook receiver
+            # approved, service/cancellations.py): a cancelled code is never put on an order.
+            try:
+                gone = self._cancelled.contains(held.code)
+            except (TransientError, PermanentError) as exc:
+                return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
+            if not gone:
+                return self._reuse(order_ref, cart_id, applied, held)
         try:
             # `handle` checked that the seal's customer is the order's customer.
             member = self._members.member(applied.customer_id, _text(order.get("customerEmail")))
@@ -172,12 +350,24 @@ class OrderGuard:
                 )
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE))
         consumed = replace(applied, code=code, redemption_id=str(redemption_id), delayed=False)
-        actions = [
-            _set(F.REWARD_CODE, consumed.code),
-            _set(F.REDEMPTION_ID, consumed.redemption_id),
-            _set(F.REWARD_SEAL, seal(consumed, cart_id, self._config.seal_key)),
-            _set(F.REWARD_STATUS, CONSUMED),
-        ]
+        now = self._clock()
+        mine = Consumption(
+            cart_id=cart_id,
+            customer_id=applied.customer_id,
+            option_id=str(applied.option_id),
+            redemption_id=str(redemption_id),
+            code=code,
+            account=route.key,
+            status=PENDING,
+            created_at=now,
+            touched_at=now,
+            replaced_redemption_id=applied.redemption_id,
+            # A record that no longer serves (released, another reward) is replaced in place.
+            version=held.version if held is not None else 0,
+        )
+        recorded = self._record(route.client, order_ref, cart_id, applied, consumed, mine)
+        if recorded is not None:
+            return recorded
         # The delayed code is now worth nothing to anyone; cancelling it frees its
         # reservation. Best effort, after the answer is decided.
         self._cancel_quietly(client, order_ref, applied)
@@ -192,6 +382,112 @@ class OrderGuard:
             points=applied.points,
             outcome=CONSUMED,
         )
+        return self._consumed_answer(cart_id, consumed)
+
+    def _record(
+        self,
+        yotpo: YotpoClient,
+        order_ref: str | None,
+        cart_id: str,
+        applied: AppliedReward,
+        consumed: AppliedReward,
+        mine: Consumption,
+    ) -> ExtensionAnswer | None:
+        """Record the new redemption before answering; None when it is recorded, else the
+        answer (the winner's redemption after a lost race, or a refusal)."""
+        try:
+            self._consumptions.write(mine)
+            return None
+        except ConcurrentModificationError:
+            # A concurrent placement of the same cart recorded its redemption first: ours is
+            # the surplus one. Give it back and answer with the winner's.
+            self._give_back(yotpo, order_ref, consumed)
+            try:
+                winner = self._consumptions.get(cart_id)
+            except (TransientError, PermanentError) as exc:
+                return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
+            if winner is not None and winner.serves(cart_id, applied, mine.account):
+                log_event(
+                    logger,
+                    "checkout.consumption_race_lost",
+                    order=order_ref,
+                    cart_id=cart_id,
+                    redemption_id=winner.redemption_id,
+                    cancelled_redemption_id=mine.redemption_id,
+                    outcome="reused",
+                )
+                return self._consumed_answer(cart_id, self._from_record(applied, winner))
+            return self._refuse(
+                order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE, "consumption race")
+            )
+        except (TransientError, PermanentError) as exc:
+            write_error = exc
+        # The write's answer was lost: it may have landed. A record that names our redemption
+        # means it did; no record means it did not, and our redemption is given back.
+        try:
+            stored = self._consumptions.get(cart_id)
+        except (TransientError, PermanentError):
+            log_event(
+                logger,
+                "checkout.consumption_not_recorded",
+                level=logging.ERROR,
+                order=order_ref,
+                cart_id=cart_id,
+                redemption_id=mine.redemption_id,
+                error=describe(write_error),
+                outcome="needs_operator",
+            )
+            return self._refuse(
+                order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), write_error
+            )
+        if stored is not None and stored.redemption_id == mine.redemption_id:
+            return None
+        self._give_back(yotpo, order_ref, consumed)
+        return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), write_error)
+
+    def _reuse(
+        self, order_ref: str | None, cart_id: str, applied: AppliedReward, held: Consumption
+    ) -> ExtensionAnswer:
+        """A retry of a cart whose earlier order was refused after its reward was consumed:
+        the same immediate redemption goes on this order; no points are spent twice."""
+        try:
+            # Touching the record (versioned) keeps the sweep from releasing a redemption an
+            # order is being placed with: whichever write comes second fails.
+            self._consumptions.write(replace(held, touched_at=self._clock()))
+        except ConcurrentModificationError:
+            # The sweep claimed it (or a concurrent retry touched it): look again once.
+            try:
+                again = self._consumptions.get(cart_id)
+            except (TransientError, PermanentError) as exc:
+                return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
+            if again is None or not again.serves(cart_id, applied, held.account):
+                return self._refuse(
+                    order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE, "being released")
+                )
+            held = again
+        except (TransientError, PermanentError) as exc:
+            return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
+        log_event(
+            logger,
+            "checkout.reward_consumption_reused",
+            order=order_ref,
+            cart_id=cart_id,
+            redemption_id=held.redemption_id,
+            outcome=CONSUMED,
+        )
+        return self._consumed_answer(cart_id, self._from_record(applied, held))
+
+    @staticmethod
+    def _from_record(applied: AppliedReward, record: Consumption) -> AppliedReward:
+        return replace(applied, code=record.code, redemption_id=record.redemption_id, delayed=False)
+
+    def _consumed_answer(self, cart_id: str, consumed: AppliedReward) -> ExtensionAnswer:
+        actions = [
+            _set(F.REWARD_CODE, consumed.code),
+            _set(F.REDEMPTION_ID, consumed.redemption_id),
+            _set(F.REWARD_SEAL, seal(consumed, cart_id, self._config.seal_key)),
+            _set(F.REWARD_STATUS, CONSUMED),
+        ]
         return ExtensionAnswer(200, {"actions": actions}, CONSUMED)
 
     def _remember(self, reward: AppliedReward) -> None:
@@ -208,6 +504,14 @@ class OrderGuard:
                 error=describe(exc),
                 outcome="not_recorded",
             )
+
+    def _give_back(self, yotpo: YotpoClient, order_ref: str | None, reward: AppliedReward) -> None:
+        """Cancel a surplus immediate redemption after the answer is decided: in the background
+        and on its own budget, so the points come back even when the extension's budget is
+        spent and the answer does not wait for it."""
+        in_background(
+            lambda: self._cancel_quietly(yotpo.bounded(_GIVE_BACK_SECONDS), order_ref, reward)
+        )
 
     def _cancel_quietly(
         self, client: YotpoClient, order_ref: str | None, reward: AppliedReward

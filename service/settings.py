@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 from service.coupons import CouponSettings
 from service.instore import InStoreSettings
 from service.webhooks import WebhookAuthSettings
+from shared.ratelimit import YotpoRateShareSettings
 from shared.settings import ConnectorSettings, MemberSettings
 from shared.writeback import WritebackSettings
 
@@ -23,6 +24,7 @@ class ServiceSettings(
     CouponSettings,
     WebhookAuthSettings,
     MemberSettings,
+    YotpoRateShareSettings,
 ):
     app_name: ClassVar[str] = "service"
 

@@ -12,7 +12,9 @@
   the member's balance and tier are written back onto its commercetools customer at once
   (`shared.writeback`, the same path as the nightly job). The webhook is only a reason to
   look: the member is read fresh from Yotpo, so late or reordered webhooks cannot write an
-  old balance.
+  old balance. The payload's `customer.third_party_id` / `id` is the member id: with
+  `MEMBER_ID_SOURCE=externalId|customField` the customer is the one holding it, else (no such
+  customer) the one customer with the payload's email.
 
 The work is bounded so Yotpo gets its answer within a few seconds; a transient failure raises,
 the app answers 503 and Yotpo delivers again (every step above is idempotent).
@@ -375,15 +377,28 @@ class YotpoWebhooks:
         if not isinstance(customer, Mapping):
             raise WebhookError(f"{topic} without a customer object")
         deadline = self._monotonic() + self._budget
-        customer_id = _customer_id(customer)
+        # The payload's id is the Yotpo member id, which is the commercetools id only with
+        # MEMBER_ID_SOURCE=id (docs/adr/0010-member-identity.md).
+        member = _customer_id(customer)
+        by_id = self._writeback.identity.source == "id"
         try:
-            if customer_id:
-                result = self._writeback.sync(customer_id, deadline=deadline)
+            if member and by_id:
+                result = self._writeback.sync(member, deadline=deadline)
             else:
-                found = self._by_email(_text(customer.get("email")) or _text(body.get("email")))
+                found = self._writeback.customer_of_member(member) if member else None
                 if found is None:
-                    log_event(logger, "webhook.unknown_customer", topic=topic, outcome="ignored")
+                    found = self._by_email(_text(customer.get("email")) or _text(body.get("email")))
+                if found is None:
+                    log_event(
+                        logger,
+                        "webhook.unknown_customer",
+                        topic=topic,
+                        member_id=member,
+                        outcome="ignored",
+                    )
                     return "unknown_customer"
+                # Yotpo is read under the found customer's own member id: an email match
+                # can only ever show that customer its own member.
                 result = self._writeback.sync_customer(found, deadline=deadline)
         except PermanentError as exc:
             # Retrying cannot help until configuration is fixed; the nightly job catches up.
@@ -392,7 +407,7 @@ class YotpoWebhooks:
                 "webhook.writeback_failed",
                 level=logging.ERROR,
                 topic=topic,
-                customer_id=customer_id,
+                member_id=member,
                 error=describe(exc),
                 failure="permanent",
                 outcome="failed",

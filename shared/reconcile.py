@@ -1,4 +1,4 @@
-"""Reconcile one order with Yotpo: the ledger protocol of the architecture page.
+"""Reconcile one order with Yotpo: the ledger protocol (docs/adr/0001-ledger-protocol.md).
 
 1. read the ledger (with its version) and the current order;
 2. plan = what Yotpo should know − what the ledger says it was told (pure planner);
@@ -23,7 +23,7 @@ from shared.coupon_codes import flag_foreign_codes
 from shared.domain.customer_sync import customer_member
 from shared.domain.ledger_state import LedgerOp, OpStatus, OrderLedger
 from shared.domain.member_identity import MemberView
-from shared.domain.order_view import order_view, product_collections
+from shared.domain.order_view import OrderView, order_view, product_collections
 from shared.domain.planner import AccountView, PlannerConfig, plan_order
 from shared.errors import (
     CommercetoolsPermanentError,
@@ -144,12 +144,7 @@ class OrderReconciler:
         for _ in range(_ROUNDS):
             ledger, version = self._ledger.read(order_id)
             order = self._ct.get_by_id("orders", order_id, expand=list(ORDER_EXPAND))
-            view = order_view(
-                order,
-                member=self._member(order),
-                collections=self._collections(order) if ledger.order_op is None else None,
-                seal_key=self._seal_key,
-            )
+            view = self.view_of(order, ledger)
             route = self._runtime.yotpo_for_store(view.store_key)
             account = (
                 AccountView(key=route.key, currencies=frozenset(route.account.currencies))
@@ -191,6 +186,18 @@ class OrderReconciler:
             return self._execute(updated, version, ordered, route, deadline)
         raise ConcurrentModificationError(
             f"order {order_id}: ledger kept changing under us", current_version=None
+        )
+
+    def view_of(self, order: dict, ledger: OrderLedger) -> OrderView:
+        """The planner's view of `order` (read with ORDER_EXPAND) as this reconciler builds it:
+        its customer's member, its products' collections (only while the ledger holds no order
+        operation: later looks never send items again) and its sealed reward. A dry run that
+        must plan what a real look would plans from this same view."""
+        return order_view(
+            order,
+            member=self._member(order),
+            collections=self._collections(order) if ledger.order_op is None else None,
+            seal_key=self._seal_key,
         )
 
     def _member(self, order: dict) -> MemberView | None:
@@ -245,8 +252,18 @@ class OrderReconciler:
             budget = min(budget, deadline - self._monotonic() - 2 * _MIN_CALL_SECONDS)
         if budget <= 0:
             return
-        # One attempt per code: an advisory look-up is not worth a second Yotpo call.
-        flag_foreign_codes(self._ct, route.client.bounded(budget, max_retries=0), order)
+        try:
+            # One attempt per code: an advisory look-up is not worth a second Yotpo call.
+            flag_foreign_codes(self._ct, route.client.bounded(budget, max_retries=0), order)
+        except Exception as exc:  # it catches its look-ups' failures; this is for odd data
+            log_event(
+                logger,
+                "coupon.ownership_unchecked",
+                level=logging.WARNING,
+                order_id=order.get("id"),
+                error=describe(exc),
+                outcome="skipped",
+            )
 
     def _reclaim_stale(
         self, ledger: OrderLedger, *, exclude: Sequence[str], now: datetime
@@ -408,6 +425,10 @@ class OrderReconciler:
         still return points it never deducted.
         """
         if op.kind not in ("refund", "reward_return"):
+            return None
+        if op.kind == "reward_return" and ledger.order_op is None:
+            # Points deducted at checkout (the reward was consumed when the order was placed)
+            # for an order cancelled before Yotpo heard of it: no Yotpo order to wait for.
             return None
         owners = _owning_orders(ledger, op)
         if any(o.status == OpStatus.DONE for o in owners):

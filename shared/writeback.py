@@ -4,17 +4,24 @@ One path for both callers: the job (nightly reconciliation) and the service app 
 points and tier webhooks). The steps, per customer:
 
 1. the customer as it is now (given, or read by id) — its version is what the write checks;
-2. the member as Yotpo has it now (`GET /customers?customer_id=…&with_referral_code=true`);
+2. the member as Yotpo has it now (`GET /customers?customer_id=…&with_referral_code=true`),
+   named by the customer's member id (`member_id(customer, identity)`, `MEMBER_ID_SOURCE`,
+   docs/adr/0010-member-identity.md) — the same id orders and checkout use, so a member
+   migrated under a legacy id is found;
 3. the pure diff (`shared.domain.writeback.plan_writeback`); nothing to change → no write;
 4. the update with the customer's version. A lost race (409) starts again at 1: reading the
    customer before Yotpo means the last writer always holds the freshest Yotpo answer, so a
    slow webhook cannot overwrite a newer balance with an older one.
+
+A webhook names the member, not the customer: `customer_of_member` finds the commercetools
+customer whose member id it is (by id, `externalId` or the member id custom field).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +31,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.commercetools import CommercetoolsClient
+from shared.commercetools import CommercetoolsClient, literal
+from shared.domain.member_identity import MemberIdentity, member_id
 from shared.domain.writeback import (
     FOREIGN_CUSTOM_TYPE,
     GroupPolicy,
@@ -49,6 +57,12 @@ OWN_CUSTOMER_TYPE_KEY = "yotpo-loyalty-customer"
 _ROUNDS = 4
 # A group the mapping names but commercetools lacks is looked up again after this long.
 _MISSING_GROUP_RETRY_SECONDS = 300.0
+# A custom field name as commercetools allows it (FieldDefinition `name`,
+# https://docs.commercetools.com/api/projects/types#fielddefinition): also what keeps the
+# name safe to place in a query predicate unquoted.
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# member_identity ignores longer values: no customer can have such a member id.
+_MAX_MEMBER_ID_LENGTH = 256
 
 Outcome = Literal["updated", "unchanged", "not_a_member", "no_account", "customer_gone"]
 
@@ -125,10 +139,12 @@ class CustomerWriteback:
         *,
         type_key: str,
         tier_groups: Mapping[str, str] | None = None,
+        identity: MemberIdentity | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ct = commercetools
+        self._identity = identity or MemberIdentity()
         self._route_for = yotpo_for_store
         self._type_key = type_key
         self._tier_groups = dict(tier_groups or {})
@@ -164,17 +180,19 @@ class CustomerWriteback:
                     logger, "writeback.no_account", customer_id=customer_id, outcome="skipped"
                 )
                 return WritebackResult(customer_id, "no_account")
+            # Each round: a lost race re-reads the customer, and its member id with it.
+            member = member_id(customer, self._identity)
             found = self._client(route, deadline).get_customer(
-                customer_id=customer_id, with_referral_code=True
+                customer_id=member, with_referral_code=True
             )
             if found is None:
                 log_event(
                     logger, "writeback.not_a_member", customer_id=customer_id, outcome="skipped"
                 )
                 return WritebackResult(customer_id, "not_a_member")
-            member = member_state(found)
+            state = member_state(found)
             plan = plan_writeback(
-                customer, member, target, self._groups(member.vip_tier), self._now()
+                customer, state, target, self._groups(state.vip_tier), self._now()
             )
             self._note_skips(customer_id, plan)
             if plan.empty:
@@ -206,6 +224,52 @@ class CustomerWriteback:
         raise ConcurrentModificationError(
             f"customer {customer_id}: kept changing under the write-back", current_version=None
         )
+
+    # --- from a member id (webhooks) ---------------------------------------------------------
+    @property
+    def identity(self) -> MemberIdentity:
+        return self._identity
+
+    def customer_of_member(self, member: str) -> Mapping[str, Any] | None:
+        """The one commercetools customer whose Yotpo member id is `member`, or None.
+
+        With `MEMBER_ID_SOURCE=id` that is the customer with this id. Otherwise the customer
+        whose `externalId` (or member id custom field) holds it; customers without one are
+        members under their own id (`member_id` falls back to it), so the id is tried next,
+        but only a customer whose member id it really is counts. Two customers holding the
+        same value (commercetools does not make `externalId` unique) name nobody.
+        """
+        member = member.strip()
+        if not member or len(member) > _MAX_MEMBER_ID_LENGTH:
+            return None
+        if self._identity.source != "id":
+            found = self._ct.query("customers", where=self._member_predicate(member), limit=2)
+            results = found.get("results") or []
+            if len(results) > 1:
+                log_event(
+                    logger,
+                    "writeback.member_id_ambiguous",
+                    level=logging.WARNING,
+                    member_id_source=self._identity.source,
+                    customers=[str(r.get("id")) for r in results],
+                    outcome="skipped",
+                )
+                return None
+            if results:
+                return results[0]
+        try:
+            customer = self._ct.get_by_id("customers", member)
+        except NotFoundError:
+            return None
+        return customer if member_id(customer, self._identity) == member else None
+
+    def _member_predicate(self, member: str) -> str:
+        if self._identity.source == "externalId":
+            return f"externalId = {literal(member)}"
+        field = self._identity.custom_field
+        if not _FIELD_NAME.match(field):
+            raise PermanentError(f"MEMBER_ID_FIELD {field!r} is not a custom field name")
+        return f"custom(fields({field} = {literal(member)}))"
 
     # --- configuration lookups -----------------------------------------------------------------
     def target(self) -> TypeTarget:

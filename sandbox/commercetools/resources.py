@@ -58,6 +58,9 @@ def build_customer(draft: dict[str, Any], ctx: Context) -> Resource:
     customer: Resource = {
         "key": checked_key(draft.get("key")),
         "customerNumber": draft.get("customerNumber"),
+        # Optional identifier for use in external systems, e.g. a migrated loyalty member id
+        # (https://docs.commercetools.com/api/projects/customers#customerdraft).
+        "externalId": draft.get("externalId"),
         "email": email,
         "firstName": draft.get("firstName"),
         "lastName": draft.get("lastName"),
@@ -109,6 +112,11 @@ def _set_customer_group(c: Resource, act: dict[str, Any], ctx: Context, emit: Me
         emit("CustomerGroupSet", **({"customerGroup": new} if new else {}))
 
 
+def _set_external_id(c: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
+    # https://docs.commercetools.com/api/projects/customers#set-external-id
+    set_or_drop(c, "externalId", act.get("externalId"))
+
+
 def _set_customer_number(c: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
     if c.get("customerNumber") is not None:
         raise invalid_operation("The customer number can only be set once.")
@@ -125,6 +133,7 @@ CUSTOMERS = Kind(
         "setLastName": _name_setter("lastName", "CustomerLastNameSet"),
         "setCustomerGroup": _set_customer_group,
         "setCustomerNumber": _set_customer_number,
+        "setExternalId": _set_external_id,
         "setCustomType": _custom_type_action("customer"),
         "setCustomField": _custom_field,
         "setKey": set_key,

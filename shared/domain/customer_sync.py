@@ -39,7 +39,7 @@ from shared.domain.member_identity import (
     customer_group_tags,
     member_id,
 )
-from shared.yotpo import YotpoFields as F
+from shared.domain.yotpo_fields import YotpoFields as F
 
 FIELD_PHONE_NUMBER = "loyaltyPhoneNumber"
 DEFAULT_OPT_IN_FIELD = "loyaltyOptIn"

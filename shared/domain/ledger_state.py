@@ -1,6 +1,6 @@
 """The ledger of one order: every Yotpo operation the connector decided to send, and its fate.
 
-Stored by the lead's ledger store as a commercetools custom object value
+Stored by the ledger store (`shared/ledger.py`) as a commercetools custom object value
 (`model_dump(mode="json")`). Models are immutable: every helper returns a new ledger, so a
 compare-and-set write can be retried by applying the same change to a freshly read ledger.
 
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from shared.yotpo import YotpoFields
+from shared.domain.yotpo_fields import YotpoFields
 
 # `updated_at` of a PENDING operation nobody holds: any look may claim it at once.
 UNCLAIMED = datetime(1970, 1, 1, tzinfo=UTC)

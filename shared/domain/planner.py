@@ -58,7 +58,7 @@ from shared.domain.order_view import (
     LineItemView,
     OrderView,
 )
-from shared.yotpo import YotpoFields as F
+from shared.domain.yotpo_fields import YotpoFields as F
 
 # Documented Create Order fields not (yet) spelled in YotpoFields, all from
 # https://loyaltyapi.yotpo.com/reference/create-order.
@@ -188,7 +188,8 @@ def plan_order(
     if view.cancelled and ledger.order_op is None:
         if _member_unresolved(view, config):
             return OrderPlan(planned_at=now, skipped_reason=MEMBER_UNKNOWN)
-        spent = _spent_reward_return_op(view, ledger, config, now)
+        # Points go back only through a Yotpo account that routes this order.
+        spent = _spent_reward_return_op(view, ledger, config, now) if account else None
         return OrderPlan(
             planned_at=now,
             new_ops=[spent] if spent is not None else [],

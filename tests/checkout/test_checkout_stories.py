@@ -6,18 +6,24 @@ between commercetools and the connector (tests/checkout/harness.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from event.app import create_app as create_event_app
 from event.settings import EventSettings
+from job.consumptions import release_orphans
+from job.settings import JobSettings
+from service.order_guard import ConsumptionRecords
 from shared.domain.loyalty_fields import OWNED_CART_FIELDS
 from shared.domain.loyalty_fields import CartFields as F
 from shared.errors import CommercetoolsPermanentError
+from shared.runtime import Runtime, build_runtime
 from shared.settings import load_settings
 from tests.checkout.harness import (
     Checkout,
+    Shopper,
     ShopperRefused,
     fields,
     loyalty_error,
@@ -119,9 +125,10 @@ def test_forged_reward_fields_on_a_shoppers_own_cart_grant_nothing(checkout):
     assert [r["status"] for r in world.yotpo_account()["redemptions"]] == ["active"]
 
 
-def test_forged_fields_that_do_not_wake_the_cart_extension_give_the_order_no_reward(checkout):
-    """Fields the cart trigger condition does not name reach the order unexamined; the order
-    must still carry no discount and tell Yotpo of no reward."""
+def test_forged_owned_fields_without_code_or_seal_wake_the_extension_and_are_wiped(checkout):
+    """The cart trigger condition names every connector-owned field (service/install.py), so
+    forged fields without a code or seal are wiped from the cart, and the order carries no
+    discount and tells Yotpo of no reward."""
     world = checkout.world
     victim = checkout.member("victim2@example.com", 800)
     victims = world.storefront.request_reward(
@@ -144,6 +151,8 @@ def test_forged_fields_that_do_not_wake_the_cart_extension_give_the_order_no_rew
         },
     )
     assert forged["directDiscounts"] == [] and forged["totalPrice"] == cart["totalPrice"]
+    assert not set(OWNED_CART_FIELDS) & set(fields(forged))  # wiped by the cart extension
+    assert fields(forged)[F.REWARD_STATUS] == "invalid"
     order = trudy.order(forged)
     assert order["directDiscounts"] == [] and order["totalPrice"] == cart["totalPrice"]
     assert F.REWARD_CODE not in fields(order) and F.REWARD_SEAL not in fields(order)
@@ -173,6 +182,33 @@ def test_a_shopper_order_keeps_its_real_reward_consumed_at_placement(checkout):
     assert fields(order)[F.REWARD_STATUS] == "consumed"
     assert checkout.balance("ann@example.com") == 300  # spent when the order was placed
     assert send_to_yotpo(world, order)["coupon_code"] == fields(order)[F.REWARD_CODE]
+
+
+def test_a_shopper_inflating_their_own_sealed_reward_gets_the_sealed_one_back(checkout):
+    world = checkout.world
+    checkout.member("zed@example.com", 800)
+    zed = checkout.shopper("zed@example.com")
+    cart = zed.update(
+        zed.cart([("SKU-HOODIE", 1)]),
+        {"action": "setCustomType", "type": LOYALTY_TYPE},
+        {"action": "setCustomField", "name": F.REQUESTED_OPTION, "value": "1"},
+    )
+    applied = fields(cart)
+    before = len(world.yotpo.requests_since(0))
+    tampered = zed.update(
+        cart,
+        {"action": "setCustomField", "name": F.REWARD_AMOUNT, "value": 99999},
+        {"action": "setCustomField", "name": F.REWARD_KIND, "value": "fixed"},
+        {"action": "setCustomField", "name": F.REDEMPTION_ID, "value": "999"},
+    )
+    assert reward_discounts(tampered) == [500]
+    assert tampered["totalPrice"] == cart["totalPrice"]
+    assert fields(tampered) == applied  # rewritten from the seal
+    assert world.yotpo.requests_since(before) == []
+    order = zed.order(tampered)
+    assert reward_discounts(order) == [500]
+    assert fields(order)[F.REWARD_AMOUNT] == 500
+    assert checkout.balance("zed@example.com") == 300
 
 
 # --- 2. the same points for two rewards -----------------------------------------------------
@@ -340,15 +376,16 @@ def test_a_gift_line_item_discount_from_elsewhere_is_kept_byte_for_byte(world, s
 
 
 # --- an order refused after the reward was consumed -----------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector bug: service/order_guard.py consumes the reward (immediate redemption, "
-    "delayed code cancelled) before commercetools stores the order; when the order is then "
-    "refused by another extension (or 409/timeout), the points are gone and a retry of the "
-    "same cart is refused. Needs consumption idempotent per cart plus a release of consumed "
-    "rewards whose order never appeared (see the H9 report).",
-)
+def _job_runtime(world: World) -> Runtime:
+    return build_runtime(load_settings(JobSettings, {**world.env, "OIDC_VERIFICATION": "off"}))
+
+
 def test_an_order_refused_by_another_extension_costs_the_shopper_no_points(checkout):
+    """Extensions without dependencies run concurrently, so the loyalty extension consumes the
+    reward without knowing that the merchant's own check refuses the order
+    (https://docs.commercetools.com/api/projects/api-extensions). A retry of the cart reuses
+    that redemption (the points are spent once); a cart that is never ordered has its points
+    given back by the sweep (job/consumptions.py)."""
     from flask import Flask, jsonify
 
     from sandbox.serving import ServerThread
@@ -376,18 +413,58 @@ def test_an_order_refused_by_another_extension_costs_the_shopper_no_points(check
                 "triggers": [{"resourceTypeId": "order", "actions": ["Create"]}],
             },
         )
+
+        def with_reward(shopper: Shopper) -> dict[str, Any]:
+            return shopper.update(
+                shopper.cart([("SKU-HOODIE", 1)]),
+                {"action": "setCustomType", "type": LOYALTY_TYPE},
+                {"action": "setCustomField", "name": F.REQUESTED_OPTION, "value": "1"},
+            )
+
         checkout.member("fay@example.com", 800)
+        checkout.member("gus@example.com", 800)
         fay = checkout.shopper("fay@example.com")
-        cart = fay.update(
-            fay.cart([("SKU-HOODIE", 1)]),
-            {"action": "setCustomType", "type": LOYALTY_TYPE},
-            {"action": "setCustomField", "name": F.REQUESTED_OPTION, "value": "1"},
-        )
-        with pytest.raises(ShopperRefused):
-            fay.order(cart)
+        gus = checkout.shopper("gus@example.com")
+        fays, guss = with_reward(fay), with_reward(gus)
+        for shopper, cart in ((fay, fays), (gus, guss)):
+            with pytest.raises(ShopperRefused) as refused:
+                shopper.order(cart)
+            assert "Held for review" in str(refused.value.body)
         assert world.ct.query("orders")["results"] == []
-        assert checkout.balance("fay@example.com") == 800  # no order, no points spent
-        verdict["refuse"] = False
-        order = fay.order(cart)  # the review clears it; the shopper places the order again
-        assert fields(order)[F.REWARD_STATUS] == "consumed"
+        # Consumed and recorded: held for a retry of the same cart, not spent twice.
+        held = {r.cart_id: r for r in ConsumptionRecords(world.ct).all() if r is not None}
+        assert {c: r.status for c, r in held.items()} == {
+            fays["id"]: "pending",
+            guss["id"]: "pending",
+        }
         assert checkout.balance("fay@example.com") == 300
+
+        verdict["refuse"] = False
+        before = len(world.yotpo.requests_since(0))
+        order = fay.order(fays)  # the review clears it; fay places the order again
+        assert fields(order)[F.REWARD_STATUS] == "consumed"
+        assert fields(order)[F.REWARD_CODE] == held[fays["id"]].code
+        assert granting_calls(world, before) == []  # the same redemption, not a new one
+        assert checkout.balance("fay@example.com") == 300
+
+        # Gus never tries again. The sweep, once the records are old enough, gives his points
+        # back and leaves fay's, whose order carries the redemption.
+        runtime = _job_runtime(world)
+        young = release_orphans(world.ct, runtime, now=datetime.now(UTC))
+        assert (young.young, young.released) == (2, 0)
+        later = datetime.now(UTC) + timedelta(hours=2)
+        swept = release_orphans(world.ct, runtime, now=later)
+        assert (swept.released, swept.ordered, swept.retry, swept.failed) == (1, 1, 0, 0)
+        assert checkout.balance("gus@example.com") == 800
+        assert checkout.balance("fay@example.com") == 300
+        gone = {r.cart_id: r.status for r in ConsumptionRecords(world.ct).all() if r is not None}
+        assert gone == {guss["id"]: "released"}
+        assert send_to_yotpo(world, order)["coupon_code"] == fields(order)[F.REWARD_CODE]
+        again = release_orphans(world.ct, runtime, now=later)
+        assert (again.released, again.settled) == (0, 1)  # nothing is given back twice
+        assert checkout.balance("gus@example.com") == 800
+
+        # Gus's cart still holds its sealed reward: placing it now redeems afresh.
+        order = gus.order(guss)
+        assert fields(order)[F.REWARD_STATUS] == "consumed"
+        assert checkout.balance("gus@example.com") == 300

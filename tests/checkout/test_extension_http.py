@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,9 @@ import pytest
 import responses
 
 from service.app import create_app
+from service.install import ORDER_TRIGGER_CONDITION, TRIGGER_CONDITION
 from service.settings import ServiceSettings
+from shared.domain.loyalty_fields import OWNED_CART_FIELDS
 from shared.domain.loyalty_fields import CartFields as F
 from shared.settings import load_settings
 
@@ -117,10 +120,18 @@ class FakeYotpo:
 
 
 class FakeCustomObjects:
-    """commercetools custom objects (cancelled codes), with its OAuth endpoint."""
+    """commercetools custom objects, with its OAuth endpoint. Writes honour `version` as the
+    API does: 0 only creates, a stale one is a 409 ConcurrentModification
+    (https://docs.commercetools.com/api/projects/custom-objects#create-or-update-customobject).
+    `before_put` (key prefix, hook) lets a test act between the connector's read and its write
+    of an object (a race)."""
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
+        self.reads: list[str] = []
+        self.before_put: Any = None
+        self.fail_puts_with: int | None = None
+        self.fail_gets_with: tuple[str, int] | None = None
 
     def install(self, mock: responses.RequestsMock) -> None:
         mock.add(
@@ -133,8 +144,14 @@ class FakeCustomObjects:
         )
         mock.add_callback(responses.POST, f"{CT}/proj/custom-objects", self._put)
 
+    def of(self, container: str) -> list[dict[str, Any]]:
+        return [o for k, o in self.objects.items() if k.startswith(f"{container}/")]
+
     def _get(self, request: Any) -> tuple[int, dict, str]:
         key = request.path_url.split("/custom-objects/", 1)[1]
+        self.reads.append(key)
+        if self.fail_gets_with and key.startswith(self.fail_gets_with[0]):
+            return self.fail_gets_with[1], {}, json.dumps({"statusCode": self.fail_gets_with[1]})
         found = self.objects.get(key)
         if found is None:
             missing = {"statusCode": 404, "errors": [{"code": "ResourceNotFound"}]}
@@ -144,8 +161,19 @@ class FakeCustomObjects:
     def _put(self, request: Any) -> tuple[int, dict, str]:
         body = json.loads(request.body)
         key = f"{body['container']}/{body['key']}"
-        self.objects[key] = {**body, "version": 1}
-        return 200, {}, json.dumps(self.objects[key])
+        if self.before_put is not None and key.startswith(self.before_put[0]):
+            (_, hook), self.before_put = self.before_put, None
+            hook(key)
+        if self.fail_puts_with:
+            return self.fail_puts_with, {}, json.dumps({"statusCode": self.fail_puts_with})
+        existing = self.objects.get(key)
+        current = existing["version"] if existing else 0
+        expected = body.pop("version", None)
+        if existing is not None and expected is not None and expected != current:
+            conflict = {"code": "ConcurrentModification", "currentVersion": current}
+            return 409, {}, json.dumps({"statusCode": 409, "errors": [conflict]})
+        self.objects[key] = {**body, "version": current + 1}
+        return (201 if existing is None else 200), {}, json.dumps(self.objects[key])
 
 
 @pytest.fixture
@@ -442,3 +470,173 @@ def test_with_immediate_deduction_an_order_whose_code_was_cancelled_is_refused()
         assert refused.get_json()["errors"][0]["extensionExtraInfo"] == {
             "loyaltyError": "reward_no_longer_available"
         }
+
+
+# --- consumption is idempotent per cart (docs/adr/0022) ------------------------------------
+CONSUMPTIONS = "yotpo-loyalty-consumptions"
+
+
+def eventually(check: Any, seconds: float = 5.0) -> None:
+    """Wait for work the guard does after answering (giving back a surplus redemption)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not done in time"
+        time.sleep(0.02)
+
+
+def consumed_code(answer: Any) -> str:
+    actions = {a["name"]: a.get("value") for a in answer.get_json()["actions"]}
+    assert actions[F.REWARD_STATUS] == "consumed"
+    return str(actions[F.REWARD_CODE])
+
+
+def test_a_retried_placement_of_a_refused_order_reuses_the_consumed_redemption(world):
+    """commercetools refused the first order after the extension answered (nothing tells the
+    extension): the retry of the same cart gets the same code, and no points are spent twice."""
+    client, yotpo, objects = world
+    _, cart_a = redeem(client, "cart-a")
+    first = call(client, "order", order_of(cart_a, "A"), action="Create")
+    assert first.status_code == 200 and yotpo.balance == 100
+    (record,) = objects.of(CONSUMPTIONS)
+    assert record["value"]["status"] == "pending"
+    assert record["value"]["cartId"] == "cart-a"
+    assert record["value"]["code"] == consumed_code(first)
+    created = len(yotpo.redemptions)
+
+    again = call(client, "order", order_of(cart_a, "A2"), action="Create")
+
+    assert again.status_code == 200
+    assert consumed_code(again) == consumed_code(first)
+    assert len(yotpo.redemptions) == created  # Yotpo was not asked again
+    assert yotpo.balance == 100
+    assert [r["reward_text"] for r in yotpo.usable()] == [consumed_code(first)]
+    (touched,) = objects.of(CONSUMPTIONS)
+    assert touched["version"] == 2 and touched["value"]["status"] == "pending"
+
+
+def test_a_released_record_is_not_reused_and_the_retry_redeems_again(world):
+    client, yotpo, objects = world
+    yotpo.balance = 1100
+    _, cart_a = redeem(client, "cart-a")
+    first = call(client, "order", order_of(cart_a, "A"), action="Create")
+    (key,) = [k for k in objects.objects if k.startswith(f"{CONSUMPTIONS}/")]
+    objects.objects[key]["value"]["status"] = "released"  # the sweep gave it back
+    again = call(client, "order", order_of(cart_a, "A2"), action="Create")
+    assert again.status_code == 200
+    assert consumed_code(again) != consumed_code(first)
+    assert objects.objects[key]["value"]["code"] == consumed_code(again)
+    assert objects.objects[key]["value"]["status"] == "pending"
+
+
+def test_a_lost_race_cancels_its_own_redemption_and_answers_with_the_winners(world):
+    """Two placements of one cart at once (commercetools answers one of them 409): both read
+    no record, both redeem; the second to record gives its redemption back."""
+    client, yotpo, objects = world
+    yotpo.balance = 1100
+    _, cart_a = redeem(client, "cart-a")
+    winner = call(client, "order", order_of(cart_a, "A"), action="Create")
+    (key,) = [k for k in objects.objects if k.startswith(f"{CONSUMPTIONS}/")]
+    winners_record = objects.objects.pop(key)  # as if not yet written when the loser read
+    objects.before_put = (
+        CONSUMPTIONS,
+        lambda put_key: objects.objects.__setitem__(put_key, winners_record),
+    )
+
+    loser = call(client, "order", order_of(cart_a, "A-409"), action="Create")
+
+    assert loser.status_code == 200
+    assert consumed_code(loser) == consumed_code(winner)
+    assert objects.objects[key] == winners_record  # the winner's record stands
+    eventually(lambda: yotpo.balance == 600)  # the loser's 500 came back
+    assert [r["reward_text"] for r in yotpo.usable()] == [consumed_code(winner)]
+    assert len(yotpo.redemptions) == 3  # delayed, winner's, loser's (cancelled)
+
+
+def test_a_consumption_that_cannot_be_recorded_is_given_back_and_the_order_refused(world):
+    client, yotpo, objects = world
+    _, cart_a = redeem(client, "cart-a")
+    objects.fail_puts_with = 503
+    answer = call(client, "order", order_of(cart_a, "A"), action="Create")
+    assert answer.status_code == 400
+    assert answer.get_json()["errors"][0]["extensionExtraInfo"] == {
+        "loyaltyError": "loyalty_service_unavailable"
+    }
+    eventually(lambda: yotpo.balance == 600)
+    assert objects.of(CONSUMPTIONS) == [] and yotpo.usable() == []
+    objects.fail_puts_with = None
+    placed = call(client, "order", order_of(cart_a, "A"), action="Create")
+    assert placed.status_code == 200 and yotpo.balance == 100
+
+
+def test_the_consumption_record_cannot_be_read_refuses_the_order_before_yotpo(world):
+    client, yotpo, objects = world
+    _, cart_a = redeem(client, "cart-a")
+    created = len(yotpo.redemptions)
+    objects.fail_gets_with = (CONSUMPTIONS, 503)
+    answer = call(client, "order", order_of(cart_a, "A"), action="Create")
+    assert answer.status_code == 400
+    assert answer.get_json()["errors"][0]["extensionExtraInfo"] == {
+        "loyaltyError": "loyalty_service_unavailable"
+    }
+    assert len(yotpo.redemptions) == created and yotpo.balance == 600
+
+
+def test_orders_without_a_sealed_reward_never_read_the_consumption_record(world):
+    client, yotpo, objects = world
+    plain = order_of(cart("cart-p", {}), "P")
+    plain["custom"] = None
+    assert call(client, "order", plain, action="Create").get_json() == {"actions": []}
+    requested = order_of(cart("cart-q", {F.REQUESTED_OPTION: "1"}), "Q")
+    assert call(client, "order", requested, action="Create").get_json() == {"actions": []}
+    assert objects.reads == [] and yotpo.redemptions == {}
+
+
+# --- every connector-owned field wakes the extension (service/install.py) ------------------
+@pytest.mark.parametrize("name", OWNED_CART_FIELDS)
+def test_each_owned_field_alone_wakes_both_triggers_and_plain_resources_do_not(name):
+    from sandbox.commercetools import predicates
+
+    with_field = {"custom": {"type": {"typeId": "type", "id": "t"}, "fields": {name: "x"}}}
+    for condition in (TRIGGER_CONDITION, ORDER_TRIGGER_CONDITION):
+        assert predicates.matches(condition, with_field)
+        assert not predicates.matches(condition, {"custom": None})
+        assert not predicates.matches(condition, {})
+    asking = {"custom": {"fields": {F.REQUESTED_OPTION: "1"}}}
+    assert predicates.matches(TRIGGER_CONDITION, asking)
+    assert not predicates.matches(ORDER_TRIGGER_CONDITION, asking)
+
+
+@pytest.mark.parametrize("name", [F.REWARD_AMOUNT, F.REWARD_KIND, F.REWARD_CUSTOMER])
+def test_an_order_with_a_forged_owned_field_is_refused_without_asking_yotpo(world, name):
+    client, yotpo, objects = world
+    forged = order_of(cart("cart-f", {name: "500"}), "F")
+    answer = call(client, "order", forged, action="Create")
+    assert answer.status_code == 400
+    assert answer.get_json()["errors"][0]["extensionExtraInfo"] == {
+        "loyaltyError": "reward_no_longer_available"
+    }
+    assert yotpo.redemptions == {} and objects.reads == []
+
+
+def test_a_recorded_redemption_cancelled_since_is_not_reused(world):
+    """A cancellation request Yotpo sent for the held code was approved meanwhile (the
+    webhook receiver records the code): the retry redeems afresh instead."""
+    client, yotpo, objects = world
+    _, cart_a = redeem(client, "cart-a")
+    first = call(client, "order", order_of(cart_a, "A"), action="Create")
+    code = consumed_code(first)
+    (held,) = [r for r in yotpo.redemptions.values() if r["reward_text"] == code]
+    held["state"] = "cancelled"
+    yotpo.balance += OPTION["amount"]
+    objects.objects[f"yotpo-loyalty-cancelled-codes/{code}"] = {
+        "container": "yotpo-loyalty-cancelled-codes",
+        "key": code,
+        "value": {"code": code},
+        "version": 1,
+    }
+    again = call(client, "order", order_of(cart_a, "A2"), action="Create")
+    assert again.status_code == 200
+    assert consumed_code(again) != code
+    (record,) = objects.of(CONSUMPTIONS)
+    assert record["value"]["code"] == consumed_code(again)
+    assert yotpo.balance == 100

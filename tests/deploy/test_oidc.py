@@ -29,7 +29,7 @@ STRANGER = SigningKey.generate("stranger")
 
 
 class GuardedSettings(ConnectorSettings, OidcSettings):
-    """What the lead's EventSettings / JobSettings become with the mixin."""
+    """What EventSettings / JobSettings become with the mixin."""
 
 
 GuardedEventSettings = EventSettings  # the event app's settings carry the mixin
