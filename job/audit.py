@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from job.cancellations import refused_cancellations
-from job.clients import JobClients
+from job.clients import JobClients, order_reconciler
 from job.failures import JobDeadLetters
 from job.orders import OrderRange, count_orders, orders_with_ledgers, plan_for
 from job.settings import JobSettings
@@ -38,7 +38,6 @@ from shared.domain.planner import OrderPlan
 from shared.domain.writeback import format_datetime
 from shared.errors import PermanentError, TransientError, describe
 from shared.ledger import LedgerStore
-from shared.reconcile import OrderReconciler
 
 NEVER_EARNED = "{trigger} but never earned"
 NOT_REVERSED = "refunded but not reversed"
@@ -105,12 +104,7 @@ def audit(
     report = AuditReport(range=order_range.as_dict(), generated_at=format_datetime(moment))
     report.stuck, report.stuck_error = _stuck(settings, clients, moment, lease, recover)
     # Plans from the view a real look builds (member, collections, sealed reward).
-    views = OrderReconciler(
-        clients.runtime,
-        config,
-        lease_seconds=settings.ledger_lease_seconds,
-        seal_key=settings.reward_seal_key(),
-    )
+    views = order_reconciler(settings, clients)
     earned: Counter[str] = Counter()
     refunded: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
@@ -164,16 +158,7 @@ def _stuck(
     lease: timedelta,
     recover: bool,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    reconciler = (
-        OrderReconciler(
-            clients.runtime,
-            settings.planner_config(),
-            lease_seconds=settings.ledger_lease_seconds,
-            seal_key=settings.reward_seal_key(),
-        )
-        if recover
-        else None
-    )
+    reconciler = order_reconciler(settings, clients) if recover else None
     store = reconciler.ledger_store if reconciler else LedgerStore(clients.commercetools)
     dead_letters = JobDeadLetters(
         DeadLetterStore(clients.commercetools), settings.ctp_project_key, task="audit"

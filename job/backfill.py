@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from job.clients import JobClients
+from job.clients import JobClients, order_reconciler
 from job.failures import JobDeadLetters, OrderFailure, failed_ops
 from job.orders import OrderRange, Progress, after, count_orders, orders_with_ledgers, plan_for
 from job.pool import OrderedPool
@@ -35,7 +35,7 @@ from shared.deadletters import DeadLetterStore
 from shared.domain.money import format_minor
 from shared.errors import NotFoundError, PermanentError, TransientError, describe
 from shared.logs import log_event, log_failure
-from shared.reconcile import OrderReconciler, ReconcileOutcome
+from shared.reconcile import ReconcileOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -117,14 +117,7 @@ class Backfill:
         self.dead_letters = JobDeadLetters(
             DeadLetterStore(clients.commercetools), settings.ctp_project_key, task="backfill"
         )
-        self.reconciler = OrderReconciler(
-            clients.runtime,
-            settings.planner_config(),
-            lease_seconds=settings.ledger_lease_seconds,
-            seal_key=settings.reward_seal_key(),
-            now=now,
-            monotonic=monotonic,
-        )
+        self.reconciler = order_reconciler(settings, clients, now=now, monotonic=monotonic)
 
     # --- dry run -------------------------------------------------------------------------------
     def dry_run(self, order_range: OrderRange) -> BackfillSummary:

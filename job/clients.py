@@ -16,6 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from job.settings import JobSettings
 from shared.commercetools import CommercetoolsClient
+from shared.reconcile import OrderReconciler
 from shared.runtime import Runtime, build_runtime
 
 
@@ -69,3 +70,15 @@ def build_job_clients(settings: JobSettings) -> JobClients:
         ),
     )
     return JobClients(runtime, counters["commercetools"], counters["yotpo"])
+
+
+def order_reconciler(settings: JobSettings, clients: JobClients, **clock: Any) -> OrderReconciler:
+    """The one order reconciler the job's tasks share: the event app's planner settings, lease
+    and reward seal key, on the job's clients (and rate share). `clock`: `now=`/`monotonic=`."""
+    return OrderReconciler(
+        clients.runtime,
+        settings.planner_config(),
+        lease_seconds=settings.ledger_lease_seconds,
+        seal_key=settings.reward_seal_key(),
+        **clock,
+    )

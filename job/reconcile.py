@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from job.clients import JobClients
+from job.clients import JobClients, order_reconciler
 from job.consumptions import release_orphans
 from job.failures import JobDeadLetters
 from job.pool import OrderedPool
@@ -52,7 +52,6 @@ from shared.domain.loyalty_fields import CustomerFields
 from shared.domain.writeback import format_datetime
 from shared.errors import PermanentError, TransientError, describe
 from shared.logs import log_event, log_failure
-from shared.reconcile import OrderReconciler
 from shared.writeback import CustomerWriteback, WritebackResult
 
 logger = logging.getLogger(__name__)
@@ -166,14 +165,7 @@ class NightlyReconciler:
             monotonic=monotonic,
         )
         self._lock_lease = lock_lease_seconds
-        self.orders = OrderReconciler(
-            clients.runtime,
-            settings.planner_config(),
-            lease_seconds=settings.ledger_lease_seconds,
-            seal_key=settings.reward_seal_key(),
-            now=now,
-            monotonic=monotonic,
-        )
+        self.orders = order_reconciler(settings, clients, now=now, monotonic=monotonic)
         self.dead_letters = JobDeadLetters(
             DeadLetterStore(clients.commercetools), settings.ctp_project_key, task="reconcile"
         )
