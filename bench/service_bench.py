@@ -14,6 +14,7 @@ extension calls straight from this process, 8 at a time:
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -194,8 +195,13 @@ def run() -> list[str]:
         fast, base = _merged(ours), _merged(theirs)
         lines.append("no-loyalty fast path, 30-line cart: " + fast.summary())
         lines.append("do-nothing Flask extension, same gunicorn: " + base.summary())
+        # Pair by pair (each round runs the two back to back), so load drift on this shared
+        # machine lands on both sides of a ratio; the median is the figure to quote.
+        ratios = sorted(o.rate / t.rate for o, t in zip(ours, theirs, strict=True))
         lines.append(
-            f"fast path / do-nothing throughput: {fast.rate / base.rate:.2f} (goal >= 0.90)"
+            f"fast path / do-nothing throughput: {fast.rate / base.rate:.2f} overall, "
+            f"median of {len(ratios)} paired rounds {statistics.median(ratios):.2f} "
+            f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f}; goal >= 0.90)"
         )
 
         maintained = []
