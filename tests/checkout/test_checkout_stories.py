@@ -22,6 +22,7 @@ from shared.errors import CommercetoolsPermanentError
 from shared.runtime import Runtime, build_runtime
 from shared.settings import load_settings
 from tests.checkout.harness import (
+    SECRET,
     Checkout,
     Shopper,
     ShopperRefused,
@@ -468,3 +469,36 @@ def test_an_order_refused_by_another_extension_costs_the_shopper_no_points(check
         order = gus.order(guss)
         assert fields(order)[F.REWARD_STATUS] == "consumed"
         assert checkout.balance("gus@example.com") == 300
+
+
+# --- 4. a consumed reward comes back when its order is cancelled before Yotpo heard of it ------
+
+
+def test_an_order_cancelled_before_payment_gives_its_consumed_reward_back_once(checkout):
+    # The reward is consumed (immediate deduction) when the order is placed; the order is
+    # cancelled before the earning trigger (paid) held, so Yotpo never received it. The event app
+    # verifies the sealed reward with the service's secret and gives the 500 points back, once.
+    world = checkout.world
+    checkout.member("cal@example.com", 800)
+    cal = checkout.shopper("cal@example.com")
+    cart = cal.cart([("SKU-HOODIE", 1)])
+    cart = cal.update(
+        cart,
+        {"action": "setCustomType", "type": LOYALTY_TYPE},
+        {"action": "setCustomField", "name": F.REQUESTED_OPTION, "value": "1"},
+    )
+    order = cal.order(cart)
+    assert fields(order)[F.REWARD_STATUS] == "consumed"
+    assert checkout.balance("cal@example.com") == 300
+    world.storefront.cancel(world.storefront.order(order["id"]))
+    event = create_event_app(
+        load_settings(
+            EventSettings,
+            {**world.env, "OIDC_VERIFICATION": "off", "EXTENSION_SECRET": SECRET},
+        )
+    ).test_client()
+    for _ in range(2):  # a redelivery of every message finds nothing left to send
+        for message in world.messages(order["id"]):
+            assert event.post("/event", json=push(message)).status_code < 300
+    assert checkout.balance("cal@example.com") == 800
+    assert world.yotpo_orders() == []  # never earned: nothing but the points went to Yotpo
