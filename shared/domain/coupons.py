@@ -32,7 +32,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.domain.money import currency_digits, format_minor
+from shared.domain.money import format_minor
 
 # --- names -------------------------------------------------------------------------------------
 CART_DISCOUNT_KEY_PREFIX: Final = "yotpo-reward-"
@@ -380,12 +380,10 @@ def sort_order_for(option_id: str, option: RewardOption, amount: int | None = No
 
 
 def _money(currency: str, amount: int) -> dict[str, Any]:
-    return {
-        "type": "centPrecision",
-        "currencyCode": currency,
-        "centAmount": amount,
-        "fractionDigits": currency_digits(currency),
-    }
+    # `CartDiscountValueAbsoluteDraft.money` is `Money[]`: currency and amount in the currency's
+    # own minor units, nothing more (the SDK types refuse `type`/`fractionDigits` here,
+    # https://docs.commercetools.com/api/types#money).
+    return {"currencyCode": currency, "centAmount": amount}
 
 
 def _minimum_predicate(minimum: Mapping[str, int], currencies: Sequence[str]) -> str:

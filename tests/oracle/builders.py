@@ -281,3 +281,38 @@ def pos_drafts() -> list[Typed]:
         completed_at=NOW,
     )
     return [Typed("OrderImportDraft", json.loads(json.dumps(draft)), "instore.import_draft")]
+
+
+def coupon_drafts() -> list[Typed]:
+    """The cart discount and discount code the Create Coupons URL makes, for every reward kind
+    (`shared/domain/coupons.py`), bound and unbound to a customer."""
+    from shared.domain.coupons import (
+        IssuePlan,
+        RewardOption,
+        cart_discount_draft,
+        discount_code_draft,
+    )
+
+    options = {
+        "fixed": RewardOption(kind="fixed", amount={"EUR": 500, "JPY": 700}, minimum={"EUR": 2000}),
+        "variable": RewardOption(kind="variable", amount={"KWD": 5000}),
+        "percentage": RewardOption(kind="percentage", percentBp=1000, store="berlin"),
+        "free_shipping": RewardOption(kind="free_shipping", stacking="stop"),
+    }
+    typed: list[Typed] = []
+    for kind, option in options.items():
+        currency = "KWD" if kind == "variable" else "EUR"
+        plan = IssuePlan(
+            option_id="7",
+            option=option,
+            currency=currency,
+            amount=1250 if kind == "variable" else (500 if kind == "fixed" else None),
+            code=f"YL-ORACLE-{kind.upper()}",
+            customer_id="customer-ada" if kind != "free_shipping" else None,
+            email_digest=None,
+        )
+        source = f"coupons.{kind}"
+        typed.append(Typed("CartDiscountDraft", cart_discount_draft(plan), source))
+        code = discount_code_draft(plan, "cd-1", customer_id=plan.customer_id, now=NOW)
+        typed.append(Typed("DiscountCodeDraft", code, source))
+    return typed

@@ -76,7 +76,12 @@ def test_the_allowlist_of_newer_fields_cites_a_release_note_for_each():
 
 
 def test_install_drafts_writeback_and_pos_drafts_conform():
-    entries = builders.install_drafts() + builders.writeback_actions() + builders.pos_drafts()
+    entries = (
+        builders.install_drafts()
+        + builders.writeback_actions()
+        + builders.pos_drafts()
+        + builders.coupon_drafts()
+    )
     errors = typecheck(entries)
     assert not errors, _report(errors)
 
