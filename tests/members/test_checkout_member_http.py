@@ -29,34 +29,11 @@ from shared.domain.loyalty_fields import CartFields as F
 from shared.domain.reward_state import seal_key, unseal
 from shared.runtime import build_runtime, commercetools_client
 from shared.settings import load_settings
+from tests.checkout.http_env import AUTH, CT, ENV, OPTION, SECRET, YOTPO
 
-YOTPO = "https://yotpo.test/api/v2"
-CT = "https://ct.test"
-SECRET = "extension-secret-value"
-AUTH = {"Authorization": f"Bearer {SECRET}"}
 CT_ID = "ct-customer-1"
 LEGACY_ID = "legacy-42"
 EMAIL = "ada@example.com"
-
-ENV = {
-    "CTP_PROJECT_KEY": "proj",
-    "CTP_CLIENT_ID": "id",
-    "CTP_CLIENT_SECRET": "secret",
-    "CTP_SCOPE": "manage_project:proj",
-    "CTP_REGION": "europe-west1.gcp",
-    "CTP_API_URL": CT,
-    "CTP_AUTH_URL": CT,
-    "YOTPO_GUID": "guid",
-    "YOTPO_API_KEY": "key",
-    "YOTPO_API_URL": YOTPO,
-    "YOTPO_RATE_LIMIT_PER_SECOND": "1000",
-    "EXTENSION_SECRET": SECRET,
-    "REWARD_BASE_CURRENCY": "EUR",
-    "LOYALTY_CALL_BUDGET_MS": "800",
-    "OIDC_VERIFICATION": "off",
-}
-
-OPTION = {"id": 1, "amount": 500, "discount_type": "fixed_amount", "discount_amount_cents": 500}
 
 
 def _json(status: int, body: Any) -> tuple[int, dict[str, str], str]:
