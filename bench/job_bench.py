@@ -32,7 +32,7 @@ import requests
 
 from job.clients import build_job_clients
 from job.install import post_deploy
-from job.reconcile import NightlyReconciler, ReconcileSummary, nights_for_full_coverage
+from job.nightly import NightlyReconciler, ReconcileSummary, nights_for_full_coverage
 from job.settings import JobSettings
 from shared.settings import load_settings
 
@@ -54,8 +54,8 @@ def _serve(customers: int, yotpo_rate_limit: int, latency_ms: int, conn: Any) ->
     from sandbox.serving import ServerThread
     from sandbox.yotpo import AccountConfig, ProgramConfig, SandboxConfig, YotpoEngine
     from sandbox.yotpo import create_app as create_yotpo_app
+    from shared.domain.customers.writeback_diff import format_datetime, member_state
     from shared.domain.loyalty_fields import CUSTOMER_FIELD_DEFINITIONS
-    from shared.domain.writeback import format_datetime, member_state
 
     program = ProgramConfig(rate_limit_per_second=yotpo_rate_limit)
     engine = YotpoEngine(

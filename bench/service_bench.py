@@ -23,8 +23,8 @@ import requests
 from bench.load import LoadResult, run_load
 from sandbox.processes import ManagedProcess, free_port
 from sandbox.stack import EXTENSION_SECRET, YOTPO_API_KEY, YOTPO_GUID, SandboxStack, StackOptions
+from shared.domain.checkout.reward_state import AppliedReward, seal, seal_key
 from shared.domain.loyalty_fields import CartFields as F
-from shared.domain.reward_state import AppliedReward, seal, seal_key
 from shared.yotpo import YotpoClient
 
 CONCURRENCY = 8
@@ -166,6 +166,21 @@ def _sealed_fields(cart_id: str, customer: str) -> dict[str, Any]:
     }
 
 
+def seed_members(stack: SandboxStack, count: int = 40) -> list[str]:
+    """Members with points enough for every redemption the bench makes."""
+    yotpo = YotpoClient(
+        guid=YOTPO_GUID,
+        api_key=YOTPO_API_KEY,
+        api_url=stack.yotpo_api_url,
+        rate_limit_per_second=1000,
+    )
+    members = [f"member-{i}" for i in range(count)]
+    for member in members:
+        yotpo.upsert_customer({"id": member, "email": f"{member}@example.com"})
+        yotpo.adjust_points({"customer_id": member, "point_adjustment_amount": 1_000_000})
+    return members
+
+
 def run() -> list[str]:
     options = StackOptions(
         pubsub="direct",
@@ -218,16 +233,7 @@ def run() -> list[str]:
         kept = run_load(maintained, CONCURRENCY)
         lines.append("sealed reward kept consistent (1 commercetools read): " + kept.summary())
 
-        yotpo = YotpoClient(
-            guid=YOTPO_GUID,
-            api_key=YOTPO_API_KEY,
-            api_url=stack.yotpo_api_url,
-            rate_limit_per_second=1000,
-        )
-        members = [f"member-{i}" for i in range(40)]
-        for member in members:
-            yotpo.upsert_customer({"id": member, "email": f"{member}@example.com"})
-            yotpo.adjust_points({"customer_id": member, "point_adjustment_amount": 1_000_000})
+        members = seed_members(stack)
         for latency in YOTPO_LATENCIES_MS:
             requests.post(
                 f"{stack.url('yotpo')}/_sandbox/faults",

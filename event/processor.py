@@ -34,10 +34,10 @@ from event.routing import (
 from event.settings import EventSettings
 from shared.commercetools import literal  # the one escaping helper for predicate literals
 from shared.deadletters import DeadLetterStore
-from shared.domain.customer_sync import birthday_payload, customer_payload
+from shared.domain.customers.customer_sync import birthday_payload, customer_payload
 from shared.errors import NotFoundError, PermanentError, YotpoTransientError, describe
 from shared.logs import log_event
-from shared.reconcile import (
+from shared.orders.reconciler import (
     CUSTOMER_EXPAND,
     DeliveryBudgetUsedUp,
     OrderInProgress,
@@ -58,7 +58,7 @@ _ORDER_IDS: ContextVar[list[str] | None] = ContextVar("event_order_ids", default
 _ORDER_LOGGERS = (
     __name__,
     "event.pull",
-    "shared.reconcile",
+    "shared.orders.reconciler",
     "shared.yotpo",
     "shared.commercetools",
     "shared.webapp",

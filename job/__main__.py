@@ -34,8 +34,8 @@ from typing import Any, TextIO
 from job.audit import audit, render_table
 from job.backfill import MAX_LISTED_FAILURES, Backfill
 from job.clients import JobClients, build_job_clients
+from job.nightly import NightlyReconciler
 from job.orders import OrderRange, parse_moment
-from job.reconcile import NightlyReconciler
 from job.settings import JobSettings
 from shared.boot import load_or_exit
 from shared.cli.logs import configure_cli_logging

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from job.audit import audit
 from job.backfill import Backfill
 from job.clients import JobClients, build_job_clients
+from job.nightly import NightlyReconciler
 from job.orders import OrderRange, parse_moment
-from job.reconcile import NightlyReconciler
 from job.settings import JobSettings
 from shared.oidc import GoogleCerts, protect
 from shared.runtime import Runtime

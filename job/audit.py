@@ -32,12 +32,12 @@ from job.stuck import recover_stuck
 from shared.cli.progress import ProgressBar
 from shared.cli.table import render_table as table
 from shared.deadletters import DeadLetterStore
-from shared.domain.ledger_state import OpStatus, OrderLedger
+from shared.domain.customers.writeback_diff import format_datetime
 from shared.domain.money import format_minor
-from shared.domain.planner import OrderPlan
-from shared.domain.writeback import format_datetime
+from shared.domain.orders.ledger import OpStatus, OrderLedger
+from shared.domain.orders.planner import OrderPlan
 from shared.errors import PermanentError, TransientError, describe
-from shared.ledger import LedgerStore
+from shared.orders.ledger_store import LedgerStore
 
 NEVER_EARNED = "{trigger} but never earned"
 NOT_REVERSED = "refunded but not reversed"

@@ -1,6 +1,6 @@
 """Backfill: historical orders (and their refunds) through the same reconciler as live events.
 
-Every order goes through `shared.reconcile.OrderReconciler`, the one path that tells Yotpo
+Every order goes through `shared.orders.reconciler.OrderReconciler`, the one path that tells Yotpo
 about orders: the ledger it keeps per order is what makes backfill and live traffic unable to
 double count (an order already sent live finds its ledger done and sends nothing).
 
@@ -35,7 +35,7 @@ from shared.deadletters import DeadLetterStore
 from shared.domain.money import format_minor
 from shared.errors import NotFoundError, PermanentError, TransientError, describe
 from shared.logs import log_event, log_failure
-from shared.reconcile import ReconcileOutcome
+from shared.orders.reconciler import ReconcileOutcome
 
 logger = logging.getLogger(__name__)
 

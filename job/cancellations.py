@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.commercetools import CommercetoolsClient, literal
-from shared.domain.writeback import parse_datetime
+from shared.domain.customers.writeback_diff import parse_datetime
 
 DEFAULT_CONTAINER = "yotpo-loyalty-cancellation-refusals"
 

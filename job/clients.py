@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from job.settings import JobSettings
 from shared.commercetools import CommercetoolsClient
-from shared.reconcile import OrderReconciler
+from shared.orders.reconciler import OrderReconciler
 from shared.runtime import Runtime, build_runtime
 
 

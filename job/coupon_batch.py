@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from shared.checkout.coupon_codes import CouponIssuer, CouponRewardsSettings, upload_codes
 from shared.commercetools import CommercetoolsClient
-from shared.coupon_codes import CouponIssuer, CouponRewardsSettings, upload_codes
-from shared.domain.coupons import (
+from shared.domain.checkout.coupons import (
     BATCH_CONTAINER,
     YOTPO_UPLOAD_LIMIT,
     IssuePlan,

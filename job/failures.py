@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.deadletters import DeadLetterStore, FailureRecord
-from shared.domain.ledger_state import NOTHING_LEFT_TO_REFUND, OpStatus, OrderLedger
+from shared.domain.orders.ledger import NOTHING_LEFT_TO_REFUND, OpStatus, OrderLedger
 from shared.logs import log_event
 
 logger = logging.getLogger(__name__)

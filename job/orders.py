@@ -15,12 +15,12 @@ from typing import Any
 
 from shared.cli.progress import ProgressBar
 from shared.commercetools import CommercetoolsClient
-from shared.domain.ledger_state import OrderLedger
-from shared.domain.order_view import OrderView, order_view
-from shared.domain.planner import AccountView, OrderPlan, PlannerConfig, plan_order
-from shared.domain.writeback import format_datetime
-from shared.ledger import LEDGER_CONTAINER
-from shared.reconcile import ORDER_EXPAND
+from shared.domain.customers.writeback_diff import format_datetime
+from shared.domain.orders.ledger import OrderLedger
+from shared.domain.orders.order_view import OrderView, order_view
+from shared.domain.orders.planner import AccountView, OrderPlan, PlannerConfig, plan_order
+from shared.orders.ledger_store import LEDGER_CONTAINER
+from shared.orders.reconciler import ORDER_EXPAND
 from shared.runtime import Runtime
 
 PAGE = 100

@@ -6,10 +6,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from shared.coupon_codes import CouponRewardsSettings
+from shared.checkout.coupon_codes import CouponRewardsSettings
+from shared.customers.writeback import WritebackSettings
 from shared.oidc import OidcSettings
 from shared.settings import ConnectorSettings, PlannerSettings
-from shared.writeback import WritebackSettings
 
 
 class JobSettings(

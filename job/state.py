@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.commercetools import CommercetoolsClient
-from shared.domain.writeback import format_datetime, parse_datetime
+from shared.domain.customers.writeback_diff import format_datetime, parse_datetime
 from shared.errors import ConcurrentModificationError, TransientError
 from shared.logs import log_event
 

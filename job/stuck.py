@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from job.failures import JobDeadLetters
-from shared.domain.writeback import format_datetime
+from shared.domain.customers.writeback_diff import format_datetime
 from shared.errors import NotFoundError, PermanentError, TransientError, describe
-from shared.ledger import LedgerStore
 from shared.logs import log_event
-from shared.reconcile import OrderReconciler
+from shared.orders.ledger_store import LedgerStore
+from shared.orders.reconciler import OrderReconciler
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from service.instore import register_instore
 from service.order_guard import ConsumptionRecords, OrderGuard
 from service.settings import ServiceSettings
 from service.webhooks import YotpoWebhooks, register_webhook_route
-from shared.domain.checkout import InvalidCart, LoyaltyError, Rejection
+from shared.customers.writeback import CustomerWriteback
+from shared.domain.checkout.cart import InvalidCart, LoyaltyError, Rejection
 from shared.errors import describe
 from shared.logs import log_event
 from shared.runtime import Runtime, build_runtime, commercetools_client
 from shared.webapp import create_base_app, error_response
-from shared.writeback import CustomerWriteback
 
 # The one commercetools read on the checkout path must not eat the extension's budget.
 _CHECKOUT_CT_TIMEOUT = 0.5

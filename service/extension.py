@@ -25,7 +25,7 @@ from service.options_cache import OptionsCache
 from service.settings import ServiceSettings
 from service.yotpo_calls import cancel_redemption, in_background, together
 from shared.commercetools import CommercetoolsClient
-from shared.domain.checkout import (
+from shared.domain.checkout.cart import (
     AppliedReward,
     Approval,
     CartFacts,
@@ -44,8 +44,8 @@ from shared.domain.checkout import (
     settle_amount,
     triage,
 )
-from shared.domain.member_identity import MemberIdentity
-from shared.domain.reward_state import seal_key
+from shared.domain.checkout.reward_state import seal_key
+from shared.domain.customers.member_identity import MemberIdentity
 from shared.errors import NotFoundError, PermanentError, TransientError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime, YotpoRoute, commercetools_client

@@ -22,7 +22,7 @@ from typing import Any
 
 from service.extension_input import BodyError, json_content_type, parse_body
 from shared.correlation import HEADER, safe_correlation_id
-from shared.domain.checkout import InvalidCart, concerns_loyalty
+from shared.domain.checkout.cart import InvalidCart, concerns_loyalty
 from shared.webapp import DEFAULT_MAX_BODY_BYTES, SECURITY_HEADERS
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

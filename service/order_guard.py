@@ -49,10 +49,10 @@ from service.cancellations import CancelledCodes
 from service.extension import NO_ACTIONS, ExtensionAnswer, MemberLookup, rejection_answer
 from service.yotpo_calls import cancel_redemption, in_background
 from shared.commercetools import CommercetoolsClient
-from shared.domain.checkout import CheckoutConfig, LoyaltyError, Rejection, concerns_loyalty
+from shared.domain.checkout.cart import CheckoutConfig, LoyaltyError, Rejection, concerns_loyalty
+from shared.domain.checkout.reward_state import AppliedReward, seal, unseal
 from shared.domain.loyalty_fields import OWNED_CART_FIELDS
 from shared.domain.loyalty_fields import CartFields as F
-from shared.domain.reward_state import AppliedReward, seal, unseal
 from shared.errors import ConcurrentModificationError, PermanentError, TransientError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime

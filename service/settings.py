@@ -10,9 +10,9 @@ from pydantic import Field, SecretStr
 from service.coupons import CouponSettings
 from service.instore import InStoreSettings
 from service.webhooks import WebhookAuthSettings
+from shared.customers.writeback import WritebackSettings
 from shared.ratelimit import YotpoRateShareSettings
 from shared.settings import ConnectorSettings, MemberSettings
-from shared.writeback import WritebackSettings
 
 _EXTENSION_KEY = re.compile(r"^[A-Za-z0-9_-]{2,256}$")
 

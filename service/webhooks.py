@@ -10,7 +10,7 @@
   the code, nothing is approved: the refusal is logged and recorded for the audit.
 - `swell/points/changed`, `swell/tier/earned`, `swell/tier/lost`, `swell/tier/status/changed`:
   the member's balance and tier are written back onto its commercetools customer at once
-  (`shared.writeback`, the same path as the nightly job). The webhook is only a reason to
+  (`shared.customers.writeback`, the same path as the nightly job). The webhook is only a reason to
   look: the member is read fresh from Yotpo, so late or reordered webhooks cannot write an
   old balance. The payload's `customer.third_party_id` / `id` is the member id: with
   `MEMBER_ID_SOURCE=externalId|customField` the customer is the one holding it, else (no such
@@ -43,12 +43,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.cancellations import CancellationRefusals, CancelledCodes
 from shared.commercetools import CommercetoolsClient, literal
+from shared.customers.writeback import CustomerWriteback
 from shared.domain.loyalty_fields import CartFields
 from shared.errors import PermanentError, TransientError, YotpoPermanentError, describe
 from shared.logs import log_event
 from shared.settings import DEFAULT_ACCOUNT
 from shared.webapp import error_response, json_body
-from shared.writeback import CustomerWriteback
 from shared.yotpo import YotpoClient, YotpoFields
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from shared.domain.reward_state import AppliedReward
+from shared.domain.checkout.reward_state import AppliedReward
 from shared.yotpo import YotpoClient
 
 T = TypeVar("T")

@@ -16,10 +16,10 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.domain.customer_sync import DEFAULT_OPT_IN_FIELD, CustomerSyncConfig
-from shared.domain.member_identity import DEFAULT_MEMBER_ID_FIELD, MemberIdentity
-from shared.domain.planner import PlannerConfig, StoreLocation
-from shared.domain.reward_state import seal_key
+from shared.domain.checkout.reward_state import seal_key
+from shared.domain.customers.customer_sync import DEFAULT_OPT_IN_FIELD, CustomerSyncConfig
+from shared.domain.customers.member_identity import DEFAULT_MEMBER_ID_FIELD, MemberIdentity
+from shared.domain.orders.planner import PlannerConfig, StoreLocation
 
 DEFAULT_YOTPO_API_URL = "https://loyalty.yotpo.com/api/v2"
 DEFAULT_ACCOUNT = "default"
@@ -293,7 +293,7 @@ class PlannerSettings(CustomerSyncSettings):
         default=None, description="Variant attribute sent to Yotpo as the item's vendor"
     )
     # The checkout seals the reward it applied under a key derived from this secret
-    # (shared/domain/reward_state.py); reading the seal on orders needs the same value.
+    # (shared/domain/checkout/reward_state.py); reading the seal on orders needs the same value.
     extension_secret: SecretStr | None = Field(
         default=None,
         description="The service app's EXTENSION_SECRET, to verify the reward an order used",

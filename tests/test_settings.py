@@ -214,7 +214,7 @@ def test_member_opt_in_store_and_reward_settings(event_env):
     assert config.instore_stores["berlin"].city == "Berlin"
     assert config.instore_stores["hh"].address is None
     assert config.item_vendor_attribute == "brand"
-    from shared.domain.reward_state import seal_key
+    from shared.domain.checkout.reward_state import seal_key
 
     assert settings.reward_seal_key() == seal_key("the-extension-secret")
     assert "the-extension-secret" in settings.secret_values()

@@ -24,9 +24,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from service.coupons.settings import CouponSettings
+from shared.checkout.coupon_codes import CouponIssuer
 from shared.commercetools import CommercetoolsClient
-from shared.coupon_codes import CouponIssuer
-from shared.domain.coupons import (
+from shared.domain.checkout.coupons import (
     CouponError,
     CouponWire,
     body_secret,

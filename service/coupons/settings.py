@@ -2,14 +2,14 @@
 
 `CouponSettings` is a mixin: the service app's settings class inherits it, so the keys are
 validated and reported with every other setting. The job needs only the rewards
-(`shared.coupon_codes.CouponRewardsSettings`, for batches of in-store codes).
+(`shared.checkout.coupon_codes.CouponRewardsSettings`, for batches of in-store codes).
 """
 
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared.coupon_codes import CouponRewardsSettings
+from shared.checkout.coupon_codes import CouponRewardsSettings
 
 MIN_SECRET_LENGTH = 16
 

@@ -42,8 +42,8 @@ from service.instore.redemptions import RedemptionDesk
 from service.instore.refunds import RefundDesk
 from service.instore.replays import RequestLog
 from service.instore.settings import InStoreSettings
-from shared.domain.customer_sync import e164
-from shared.domain.member_identity import MemberIdentity
+from shared.domain.customers.customer_sync import e164
+from shared.domain.customers.member_identity import MemberIdentity
 from shared.errors import PermanentError, TransientError, YotpoAuthError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime

@@ -18,7 +18,7 @@ from service.instore.access import Principal
 from service.instore.phones import customer_numbers, spellings
 from service.instore.problems import not_found
 from shared.commercetools import CommercetoolsClient, literal, literal_list
-from shared.domain.customer_sync import FIELD_PHONE_NUMBER
+from shared.domain.customers.customer_sync import FIELD_PHONE_NUMBER
 from shared.errors import NotFoundError
 from shared.runtime import Runtime
 

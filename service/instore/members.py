@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.instore.problems import not_found
-from shared.domain.member_identity import MemberIdentity, member_id
+from shared.domain.customers.member_identity import MemberIdentity, member_id
 from shared.logs import mask_email
 from shared.yotpo import YotpoClient
 from shared.yotpo import YotpoFields as F

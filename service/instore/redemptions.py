@@ -29,7 +29,7 @@ from service.instore.models import RedemptionRequest, ReversalRequest
 from service.instore.problems import Problem, conflict, invalid, not_found, refused
 from service.instore.replays import Answer, RequestLog, fingerprint
 from shared.commercetools import CommercetoolsClient
-from shared.domain.member_identity import MemberIdentity
+from shared.domain.customers.member_identity import MemberIdentity
 from shared.errors import YotpoPermanentError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime, YotpoRoute

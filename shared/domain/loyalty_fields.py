@@ -29,7 +29,7 @@ class CartFields:
     REDEMPTION_ID: Final = "loyaltyRedemptionId"
     REWARD_STATUS: Final = "loyaltyRewardStatus"
     # The authoritative record of the applied reward: its values under an HMAC only the
-    # connector can compute (shared/domain/reward_state.py). The fields above are its
+    # connector can compute (shared/domain/checkout/reward_state.py). The fields above are its
     # readable projection and are never believed on their own.
     REWARD_SEAL: Final = "loyaltyRewardSeal"
 

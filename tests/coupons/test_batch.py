@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from job.coupon_batch import BatchError, CouponBatch, CouponBatchSettings, main
-from shared.domain.coupons import BATCH_CONTAINER, parse_reward_options
+from shared.domain.checkout.coupons import BATCH_CONTAINER, parse_reward_options
 from shared.errors import YotpoTransientError
 from shared.yotpo import YotpoClient
 from tests.coupons.fakes import FakeCommercetools

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.domain.coupons import (
+from shared.domain.checkout.coupons import (
     CodeOwner,
     CouponError,
     RewardOption,

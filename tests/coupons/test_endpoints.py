@@ -9,7 +9,7 @@ import pytest
 import responses
 
 from service.coupons import CANCEL_PATH, CREATE_PATH, CouponSettings, register_coupons
-from shared.domain.coupons import ISSUED_CONTAINER, code_key
+from shared.domain.checkout.coupons import ISSUED_CONTAINER, code_key
 from shared.webapp import create_base_app
 from tests.coupons.fakes import FakeCommercetools
 

@@ -10,8 +10,8 @@ import responses
 from pydantic import ValidationError
 
 from service.coupons import CouponSettings
-from shared.coupon_codes import flag_foreign_codes, order_codes
-from shared.domain.coupons import ISSUED_CONTAINER, code_key, email_digest
+from shared.checkout.coupon_codes import flag_foreign_codes, order_codes
+from shared.domain.checkout.coupons import ISSUED_CONTAINER, code_key, email_digest
 from shared.yotpo import YotpoClient
 from tests.coupons.fakes import FakeCommercetools
 

@@ -19,9 +19,9 @@ from sandbox.yotpo import YotpoEngine
 from sandbox.yotpo import create_app as create_yotpo_app
 from sandbox.yotpo.widget import install as install_widget
 from service.coupons import CouponSettings, register_coupons
+from shared.checkout.coupon_codes import code_owners, upload_codes, yotpo_code_owner
 from shared.commercetools import CommercetoolsClient
-from shared.coupon_codes import code_owners, upload_codes, yotpo_code_owner
-from shared.domain.coupons import email_digest, foreign_codes
+from shared.domain.checkout.coupons import email_digest, foreign_codes
 from shared.webapp import create_base_app
 from shared.yotpo import YotpoClient
 

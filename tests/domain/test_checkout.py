@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain.checkout import (
+from shared.domain.checkout.cart import (
     REWARD_SLUG,
     AppliedReward,
     Approval,
@@ -26,9 +26,9 @@ from shared.domain.checkout import (
     settle_amount,
     triage,
 )
+from shared.domain.checkout.reward_state import seal, seal_key, unseal
+from shared.domain.customers.member_identity import MemberIdentity
 from shared.domain.loyalty_fields import CartFields as F
-from shared.domain.member_identity import MemberIdentity
-from shared.domain.reward_state import seal, seal_key, unseal
 
 DIGITS = {"EUR": 2, "JPY": 0, "KWD": 3}
 KEY = seal_key("extension-secret")

@@ -4,14 +4,14 @@ from typing import Any
 
 import pytest
 
-from shared.domain.customer_sync import (
+from shared.domain.customers.customer_sync import (
     CustomerSyncConfig,
     birthday_payload,
     customer_member,
     customer_payload,
     e164,
 )
-from shared.domain.member_identity import MemberIdentity
+from shared.domain.customers.member_identity import MemberIdentity
 
 
 def _customer(**overrides: Any) -> dict[str, Any]:

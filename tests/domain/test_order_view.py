@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.domain.order_view import DiscountCodeView, order_view
+from shared.domain.orders.order_view import DiscountCodeView, order_view
 from tests.domain.builders import OrderBuilder, high_precision, money
 
 
@@ -242,7 +242,7 @@ def test_line_attributes_product_type_and_collections() -> None:
 
 
 def test_the_reward_from_fields_is_unverified_and_a_seal_decides_when_a_key_is_given() -> None:
-    from shared.domain.reward_state import AppliedReward, seal, seal_key
+    from shared.domain.checkout.reward_state import AppliedReward, seal, seal_key
 
     order = OrderBuilder()
     order.add_line("A", 1, 1000)
@@ -282,7 +282,7 @@ def test_subtotal_when_the_lines_already_carry_their_share_of_the_total_discount
 
 
 def test_product_collections_from_expanded_categories() -> None:
-    from shared.domain.order_view import product_collections
+    from shared.domain.orders.order_view import product_collections
 
     products = [
         {

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from shared.domain.ledger_state import (
+from shared.domain.orders.ledger import (
     NOTHING_LEFT_TO_REFUND,
     UNCLAIMED,
     LedgerOp,
     OpStatus,
     OrderLedger,
 )
-from shared.domain.order_view import order_view
-from shared.domain.planner import AccountView, OrderPlan, PlannerConfig, plan_order
+from shared.domain.orders.order_view import order_view
+from shared.domain.orders.planner import AccountView, OrderPlan, PlannerConfig, plan_order
 from tests.domain.builders import OrderBuilder, high_precision
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from shared.domain.customer_sync import CustomerSyncConfig, customer_member
-from shared.domain.ledger_state import LedgerOp, OpStatus, OrderLedger
-from shared.domain.member_identity import MemberIdentity, MemberView
-from shared.domain.order_view import RewardUsed, order_view
-from shared.domain.planner import (
+from shared.domain.checkout.reward_state import AppliedReward, seal, seal_key
+from shared.domain.customers.customer_sync import CustomerSyncConfig, customer_member
+from shared.domain.customers.member_identity import MemberIdentity, MemberView
+from shared.domain.orders.ledger import LedgerOp, OpStatus, OrderLedger
+from shared.domain.orders.order_view import RewardUsed, order_view
+from shared.domain.orders.planner import (
     MEMBER_UNKNOWN,
     AccountView,
     OrderPlan,
@@ -20,7 +21,6 @@ from shared.domain.planner import (
     StoreLocation,
     plan_order,
 )
-from shared.domain.reward_state import AppliedReward, seal, seal_key
 from tests.domain.builders import OrderBuilder
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -557,7 +557,7 @@ def test_customer_and_birthday_fields_are_documented() -> None:
         "custom": {"type": {}, "fields": {"loyaltyOptIn": True}},
     }
     config = CustomerSyncConfig(opt_in_policy="customer_field")
-    from shared.domain.customer_sync import birthday_payload, customer_payload
+    from shared.domain.customers.customer_sync import birthday_payload, customer_payload
 
     assert set(customer_payload(customer, config) or {}) <= _documented("upsert_customer")
     # Set Customer Birthday (https://loyaltyapi.yotpo.com/reference/set-customer-birthday)

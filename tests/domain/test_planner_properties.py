@@ -36,10 +36,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.domain.ledger_state import OrderLedger
-from shared.domain.member_identity import MemberView
-from shared.domain.order_view import RewardUsed, order_view
-from shared.domain.planner import AccountView, PlannerConfig, plan_order
+from shared.domain.customers.member_identity import MemberView
+from shared.domain.orders.ledger import OrderLedger
+from shared.domain.orders.order_view import RewardUsed, order_view
+from shared.domain.orders.planner import AccountView, PlannerConfig, plan_order
 from tests.domain.builders import OrderBuilder
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

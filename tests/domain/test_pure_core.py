@@ -43,7 +43,9 @@ def offending(module: str) -> bool:
     return top not in ALLOWED_THIRD_PARTY
 
 
-@pytest.mark.parametrize("path", sorted(DOMAIN.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(DOMAIN.rglob("*.py")), ids=lambda p: str(p.relative_to(DOMAIN))
+)
 def test_the_domain_module_imports_no_io(path: Path) -> None:
     bad = [m for m in imported_modules(path) if offending(m)]
     assert bad == [], f"{path.name} imports {bad}"

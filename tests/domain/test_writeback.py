@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.domain.loyalty_fields import CustomerFields as F
-from shared.domain.writeback import (
+from shared.domain.customers.writeback_diff import (
     FOREIGN_CUSTOM_TYPE,
     GROUP_NOT_OWNED,
     GroupPolicy,
@@ -19,6 +18,7 @@ from shared.domain.writeback import (
     plan_writeback,
     same_value,
 )
+from shared.domain.loyalty_fields import CustomerFields as F
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 TARGET = TypeTarget(type_id="type-loyalty", type_key="yotpo-loyalty-customer")

@@ -231,8 +231,8 @@ def test_a_successful_charge_added_to_a_payment_earns(world):
 def _with_reward_return(world, order, *, coupon_code: str | None):
     """The order's ledger given a reward return for its member, its order op carrying
     `coupon_code` (the planner plans one only for an order that carried the reward's code)."""
-    from shared.domain.ledger_state import UNCLAIMED, LedgerOp
-    from shared.ledger import LedgerStore
+    from shared.domain.orders.ledger import UNCLAIMED, LedgerOp
+    from shared.orders.ledger_store import LedgerStore
 
     store = LedgerStore(world.ct)
     ledger, version = store.read(order["id"])
@@ -257,7 +257,7 @@ def _with_reward_return(world, order, *, coupon_code: str | None):
 
 
 def _reconciler(world):
-    from shared.reconcile import OrderReconciler
+    from shared.orders.reconciler import OrderReconciler
     from shared.runtime import build_runtime
 
     settings = load_settings(EventSettings, {**world.env, **LOCAL})

@@ -15,7 +15,7 @@ from tests.integration.world import push
 
 ABOUT_THE_ORDER = (
     "event.processor",
-    "shared.reconcile",
+    "shared.orders.reconciler",
     "shared.yotpo",
     "shared.commercetools",
     "shared.webapp",
@@ -75,6 +75,6 @@ def test_the_tag_does_not_outlive_its_delivery(world, caplog):
     processor.handle(parse_delivery(push(paid)))
     caplog.set_level(logging.INFO)
     caplog.clear()
-    logging.getLogger("shared.reconcile").info("unrelated")
+    logging.getLogger("shared.orders.reconciler").info("unrelated")
     (line,) = caplog.records
     assert "order_id" not in (getattr(line, "json_fields", None) or {})

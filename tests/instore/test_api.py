@@ -13,7 +13,7 @@ import pytest
 
 from service.instore import orders as orders_module
 from service.instore.replays import CONTAINER, RequestLog
-from shared.domain.customer_sync import FIELD_PHONE_NUMBER
+from shared.domain.customers.customer_sync import FIELD_PHONE_NUMBER
 from shared.logs import configure_logging
 from shared.settings import SettingsError
 from tests.instore.conftest import BERLIN_SECRET, MUNICH_SECRET, Pos, Shop, build_app

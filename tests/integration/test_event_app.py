@@ -13,7 +13,7 @@ from event.app import create_app
 from event.settings import EventSettings
 from sandbox.commercetools.state import Faults
 from shared.deadletters import DEAD_LETTER_CONTAINER, record_key
-from shared.ledger import LEDGER_CONTAINER
+from shared.orders.ledger_store import LEDGER_CONTAINER
 from shared.settings import load_settings
 from tests.integration.world import World, push
 
@@ -215,7 +215,7 @@ def test_a_worker_killed_between_pending_and_done_is_completed_once(world, monke
     from datetime import UTC, datetime, timedelta
 
     from event.processor import EventProcessor
-    from shared.reconcile import OrderReconciler
+    from shared.orders.reconciler import OrderReconciler
     from shared.runtime import build_runtime
 
     settings = event_settings(world, LEDGER_LEASE_SECONDS="30")
@@ -354,10 +354,10 @@ def test_a_refund_waiting_for_anothers_order_call_is_handed_back(world):
     must not send the refund first, and must not sit on it until its lease runs out."""
     from datetime import UTC, datetime
 
-    from shared.domain.ledger_state import UNCLAIMED
-    from shared.domain.order_view import order_view
-    from shared.domain.planner import AccountView, plan_order
-    from shared.reconcile import ORDER_EXPAND, OrderInProgress, OrderReconciler
+    from shared.domain.orders.ledger import UNCLAIMED
+    from shared.domain.orders.order_view import order_view
+    from shared.domain.orders.planner import AccountView, plan_order
+    from shared.orders.reconciler import ORDER_EXPAND, OrderInProgress, OrderReconciler
     from shared.runtime import build_runtime
 
     settings = event_settings(world)

@@ -16,7 +16,7 @@ from job.audit import audit, render_table
 from job.backfill import Backfill
 from job.orders import OrderRange, Progress
 from job.state import JOB_CONTAINER
-from shared.ledger import LEDGER_CONTAINER
+from shared.orders.ledger_store import LEDGER_CONTAINER
 from shared.settings import load_settings
 from tests.integration.world import push
 

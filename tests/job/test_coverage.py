@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from job.reconcile import NightlyReconciler, nights_for_full_coverage
+from job.nightly import NightlyReconciler, nights_for_full_coverage
 
 
 @pytest.mark.parametrize(
@@ -40,10 +40,10 @@ def test_the_nightly_run_logs_its_coverage(scene, caplog):
     with caplog.at_level(logging.INFO):
         summary = NightlyReconciler(nightly.settings, nightly.clients).run(budget_seconds=1.5)
     lines = [getattr(r, "json_fields", {}) for r in caplog.records]
-    (coverage,) = [f for f in lines if f.get("event") == "job.reconcile.coverage"]
+    (coverage,) = [f for f in lines if f.get("event") == "job.nightly.coverage"]
     # 1 call/s for 1.5 s holds 1 customer a run; the slice is 2: four nights, not two.
     assert coverage["customers"] == 4 and coverage["slice"] == 2
     assert coverage["capacity_per_run"] == 1 and coverage["nights_for_full_coverage"] == 4
     assert summary.nights_for_full_coverage == 4
-    (risk,) = [f for f in lines if f.get("event") == "job.reconcile.coverage_at_risk"]
+    (risk,) = [f for f in lines if f.get("event") == "job.nightly.coverage_at_risk"]
     assert "4 nights, not 2" in risk["detail"]

@@ -15,10 +15,10 @@ from event.replay import replay
 from event.settings import EventSettings
 from job.backfill import Backfill
 from job.failures import JOB_SOURCE, job_message_id
+from job.nightly import NightlyReconciler
 from job.orders import OrderRange
-from job.reconcile import NightlyReconciler
 from shared.deadletters import DEAD_LETTER_CONTAINER
-from shared.ledger import LEDGER_CONTAINER
+from shared.orders.ledger_store import LEDGER_CONTAINER
 from shared.runtime import build_runtime
 from shared.settings import load_settings
 from tests.integration.world import push

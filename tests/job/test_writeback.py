@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from shared.customers.writeback import OWN_CUSTOMER_TYPE_KEY, CustomerWriteback, parse_tier_groups
 from shared.domain.loyalty_fields import CustomerFields as F
 from shared.errors import PermanentError, TransientError
-from shared.writeback import OWN_CUSTOMER_TYPE_KEY, CustomerWriteback, parse_tier_groups
 
 GROUPS = {"Silver": "vip-silver", "Gold": "vip-gold"}
 

@@ -11,8 +11,8 @@ from event.envelope import Delivery, parse_delivery
 from event.processor import EventProcessor
 from event.settings import EventSettings
 from shared.deadletters import DEAD_LETTER_CONTAINER
-from shared.domain.ledger_state import OrderLedger
-from shared.ledger import LEDGER_CONTAINER, LedgerStore
+from shared.domain.orders.ledger import OrderLedger
+from shared.orders.ledger_store import LEDGER_CONTAINER, LedgerStore
 from shared.runtime import Runtime, build_runtime
 from shared.settings import load_settings
 from tests.integration.world import World, push

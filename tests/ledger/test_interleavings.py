@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.domain.ledger_state import OpStatus
+from shared.domain.orders.ledger import OpStatus
 from tests.integration.world import GUID, World, start_world
 from tests.ledger.helpers import dead_letters, delivery, ledger_of, processor_for
 

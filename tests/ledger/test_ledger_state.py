@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.domain.ledger_state import UNCLAIMED, LedgerOp, OpStatus, OrderLedger
+from shared.domain.orders.ledger import UNCLAIMED, LedgerOp, OpStatus, OrderLedger
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)

@@ -13,11 +13,11 @@ from datetime import timedelta
 
 import pytest
 
-from shared.domain.ledger_state import UNCLAIMED, OpStatus
-from shared.domain.order_view import order_view
-from shared.domain.planner import AccountView, plan_order
-from shared.ledger import LedgerStore
-from shared.reconcile import ORDER_EXPAND
+from shared.domain.orders.ledger import UNCLAIMED, OpStatus
+from shared.domain.orders.order_view import order_view
+from shared.domain.orders.planner import AccountView, plan_order
+from shared.orders.ledger_store import LedgerStore
+from shared.orders.reconciler import ORDER_EXPAND
 from tests.ledger.helpers import (
     Clock,
     dead_letters,
@@ -191,7 +191,7 @@ def test_a_claim_that_outlived_its_worker_is_found_without_another_message(world
 
 
 def test_ledgers_written_before_has_pending_are_still_found(world):
-    from shared.ledger import LEDGER_CONTAINER
+    from shared.orders.ledger_store import LEDGER_CONTAINER
 
     legacy = {  # as an earlier version stored it: no has_pending, no reward_return kind
         "order_id": "legacy-1",

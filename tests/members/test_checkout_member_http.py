@@ -25,8 +25,8 @@ from service.cancellations import CancelledCodes
 from service.extension import CheckoutExtension, member_lookup
 from service.order_guard import OrderGuard
 from service.settings import ServiceSettings
+from shared.domain.checkout.reward_state import seal_key, unseal
 from shared.domain.loyalty_fields import CartFields as F
-from shared.domain.reward_state import seal_key, unseal
 from shared.runtime import build_runtime, commercetools_client
 from shared.settings import load_settings
 from tests.checkout.http_env import AUTH, CT, ENV, OPTION, SECRET, YOTPO

@@ -9,7 +9,7 @@ import pytest
 
 from service.instore.members import customer_summary, find_member
 from service.instore.problems import Problem
-from shared.domain.member_identity import MemberIdentity
+from shared.domain.customers.member_identity import MemberIdentity
 
 CUSTOMER = {
     "id": "ct-1",

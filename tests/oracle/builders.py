@@ -14,14 +14,19 @@ from sandbox.commercetools.state import StandInConfig, StandInState
 from service import install as service_install
 from service.instore.models import OrderRequest
 from service.instore.orders import import_draft
-from shared.domain import checkout
+from shared.domain.checkout import cart as checkout
+from shared.domain.customers.writeback_diff import (
+    GroupPolicy,
+    TypeTarget,
+    member_state,
+    plan_writeback,
+)
 from shared.domain.loyalty_fields import (
     CART_FIELD_DEFINITIONS,
     CUSTOMER_FIELD_DEFINITIONS,
     CartFields,
 )
 from shared.domain.loyalty_fields import CustomerFields as CF
-from shared.domain.writeback import GroupPolicy, TypeTarget, member_state, plan_writeback
 from tests.oracle.sdk import Typed
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -285,8 +290,8 @@ def pos_drafts() -> list[Typed]:
 
 def coupon_drafts() -> list[Typed]:
     """The cart discount and discount code the Create Coupons URL makes, for every reward kind
-    (`shared/domain/coupons.py`), bound and unbound to a customer."""
-    from shared.domain.coupons import (
+    (`shared/domain/checkout/coupons.py`), bound and unbound to a customer."""
+    from shared.domain.checkout.coupons import (
         IssuePlan,
         RewardOption,
         cart_discount_draft,

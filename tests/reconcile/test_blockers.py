@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared.domain.ledger_state import UNCLAIMED, LedgerOp, OpStatus, OrderLedger
-from shared.ledger import LedgerStore
-from shared.reconcile import OrderInProgress, OrderReconciler
+from shared.domain.orders.ledger import UNCLAIMED, LedgerOp, OpStatus, OrderLedger
+from shared.orders.ledger_store import LedgerStore
+from shared.orders.reconciler import OrderInProgress, OrderReconciler
 from shared.runtime import build_runtime
 from tests.ledger.helpers import ledger_of, paid_order, settings_for
 

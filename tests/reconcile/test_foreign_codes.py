@@ -7,7 +7,7 @@ import logging
 
 from event.app import create_app
 from event.settings import EventSettings
-from shared.domain.coupons import code_key
+from shared.domain.checkout.coupons import code_key
 from shared.settings import load_settings
 from tests.integration.world import World, push
 

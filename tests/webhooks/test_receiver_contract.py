@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from service.webhooks import WRITEBACK_TOPICS, YotpoWebhooks
-from shared.domain.member_identity import MemberIdentity
-from shared.writeback import WritebackResult
+from shared.customers.writeback import WritebackResult
+from shared.domain.customers.member_identity import MemberIdentity
 from tests.contracts.yotpo_fixtures import fixture, webhook_names
 
 

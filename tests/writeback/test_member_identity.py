@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from job.clients import build_job_clients
-from job.reconcile import NightlyReconciler
+from job.nightly import NightlyReconciler
 from service.cancellations import CancelledCodes
 from service.webhooks import YotpoWebhooks
+from shared.customers.writeback import CustomerWriteback
+from shared.domain.customers.member_identity import MemberIdentity
 from shared.domain.loyalty_fields import CustomerFields as F
-from shared.domain.member_identity import MemberIdentity
 from shared.errors import PermanentError
 from shared.runtime import build_runtime
-from shared.writeback import CustomerWriteback
 from tests.integration.world import World
 from tests.writeback.legacy import (
     adjust,

@@ -1,6 +1,6 @@
 """Reward codes in commercetools and in Yotpo: issue, cancel, upload, and who owns a code.
 
-The I/O side of `shared.domain.coupons`. commercetools: one Cart Discount per reward option
+The I/O side of `shared.domain.checkout.coupons`. commercetools: one Cart Discount per reward option
 (created once, found by key), one single-use Discount Code per redemption, and a custom object
 per code (container `yotpo-loyalty-coupons`, written only by the connector) that makes a
 repeated request answer the same code without creating anything new. Yotpo:
@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.commercetools import CommercetoolsClient
-from shared.domain.coupons import (
+from shared.domain.checkout.coupons import (
     DISCOUNT_CODE_KEY_PREFIX,
     ISSUED_CONTAINER,
     YOTPO_UPLOAD_LIMIT,

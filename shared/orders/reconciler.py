@@ -18,13 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from shared.checkout.coupon_codes import flag_foreign_codes
 from shared.commercetools import CommercetoolsClient, literal_list
-from shared.coupon_codes import flag_foreign_codes
-from shared.domain.customer_sync import customer_member
-from shared.domain.ledger_state import LedgerOp, OpStatus, OrderLedger
-from shared.domain.member_identity import MemberView
-from shared.domain.order_view import OrderView, order_view, product_collections
-from shared.domain.planner import AccountView, PlannerConfig, plan_order
+from shared.domain.customers.customer_sync import customer_member
+from shared.domain.customers.member_identity import MemberView
+from shared.domain.orders.ledger import LedgerOp, OpStatus, OrderLedger
+from shared.domain.orders.order_view import OrderView, order_view, product_collections
+from shared.domain.orders.planner import AccountView, PlannerConfig, plan_order
 from shared.errors import (
     CommercetoolsPermanentError,
     ConcurrentModificationError,
@@ -34,8 +34,8 @@ from shared.errors import (
     YotpoTransientError,
     describe,
 )
-from shared.ledger import LedgerStore
 from shared.logs import log_event
+from shared.orders.ledger_store import LedgerStore
 from shared.runtime import Runtime, YotpoRoute
 from shared.yotpo import YotpoClient, YotpoFields, YotpoRateLimited
 

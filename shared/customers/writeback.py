@@ -8,7 +8,8 @@ points and tier webhooks). The steps, per customer:
    named by the customer's member id (`member_id(customer, identity)`, `MEMBER_ID_SOURCE`,
    docs/adr/0010-member-identity.md) — the same id orders and checkout use, so a member
    migrated under a legacy id is found;
-3. the pure diff (`shared.domain.writeback.plan_writeback`); nothing to change → no write;
+3. the pure diff (`shared.domain.customers.writeback_diff.plan_writeback`); nothing to
+   change → no write;
 4. the update with the customer's version. A lost race (409) starts again at 1: reading the
    customer before Yotpo means the last writer always holds the freshest Yotpo answer, so a
    slow webhook cannot overwrite a newer balance with an older one.
@@ -32,8 +33,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.commercetools import CommercetoolsClient, literal
-from shared.domain.member_identity import MemberIdentity, member_id
-from shared.domain.writeback import (
+from shared.domain.customers.member_identity import MemberIdentity, member_id
+from shared.domain.customers.writeback_diff import (
     FOREIGN_CUSTOM_TYPE,
     GroupPolicy,
     TypeTarget,

@@ -1,6 +1,6 @@
 """The ledger of one order: every Yotpo operation the connector decided to send, and its fate.
 
-Stored by the ledger store (`shared/ledger.py`) as a commercetools custom object value
+Stored by the ledger store (`shared/orders/ledger_store.py`) as a commercetools custom object value
 (`model_dump(mode="json")`). Models are immutable: every helper returns a new ledger, so a
 compare-and-set write can be retried by applying the same change to a freshly read ledger.
 

@@ -47,12 +47,12 @@ from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
 from job.stuck import StuckReport, recover_stuck
 from shared.commercetools import CommercetoolsClient
+from shared.customers.writeback import CustomerWriteback, WritebackResult
 from shared.deadletters import DeadLetterStore
+from shared.domain.customers.writeback_diff import format_datetime
 from shared.domain.loyalty_fields import CustomerFields
-from shared.domain.writeback import format_datetime
 from shared.errors import PermanentError, TransientError, describe
 from shared.logs import log_event, log_failure
-from shared.writeback import CustomerWriteback, WritebackResult
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class NightlyReconciler:
         summary = run.execute()
         log_event(
             logger,
-            "job.reconcile.summary",
+            "job.nightly.summary",
             level=logging.ERROR if summary.outcome == "misconfigured" else logging.INFO,
             **summary.as_dict(),
         )
@@ -384,11 +384,11 @@ class _Run:
             "coverage_nights": settings.reconcile_coverage_nights,
             "nights_for_full_coverage": nights,
         }
-        log_event(logger, "job.reconcile.coverage", outcome="planned", **fields)
+        log_event(logger, "job.nightly.coverage", outcome="planned", **fields)
         if current.slice_quota > capacity:
             log_event(
                 logger,
-                "job.reconcile.coverage_at_risk",
+                "job.nightly.coverage_at_risk",
                 level=logging.WARNING,
                 outcome="coverage_at_risk",
                 detail=(

@@ -47,10 +47,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.domain.customer_sync import CustomerSyncConfig
-from shared.domain.ledger_state import LedgerOp, OpStatus, OrderLedger
+from shared.domain.customers.customer_sync import CustomerSyncConfig
 from shared.domain.money import allocate
-from shared.domain.order_view import (
+from shared.domain.orders.ledger import LedgerOp, OpStatus, OrderLedger
+from shared.domain.orders.order_view import (
     ORDER_STATE_COMPLETE,
     PAYMENT_STATE_PAID,
     RETURN_PAYMENT_REFUNDED,

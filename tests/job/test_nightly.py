@@ -9,11 +9,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from job.reconcile import RECONCILE_TASK, NightlyReconciler
+from job.nightly import RECONCILE_TASK, NightlyReconciler
 from job.state import JOB_CONTAINER, TaskCheckpoint
+from shared.customers.writeback import CustomerWriteback
+from shared.domain.customers.writeback_diff import format_datetime
 from shared.domain.loyalty_fields import CustomerFields as F
-from shared.domain.writeback import format_datetime
-from shared.writeback import CustomerWriteback
 
 
 class SlowWriteback(CustomerWriteback):
@@ -96,7 +96,8 @@ def test_candidates_are_recent_orders_expired_tiers_and_a_rolling_slice(scene):
     # nights = 2 by id order; a customer already done this run still counts for the slice).
     assert looked[:2] == [shopper["id"], expired["id"]]
     by_id = sorted(c["id"] for c in everyone)
-    assert looked[2:] == [i for i in by_id[:2] if i not in looked[:2]]
+    # Within the slice the pool's threads may call Yotpo in either order.
+    assert sorted(looked[2:]) == [i for i in by_id[:2] if i not in looked[:2]]
     assert first.checked == len(looked) and first.failed == 0
     assert nightly.fields(expired)[F.VIP_TIER] == "Bronze"  # Yotpo's truth replaced the stale one
     assert first.changed == first.checked  # everyone looked at had nothing written before
@@ -214,7 +215,7 @@ def test_failures_are_counted_and_the_run_goes_on(scene, caplog):
     (line,) = [
         r.json_fields
         for r in caplog.records
-        if getattr(r, "json_fields", {}).get("event") == "job.reconcile.summary"
+        if getattr(r, "json_fields", {}).get("event") == "job.nightly.summary"
     ]
     assert line["outcome"] == "complete" and line["failed"] == 1
     assert line["yotpo_calls"] == summary.yotpo_calls == 4 + 3

@@ -12,9 +12,9 @@ The API Extension calls these in three steps:
    readable fields that mirror it.
 
 Nothing the shopper can write is believed: the applied reward comes only from the seal
-(`shared/domain/reward_state.py`, docs/adr/0020-reward-state-trust-model.md). Amounts are the
-cart currency's minor units, computed here or reported by Yotpo for that currency — never
-taken from the cart's fields.
+(`shared/domain/checkout/reward_state.py`, docs/adr/0020-reward-state-trust-model.md).
+Amounts are the cart currency's minor units, computed here or reported by Yotpo for that
+currency — never taken from the cart's fields.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from typing import Any, Literal
 
+from shared.domain.checkout.reward_state import AppliedReward, RewardKind, seal, unseal
+from shared.domain.customers.member_identity import MemberIdentity, member_id
 from shared.domain.loyalty_fields import OWNED_CART_FIELDS
 from shared.domain.loyalty_fields import CartFields as F
-from shared.domain.member_identity import MemberIdentity, member_id
 from shared.domain.money import MAX_MINOR_UNITS, minor_units
-from shared.domain.reward_state import AppliedReward, RewardKind, seal, unseal
 
 __all__ = [
     "AppliedReward",

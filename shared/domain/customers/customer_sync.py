@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.domain.member_identity import (
+from shared.domain.customers.member_identity import (
     MemberIdentity,
     MemberView,
     custom_fields,

@@ -8,7 +8,7 @@ order at once find out that one of them must start again.
 from __future__ import annotations
 
 from shared.commercetools import CommercetoolsClient
-from shared.domain.ledger_state import OrderLedger
+from shared.domain.orders.ledger import OrderLedger
 
 LEDGER_CONTAINER = "yotpo-loyalty-ledger"
 # Every ledger holding a PENDING operation carries `has_pending: true` (a derived field written

@@ -54,10 +54,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain.checkout.reward_state import unseal
+from shared.domain.customers.member_identity import MemberView
 from shared.domain.loyalty_fields import CartFields
-from shared.domain.member_identity import MemberView
 from shared.domain.money import allocate, minor_units, money_currency
-from shared.domain.reward_state import unseal
 
 # commercetools state names the planner compares against.
 ORDER_STATE_CANCELLED = "Cancelled"

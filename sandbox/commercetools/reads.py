@@ -1,0 +1,120 @@
+"""Reads of the commercetools stand-in: get by id or key, query (`where`, `sort`, `limit`,
+`offset`, `withTotal`) and reference expansion
+(<https://docs.commercetools.com/api/general-concepts>, <https://docs.commercetools.com/api/predicates/query>)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sandbox.commercetools.errors import invalid_input
+from sandbox.commercetools.kinds import Resource
+from sandbox.commercetools.predicates import PredicateError, matches_all
+from sandbox.commercetools.state_core import Ident, StateCore
+from sandbox.commercetools.store import COLLECTION_OF_TYPE
+
+MAX_LIMIT = 500
+MAX_OFFSET = 10_000
+
+
+class ReadsMixin(StateCore):
+    """`GET /{resources}/{id}`, `GET /{resources}/key={key}`, `GET /{resources}`."""
+
+    def get(self, collection: str, ident: Ident, expand: list[str] | None = None) -> Resource:
+        with self.store.lock:
+            resource = self.load(collection, ident)
+            self._expand(resource, expand or [])
+        return resource
+
+    def query(
+        self,
+        collection: str,
+        *,
+        where: list[str] | None = None,
+        sort: list[str] | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        with_total: bool = True,
+        expand: list[str] | None = None,
+        container: str | None = None,
+    ) -> dict[str, Any]:
+        if not 0 <= limit <= MAX_LIMIT:
+            raise invalid_input(f"The limit must be between 0 and {MAX_LIMIT}.")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise invalid_input(f"The offset must be between 0 and {MAX_OFFSET}.")
+        orderings = [_ordering(s) for s in sort or []]
+        with self.store.lock:
+            try:
+                selected = [
+                    r
+                    for r in self.store.scan(collection)
+                    if (container is None or r.get("container") == container)
+                    and matches_all(where or [], _queryable(collection, r))
+                ]
+            except PredicateError as exc:
+                raise invalid_input(f"Malformed parameter: where: {exc}") from None
+            for path, descending in reversed(orderings):
+                selected.sort(key=lambda r, p=path: _sort_key(r, p), reverse=descending)
+            page = [copy.deepcopy(r) for r in selected[offset : offset + limit]]
+            for resource in page:
+                self._expand(resource, expand or [])
+        result: dict[str, Any] = {"limit": limit, "offset": offset, "count": len(page)}
+        if with_total:
+            result["total"] = len(selected)
+        result["results"] = page
+        return result
+
+    def _expand(self, resource: Resource, paths: list[str]) -> None:
+        for path in paths:
+            steps = [(p[:-3], True) if p.endswith("[*]") else (p, False) for p in path.split(".")]
+            self._expand_steps(resource, steps)
+
+    def _expand_steps(self, obj: Any, steps: list[tuple[str, bool]]) -> None:
+        if not steps or not isinstance(obj, dict):
+            return
+        (name, each), rest = steps[0], steps[1:]
+        value = obj.get(name)
+        targets = value if each and isinstance(value, list) else [value]
+        for target in targets:
+            if not isinstance(target, dict):
+                continue
+            if not rest:
+                self._resolve_into(target)
+            elif "typeId" in target and "id" in target:
+                self._resolve_into(target)
+                self._expand_steps(target.get("obj"), rest)
+            else:
+                self._expand_steps(target, rest)
+
+    def _resolve_into(self, reference: dict[str, Any]) -> None:
+        collection = COLLECTION_OF_TYPE.get(str(reference.get("typeId")))
+        if collection is not None and isinstance(reference.get("id"), str):
+            found = self.store.get(collection, reference["id"])
+            if found is not None:
+                reference["obj"] = found
+
+
+def _queryable(collection: str, resource: Resource) -> Resource:
+    """What a query predicate sees: `lowercaseEmail` is a query-only field of customers
+    (not in the Customer representation; the JVM SDK's CustomerQueryModel says so)."""
+    if collection == "customers" and isinstance(resource.get("email"), str):
+        return {**resource, "lowercaseEmail": resource["email"].lower()}
+    return resource
+
+
+def _ordering(spec: str) -> tuple[list[str], bool]:
+    parts = spec.split()
+    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
+        raise invalid_input(f"Malformed parameter: sort: '{spec}'.")
+    return parts[0].split("."), len(parts) == 2 and parts[1].lower() == "desc"
+
+
+def _sort_key(resource: Resource, path: list[str]) -> tuple[int, Any]:
+    value: Any = resource
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    if value is None:
+        return (1, "")
+    if isinstance(value, bool | int | float):
+        return (0, value)
+    return (0, str(value))
