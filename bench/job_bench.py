@@ -1,9 +1,9 @@
-"""Nightly reconciliation figures against the sandbox (issue 6).
+"""Nightly run figures against the sandbox (issue 6).
 
 The stand-ins run in a child process, seeded directly through their state and engine objects
 (10k / 100k customers, no HTTP): 80 % already in sync, 10 % with a stale balance, 10 % never
-written back. This process runs the real job (`NightlyReconciler`, its own clients over HTTP)
-with `RECONCILE_COVERAGE_NIGHTS=7`, so one run is one night's work: ⌈customers / 7⌉ looked at.
+written back. This process runs the real job (`NightlyJob`, its own clients over HTTP)
+with `NIGHTLY_COVERAGE_NIGHTS=7`, so one run is one night's work: ⌈customers / 7⌉ looked at.
 Reported per size: throughput with the Yotpo rate limit lifted, calls per customer, and the
 peak memory of the job (tracemalloc, on a second night capped at 10 s, so the first night's
 figures are not slowed by tracing). Then, on a small project, a run at 5 requests/s with the
@@ -12,7 +12,7 @@ job's 50 % share and a 4 s budget: the job stays inside both.
 Last, the share actually used (issue 16: at least 95 %): the Yotpo stand-in enforces Yotpo's
 documented 10 requests/s (https://loyaltyapi.yotpo.com/reference/guidelines-and-conventions)
 and answers in 250 ms, about what a real Yotpo call takes; the job gets 50 % of it. The nightly
-run and the backfill each run one item at a time and then `RECONCILE_CONCURRENCY` at a time,
+run and the backfill each run one item at a time and then `JOB_CONCURRENCY` at a time,
 side by side in the same run: used = Yotpo calls ÷ run duration ÷ the share (a little above
 100 % on runs this short: the limiter lets one second's worth go at once after idle time).
 """
@@ -32,7 +32,7 @@ import requests
 
 from job.clients import build_job_clients
 from job.install import post_deploy
-from job.nightly import NightlyReconciler, ReconcileSummary, nights_for_full_coverage
+from job.nightly import NightlyJob, NightlySummary, nights_for_full_coverage
 from job.settings import JobSettings
 from shared.settings import load_settings
 
@@ -159,16 +159,16 @@ class StandIns:
                 "YOTPO_GUID": GUID,
                 "YOTPO_API_KEY": API_KEY,
                 "YOTPO_API_URL": f"{self.yotpo_url}/api/v2",
-                "RECONCILE_COVERAGE_NIGHTS": str(NIGHTS),
+                "NIGHTLY_COVERAGE_NIGHTS": str(NIGHTS),
                 "OIDC_VERIFICATION": "off",
                 **env,
             },
         )
 
 
-def _night(settings: JobSettings, *, trace: bool) -> tuple[ReconcileSummary, int | None]:
+def _night(settings: JobSettings, *, trace: bool) -> tuple[NightlySummary, int | None]:
     clients = build_job_clients(settings)
-    job = NightlyReconciler(settings, clients)
+    job = NightlyJob(settings, clients)
     if trace:
         tracemalloc.start()
     try:
@@ -183,13 +183,13 @@ def _night(settings: JobSettings, *, trace: bool) -> tuple[ReconcileSummary, int
 def _sized(customers: int) -> list[str]:
     lines: list[str] = []
     with StandIns(customers) as stand_ins:
-        lifted = stand_ins.settings(YOTPO_RATE_LIMIT_PER_SECOND="1000000", RECONCILE_RATE_SHARE="1")
+        lifted = stand_ins.settings(YOTPO_RATE_LIMIT_PER_SECOND="1000000", JOB_RATE_SHARE="1")
         post_deploy(build_job_clients(lifted).commercetools, {}, lifted)
         first, _ = _night(lifted, trace=False)
         traced = stand_ins.settings(
             YOTPO_RATE_LIMIT_PER_SECOND="1000000",
-            RECONCILE_RATE_SHARE="1",
-            RECONCILE_BUDGET_SECONDS=str(TRACED_BUDGET),
+            JOB_RATE_SHARE="1",
+            NIGHTLY_BUDGET_SECONDS=str(TRACED_BUDGET),
         )
         second, peak = _night(traced, trace=True)
         checked = max(first.checked, 1)
@@ -216,9 +216,9 @@ def _rated() -> list[str]:
     with StandIns(RATED_CUSTOMERS, yotpo_rate_limit=RATED_LIMIT) as stand_ins:
         settings = stand_ins.settings(
             YOTPO_RATE_LIMIT_PER_SECOND=str(RATED_LIMIT),
-            RECONCILE_RATE_SHARE=str(RATED_SHARE),
-            RECONCILE_BUDGET_SECONDS=str(RATED_BUDGET),
-            RECONCILE_COVERAGE_NIGHTS="1",
+            JOB_RATE_SHARE=str(RATED_SHARE),
+            NIGHTLY_BUDGET_SECONDS=str(RATED_BUDGET),
+            NIGHTLY_COVERAGE_NIGHTS="1",
         )
         post_deploy(build_job_clients(settings).commercetools, {}, settings)
         summary, _ = _night(settings, trace=False)
@@ -257,14 +257,14 @@ def _rejected(yotpo_url: str) -> int:
 def _share_env(concurrency: int) -> dict[str, str]:
     return {
         "YOTPO_RATE_LIMIT_PER_SECOND": str(SHARE_LIMIT),
-        "RECONCILE_RATE_SHARE": str(SHARE),
-        "RECONCILE_BUDGET_SECONDS": "300",
-        "RECONCILE_COVERAGE_NIGHTS": "1",
-        "RECONCILE_CONCURRENCY": str(concurrency),
+        "JOB_RATE_SHARE": str(SHARE),
+        "NIGHTLY_BUDGET_SECONDS": "300",
+        "NIGHTLY_COVERAGE_NIGHTS": "1",
+        "JOB_CONCURRENCY": str(concurrency),
     }
 
 
-def _nightly_share(concurrency: int) -> tuple[ReconcileSummary, int]:
+def _nightly_share(concurrency: int) -> tuple[NightlySummary, int]:
     with StandIns(SHARE_CUSTOMERS, SHARE_LIMIT, SHARE_LATENCY_MS) as stand_ins:
         settings = stand_ins.settings(**_share_env(concurrency))
         post_deploy(build_job_clients(settings).commercetools, {}, settings)
@@ -295,7 +295,7 @@ def _backfill_share(concurrency: int) -> tuple[Any, int]:
 def _share_used() -> list[str]:
     from job.settings import JobSettings as _Settings
 
-    default = _Settings.model_fields["reconcile_concurrency"].default
+    default = _Settings.model_fields["job_concurrency"].default
     rate = SHARE_LIMIT * SHARE
     lines = [
         f"share used: Yotpo at {SHARE_LIMIT} req/s answering in {SHARE_LATENCY_MS} ms, job share "
@@ -318,8 +318,8 @@ def _share_used() -> list[str]:
             f"({fill.outcome}, 429s: {rejected})"
         )
     fields = _Settings.model_fields
-    budget = fields["reconcile_budget_seconds"].default
-    nights = fields["reconcile_coverage_nights"].default
+    budget = fields["nightly_budget_seconds"].default
+    nights = fields["nightly_coverage_nights"].default
     for customers in (10_000, 100_000, 1_000_000):
         needed = nights_for_full_coverage(
             customers, budget_seconds=budget, rate_per_second=rate, coverage_nights=nights

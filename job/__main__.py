@@ -1,7 +1,7 @@
 """Operator commands of the job app.
 
-python -m job reconcile [--budget SECONDS] [--json]
-    the nightly reconciliation now (write-back of balances and tiers, stuck orders re-sent);
+python -m job nightly [--budget SECONDS] [--json]
+    the nightly run now (write-back of balances and tiers, stuck orders re-sent);
     resumable
 python -m job backfill --since DATE [--until DATE] [--store KEY] [--dry-run] [--restart]
         [--budget SECONDS] [--json]
@@ -34,7 +34,7 @@ from typing import Any, TextIO
 from job.audit import audit, render_table
 from job.backfill import MAX_LISTED_FAILURES, Backfill
 from job.clients import JobClients, build_job_clients
-from job.nightly import NightlyReconciler
+from job.nightly import NightlyJob
 from job.orders import OrderRange, parse_moment
 from job.settings import JobSettings
 from shared.boot import load_or_exit
@@ -57,11 +57,9 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m job", description=__doc__.split("\n")[0])
     commands = root.add_subparsers(dest="command", required=True)
 
-    reconcile = commands.add_parser("reconcile", help="run the nightly reconciliation now")
-    reconcile.add_argument(
-        "--budget", type=float, help="seconds (default RECONCILE_BUDGET_SECONDS)"
-    )
-    reconcile.add_argument("--json", action="store_true", help="the JSON summary only")
+    nightly = commands.add_parser("nightly", help="run the nightly run now")
+    nightly.add_argument("--budget", type=float, help="seconds (default NIGHTLY_BUDGET_SECONDS)")
+    nightly.add_argument("--json", action="store_true", help="the JSON summary only")
 
     def ranged(name: str, help_text: str) -> argparse.ArgumentParser:
         cmd = commands.add_parser(name, help=help_text)
@@ -116,9 +114,9 @@ def main(
     clients = clients or build_job_clients(settings)
     say: Callable[[str], None] = lambda line: print(line, file=out, flush=True)  # noqa: E731
 
-    if args.command == "reconcile":
-        summary = NightlyReconciler(settings, clients).run(args.budget).as_dict()
-        say(json.dumps(summary) if args.json else reconcile_text(summary))
+    if args.command == "nightly":
+        summary = NightlyJob(settings, clients).run(args.budget).as_dict()
+        say(json.dumps(summary) if args.json else nightly_text(summary))
         return 0 if summary["outcome"] in _OK_OUTCOMES | {"already_running"} else 1
 
     try:
@@ -184,9 +182,9 @@ def _count(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def reconcile_text(summary: dict[str, Any]) -> str:
+def nightly_text(summary: dict[str, Any]) -> str:
     lines = [
-        f"reconcile: {summary['outcome']} in {summary.get('duration_seconds', 0):.1f}s"
+        f"nightly: {summary['outcome']} in {summary.get('duration_seconds', 0):.1f}s"
         + (f" (phase {summary['phase']})" if summary.get("phase") else ""),
         f"  customers: {summary.get('checked', 0):,} looked at, "
         f"{summary.get('changed', 0):,} written, {summary.get('failed', 0):,} failed, "

@@ -1,13 +1,13 @@
 """The job app: the scheduled tick at `POST /job`, and operator tasks over HTTP.
 
 Bodies (JSON):
-- `{}` or `{"task": "reconcile"}` — the nightly reconciliation (write-back of balances and
+- `{}` or `{"task": "nightly"}` — the nightly run (write-back of balances and
   tiers); a POST with no body at all (what a scheduler sends) means the same;
 - `{"task": "backfill", "since": "2025-01-01", "until"?, "store"?, "dryRun"?, "restart"?}`;
 - `{"task": "audit", "since": "2025-01-01", "until"?, "store"?, "recover"?}` (stuck orders
   are re-sent unless `"recover": false`).
 
-Each run stays inside `RECONCILE_BUDGET_SECONDS` and answers with its summary. Outcomes that
+Each run stays inside `NIGHTLY_BUDGET_SECONDS` and answers with its summary. Outcomes that
 need no retry (complete, budget_exhausted — the next run continues —, already_running) are
 200; an interrupted run (commercetools failing, lock lost) is 503; a configuration problem
 is 500.
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from job.audit import audit
 from job.backfill import Backfill
 from job.clients import JobClients, build_job_clients
-from job.nightly import NightlyReconciler
+from job.nightly import NightlyJob
 from job.orders import OrderRange, parse_moment
 from job.settings import JobSettings
 from shared.oidc import GoogleCerts, protect
@@ -38,8 +38,8 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class ReconcileRequest(_Request):
-    task: Literal["reconcile"] = "reconcile"
+class NightlyRequest(_Request):
+    task: Literal["nightly"] = "nightly"
 
 
 class _RangeRequest(_Request):
@@ -73,17 +73,15 @@ class AuditRequest(_RangeRequest):
     recover: StrictBool = True  # re-send stuck orders (false: only list them)
 
 
-JobRequest = Annotated[
-    ReconcileRequest | BackfillRequest | AuditRequest, Field(discriminator="task")
-]
+JobRequest = Annotated[NightlyRequest | BackfillRequest | AuditRequest, Field(discriminator="task")]
 
 
 class _Envelope(BaseModel):
     request: JobRequest
 
 
-def parse_request(body: dict[str, Any]) -> ReconcileRequest | BackfillRequest | AuditRequest:
-    return _Envelope.model_validate({"request": {"task": "reconcile", **body}}).request
+def parse_request(body: dict[str, Any]) -> NightlyRequest | BackfillRequest | AuditRequest:
+    return _Envelope.model_validate({"request": {"task": "nightly", **body}}).request
 
 
 def create_app(
@@ -95,7 +93,7 @@ def create_app(
     # The job never uses the live runtime's Yotpo clients: it has its own, at its share of the
     # rate limit (`runtime` is accepted for the common app factory signature).
     clients = clients or build_job_clients(settings)
-    reconciler = NightlyReconciler(settings, clients)
+    reconciler = NightlyJob(settings, clients)
     backfill = Backfill(settings, clients, out=lambda line: None)
     app = create_base_app("job")
 
@@ -106,11 +104,11 @@ def create_app(
         body = {} if empty else json_body()
         try:
             job = parse_request(body)
-            order_range = job.order_range() if not isinstance(job, ReconcileRequest) else None
+            order_range = job.order_range() if not isinstance(job, NightlyRequest) else None
         except (ValidationError, ValueError) as exc:
             return error_response(400, "invalid_job_request", _problem(exc))
-        budget = settings.reconcile_budget_seconds
-        if isinstance(job, ReconcileRequest):
+        budget = settings.nightly_budget_seconds
+        if isinstance(job, NightlyRequest):
             summary = reconciler.run(budget).as_dict()
         elif isinstance(job, BackfillRequest):
             assert order_range is not None

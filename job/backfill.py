@@ -179,7 +179,7 @@ class Backfill:
 class _Run:
     """One invocation: lock, retries, the range from the cursor, checkpoints, summary.
 
-    Orders are worked on `RECONCILE_CONCURRENCY` at a time (`job.pool.OrderedPool`); results
+    Orders are worked on `JOB_CONCURRENCY` at a time (`job.pool.OrderedPool`); results
     come back in order, so the cursor only moves past orders that are finished.
     """
 
@@ -237,7 +237,7 @@ class _Run:
         return self._finish(outcome)
 
     def _pool(self) -> OrderedPool[str, None]:
-        return OrderedPool(self.b._settings.reconcile_concurrency)
+        return OrderedPool(self.b._settings.job_concurrency)
 
     def _retry_failed(self) -> None:
         retry = list(self.cursor.get("retry") or [])

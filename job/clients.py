@@ -1,7 +1,7 @@
 """The job's own clients: the Yotpo ones at the job's share of the rate limit, all counted.
 
 Live traffic (event and service apps) keeps the rest of each account's Yotpo budget: the job
-runs in its own process with a limiter at `RECONCILE_RATE_SHARE × YOTPO_RATE_LIMIT_PER_SECOND`.
+runs in its own process with a limiter at `JOB_RATE_SHARE × YOTPO_RATE_LIMIT_PER_SECOND`.
 Every HTTP exchange (retries included) is counted, for the run summaries.
 """
 
@@ -66,7 +66,7 @@ def build_job_clients(settings: JobSettings) -> JobClients:
         yotpo_rate_per_second=settings.job_rate_per_second,
         # Every worker thread and the page reader hold a connection at once.
         sessions=lambda service: CountingSession(
-            counters[service], pool_size=max(8, settings.reconcile_concurrency + 2)
+            counters[service], pool_size=max(8, settings.job_concurrency + 2)
         ),
     )
     return JobClients(runtime, counters["commercetools"], counters["yotpo"])

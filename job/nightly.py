@@ -1,4 +1,4 @@
-"""The nightly reconciliation: which customers to look at, inside a time and rate budget.
+"""The nightly run: which customers to look at, inside a time and rate budget.
 
 A *pass* looks at three kinds of customers, in phases:
 
@@ -7,7 +7,7 @@ A *pass* looks at three kinds of customers, in phases:
 2. `expired` — customers whose stored tier end date has passed (Yotpo moved them down or
    renewed them, maybe without a webhook reaching us);
 3. `slice`   — a rolling slice of everyone else, so that every customer is looked at within
-   `RECONCILE_COVERAGE_NIGHTS` passes even if every webhook was lost.
+   `NIGHTLY_COVERAGE_NIGHTS` passes even if every webhook was lost.
 
 The slice is an id cursor over all customers that survives between passes: each pass takes
 the next ⌈customers / N⌉ ids after it, wrapping around at the end. Compared with "hash of the
@@ -56,7 +56,9 @@ from shared.logs import log_event, log_failure
 
 logger = logging.getLogger(__name__)
 
-RECONCILE_TASK = "reconcile"
+# The stored names (checkpoint key, dead-letter task) keep the word of the first release, so
+# a cursor and dead letters written before the nightly run was renamed stay readable.
+NIGHTLY_TASK = "reconcile"
 # On the very first pass there is no previous one: look at the orders of the last day.
 FIRST_PASS_LOOKBACK = timedelta(days=1)
 ORDER_PAGE = 100  # orders are large; only their customerId is needed
@@ -83,7 +85,7 @@ class PassState(BaseModel):
     customers: int | None = None  # counted when the pass started
 
 
-class ReconcileCursor(BaseModel):
+class NightlyCursor(BaseModel):
     model_config = ConfigDict(frozen=False)
 
     last_pass_started_at: datetime | None = None  # "since" of the next pass
@@ -93,7 +95,7 @@ class ReconcileCursor(BaseModel):
 
 
 @dataclass
-class ReconcileSummary:
+class NightlySummary:
     outcome: Outcome
     checked: int = 0
     changed: int = 0
@@ -136,7 +138,7 @@ class _RecentlyDone:
             self._ids.popitem(last=False)
 
 
-class NightlyReconciler:
+class NightlyJob:
     def __init__(
         self,
         settings: JobSettings,
@@ -167,7 +169,7 @@ class NightlyReconciler:
         self._lock_lease = lock_lease_seconds
         self.orders = order_reconciler(settings, clients, now=now, monotonic=monotonic)
         self.dead_letters = JobDeadLetters(
-            DeadLetterStore(clients.commercetools), settings.ctp_project_key, task="reconcile"
+            DeadLetterStore(clients.commercetools), settings.ctp_project_key, task=NIGHTLY_TASK
         )
         self._checkpoint_every = checkpoint_every
         self._checkpoint_seconds = checkpoint_seconds
@@ -175,11 +177,11 @@ class NightlyReconciler:
         self._reserve = 0.5 + 1.0 / settings.job_rate_per_second
 
     # --- the run ---------------------------------------------------------------------------------
-    def run(self, budget_seconds: float | None = None) -> ReconcileSummary:
+    def run(self, budget_seconds: float | None = None) -> NightlySummary:
         budget = (
             budget_seconds
             if budget_seconds is not None
-            else (self._settings.reconcile_budget_seconds)
+            else (self._settings.nightly_budget_seconds)
         )
         run = _Run(self, budget)
         summary = run.execute()
@@ -195,7 +197,7 @@ class NightlyReconciler:
         kwargs: dict[str, Any] = {"now": self._now}
         if self._lock_lease is not None:
             kwargs["lease_seconds"] = self._lock_lease
-        return TaskCheckpoint(self._ct, RECONCILE_TASK, **kwargs)
+        return TaskCheckpoint(self._ct, NIGHTLY_TASK, **kwargs)
 
     # --- candidates (streams) ------------------------------------------------------------------
     def modified_orders(self, since: datetime, after: str | None) -> Iterator[Mapping[str, Any]]:
@@ -215,7 +217,7 @@ class NightlyReconciler:
 
     def slice_quota(self, customers: int | None = None) -> int:
         total = self.customer_count() if customers is None else customers
-        return math.ceil(total / self._settings.reconcile_coverage_nights)
+        return math.ceil(total / self._settings.nightly_coverage_nights)
 
     def capacity_per_run(self, budget_seconds: float) -> int:
         """Customers one run can look at: one Yotpo call each, at the job's rate share."""
@@ -227,7 +229,7 @@ class NightlyReconciler:
             customers,
             budget_seconds=budget_seconds,
             rate_per_second=settings.job_rate_per_second,
-            coverage_nights=settings.reconcile_coverage_nights,
+            coverage_nights=settings.nightly_coverage_nights,
         )
 
 
@@ -236,7 +238,7 @@ def nights_for_full_coverage(
 ) -> int:
     """Nightly runs until every customer was looked at.
 
-    The slice is ⌈customers / RECONCILE_COVERAGE_NIGHTS⌉ a night, unless a run cannot hold
+    The slice is ⌈customers / NIGHTLY_COVERAGE_NIGHTS⌉ a night, unless a run cannot hold
     it (one Yotpo call per customer at the job's rate share, inside its budget): then each run
     does what it can and the pass continues the next night.
     """
@@ -251,30 +253,30 @@ def _after(where: str, after: str | None) -> str:
 class _Run:
     """One invocation: lock, phases from the stored position, checkpoints, summary."""
 
-    def __init__(self, job: NightlyReconciler, budget_seconds: float) -> None:
+    def __init__(self, job: NightlyJob, budget_seconds: float) -> None:
         self.job = job
         self.budget = budget_seconds
         self.started = job._monotonic()
         self.deadline = self.started + budget_seconds
         self.ct_before = job._clients.ct_calls.value
         self.yotpo_before = job._clients.yotpo_calls.value
-        self.summary = ReconcileSummary(outcome="complete")
+        self.summary = NightlySummary(outcome="complete")
         self.recent = _RecentlyDone()
-        self.cursor = ReconcileCursor()
+        self.cursor = NightlyCursor()
         self.since_checkpoint = 0
         self.last_checkpoint = self.started
         self.summary.rate_share_per_second = job._settings.job_rate_per_second
         self.stuck = StuckReport()
         self._counts = threading.Lock()  # the summary, across workers
 
-    def execute(self) -> ReconcileSummary:
+    def execute(self) -> NightlySummary:
         checkpoint = self.job.checkpoint()
         try:
             self.job.writeback.target()  # a missing custom type fails the run, not each customer
         except PermanentError as exc:
             return self._finish("misconfigured", error=str(exc))
         try:
-            self.cursor = ReconcileCursor.model_validate(checkpoint.acquire())
+            self.cursor = NightlyCursor.model_validate(checkpoint.acquire())
         except AlreadyRunning as exc:
             return self._finish("already_running", error=str(exc))
         self.checkpoint = checkpoint
@@ -371,7 +373,7 @@ class _Run:
         settings = self.job._settings
         customers = current.customers
         if customers is None:  # a pass started before the count was kept: from its slice
-            customers = current.slice_quota * settings.reconcile_coverage_nights
+            customers = current.slice_quota * settings.nightly_coverage_nights
         capacity = self.job.capacity_per_run(self.budget)
         nights = self.job.nights_for_full_coverage(customers, self.budget)
         self.summary.nights_for_full_coverage = nights
@@ -381,7 +383,7 @@ class _Run:
             "capacity_per_run": capacity,
             "rate_per_second": settings.job_rate_per_second,
             "budget_seconds": self.budget,
-            "coverage_nights": settings.reconcile_coverage_nights,
+            "coverage_nights": settings.nightly_coverage_nights,
             "nights_for_full_coverage": nights,
         }
         log_event(logger, "job.nightly.coverage", outcome="planned", **fields)
@@ -393,14 +395,14 @@ class _Run:
                 outcome="coverage_at_risk",
                 detail=(
                     f"full coverage takes {nights} nights, not "
-                    f"{settings.reconcile_coverage_nights}: raise RECONCILE_BUDGET_SECONDS or "
-                    "RECONCILE_RATE_SHARE, or RECONCILE_COVERAGE_NIGHTS"
+                    f"{settings.nightly_coverage_nights}: raise NIGHTLY_BUDGET_SECONDS or "
+                    "JOB_RATE_SHARE, or NIGHTLY_COVERAGE_NIGHTS"
                 ),
                 **fields,
             )
 
     def _pool(self) -> OrderedPool[str, None]:
-        return OrderedPool(self.job._settings.reconcile_concurrency)
+        return OrderedPool(self.job._settings.job_concurrency)
 
     def _run_ordered(
         self,
@@ -552,7 +554,7 @@ class _Run:
         if due:
             self._save()
 
-    def _finish(self, outcome: Outcome, error: str | None = None) -> ReconcileSummary:
+    def _finish(self, outcome: Outcome, error: str | None = None) -> NightlySummary:
         summary = self.summary
         summary.outcome = outcome
         summary.error = error

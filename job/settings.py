@@ -17,24 +17,24 @@ class JobSettings(
 ):
     app_name: ClassVar[str] = "job"
 
-    reconcile_budget_seconds: float = Field(
+    nightly_budget_seconds: float = Field(
         default=1500.0,
         gt=0,
         description="Time budget of one job run; the next run continues where it stopped",
     )
-    reconcile_rate_share: float = Field(
+    job_rate_share: float = Field(
         default=0.5,
         gt=0,
         le=1,
         description="Share of YOTPO_RATE_LIMIT_PER_SECOND the job may use (the rest is live)",
     )
-    reconcile_coverage_nights: int = Field(
+    nightly_coverage_nights: int = Field(
         default=7,
         ge=1,
         le=366,
         description="Every customer is checked at least once over this many nightly runs",
     )
-    reconcile_concurrency: int = Field(
+    job_concurrency: int = Field(
         default=4,
         ge=1,
         le=16,
@@ -49,4 +49,4 @@ class JobSettings(
 
     @property
     def job_rate_per_second(self) -> float:
-        return self.yotpo_rate_limit_per_second * self.reconcile_rate_share
+        return self.yotpo_rate_limit_per_second * self.job_rate_share

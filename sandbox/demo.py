@@ -236,7 +236,7 @@ class Story:
 
     def nightly_job(self) -> str:
         response = requests.post(
-            f"{self.stack.url('job')}/job", json={"task": "reconcile"}, timeout=60
+            f"{self.stack.url('job')}/job", json={"task": "nightly"}, timeout=60
         )
         if response.status_code == 501:
             raise NotYetAvailable("the job app's write-back has not landed")

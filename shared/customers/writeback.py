@@ -1,6 +1,6 @@
 """Write a Yotpo member's loyalty state onto its commercetools customer.
 
-One path for both callers: the job (nightly reconciliation) and the service app (Yotpo's
+One path for both callers: the job (nightly run) and the service app (Yotpo's
 points and tier webhooks). The steps, per customer:
 
 1. the customer as it is now (given, or read by id) — its version is what the write checks;

@@ -143,7 +143,7 @@ def test_event_and_job_wrong_credentials(
 DATES = st.sampled_from(["2026-01-01", "2026-13-45", "yesterday", "9999-12-31", "0001-01-01"])
 JOB_BODY = loose_object(
     {
-        "task": st.sampled_from(["reconcile", "backfill", "audit", "drop-tables"]) | JSON,
+        "task": st.sampled_from(["nightly", "backfill", "audit", "drop-tables"]) | JSON,
         "since": DATES | TEXT,
         "until": DATES | TEXT,
         "store": TEXT,

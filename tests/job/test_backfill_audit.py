@@ -108,7 +108,7 @@ def test_an_interrupted_backfill_continues_where_it_stopped(scene, clock):
         paid_order(scene, number, f"{number.lower()}@example.com")
 
     # One order at a time, so the fake clock decides exactly where the budget runs out.
-    scene = scene.with_env(RECONCILE_CONCURRENCY="1")
+    scene = scene.with_env(JOB_CONCURRENCY="1")
     backfill = Backfill(scene.settings, scene.clients, monotonic=clock, out=lambda line: None)
     original = backfill.reconciler.reconcile
 
@@ -279,7 +279,7 @@ def test_progress_is_shown_on_a_terminal_only():
         {"task": "backfill", "since": "yesterday"},
         {"task": "audit", "since": "2026-01-02", "until": "2026-01-01"},
         {"task": "explode"},
-        {"task": "reconcile", "extra": 1},
+        {"task": "nightly", "extra": 1},
         {"task": "audit", "since": "2026-01-01", "recover": "no"},
     ],
 )
@@ -306,7 +306,7 @@ def test_backfill_and_audit_over_http(scene):
     assert done.status_code == 200 and done.get_json()["outcome"] == "complete"
     after = client.post("/job", json={"task": "audit", "since": since}).get_json()
     assert after["outcome"] == "clean"
-    # A scheduler's POST without any body is the nightly reconciliation (which, the job's
+    # A scheduler's POST without any body is the nightly run (which, the job's
     # install not having run here, stops at once naming the missing type).
     tick = client.post("/job", data=b"")
     assert tick.status_code == 500 and tick.get_json()["outcome"] == "misconfigured"

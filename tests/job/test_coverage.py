@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from job.nightly import NightlyReconciler, nights_for_full_coverage
+from job.nightly import NightlyJob, nights_for_full_coverage
 
 
 @pytest.mark.parametrize(
@@ -30,15 +30,15 @@ def test_nights_for_full_coverage(customers, budget, rate, nights, expected):
 
 def test_the_nightly_run_logs_its_coverage(scene, caplog):
     nightly = scene.with_env(
-        RECONCILE_COVERAGE_NIGHTS="2",
+        NIGHTLY_COVERAGE_NIGHTS="2",
         YOTPO_RATE_LIMIT_PER_SECOND="2",
-        RECONCILE_RATE_SHARE="0.5",
+        JOB_RATE_SHARE="0.5",
     )
     nightly.install()
     for n in range(4):
         nightly.member(f"cov{n}@example.com", 10)
     with caplog.at_level(logging.INFO):
-        summary = NightlyReconciler(nightly.settings, nightly.clients).run(budget_seconds=1.5)
+        summary = NightlyJob(nightly.settings, nightly.clients).run(budget_seconds=1.5)
     lines = [getattr(r, "json_fields", {}) for r in caplog.records]
     (coverage,) = [f for f in lines if f.get("event") == "job.nightly.coverage"]
     # 1 call/s for 1.5 s holds 1 customer a run; the slice is 2: four nights, not two.

@@ -15,7 +15,7 @@ from event.replay import replay
 from event.settings import EventSettings
 from job.backfill import Backfill
 from job.failures import JOB_SOURCE, job_message_id
-from job.nightly import NightlyReconciler
+from job.nightly import NightlyJob
 from job.orders import OrderRange
 from shared.deadletters import DEAD_LETTER_CONTAINER
 from shared.orders.ledger_store import LEDGER_CONTAINER
@@ -161,11 +161,11 @@ def test_the_nightly_run_resends_stuck_orders_without_another_message(scene):
     stranded(scene, "ST-1")
     assert yotpo_order_ids(scene) == []
 
-    summary = NightlyReconciler(scene.settings, scene.clients).run()
+    summary = NightlyJob(scene.settings, scene.clients).run()
     assert summary.outcome == "complete"
     assert (summary.stuck_found, summary.stuck_recovered) == (1, 1)
     assert yotpo_order_ids(scene) == ["ST-1"]
-    again = NightlyReconciler(scene.settings, scene.clients).run()
+    again = NightlyJob(scene.settings, scene.clients).run()
     assert again.stuck_found == 0 and yotpo_order_ids(scene) == ["ST-1"]
     assert scene.world.duplicates() == {"orders": {}, "refunds": {}}
 
@@ -181,7 +181,7 @@ def test_a_live_claim_is_left_to_its_worker(scene):
     scene.world.ct.put_custom_object(
         LEDGER_CONTAINER, order["id"], value, version=ledger["version"]
     )
-    summary = NightlyReconciler(scene.settings, scene.clients).run()
+    summary = NightlyJob(scene.settings, scene.clients).run()
     assert summary.stuck_found == 0 and yotpo_order_ids(scene) == []
 
 

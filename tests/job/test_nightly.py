@@ -1,4 +1,4 @@
-"""The nightly reconciliation against both stand-ins: candidates, budget, resume, lock."""
+"""The nightly run against both stand-ins: candidates, budget, resume, lock."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from job.nightly import RECONCILE_TASK, NightlyReconciler
+from job.nightly import NIGHTLY_TASK, NightlyJob
 from job.state import JOB_CONTAINER, TaskCheckpoint
 from shared.customers.writeback import CustomerWriteback
 from shared.domain.customers.writeback_diff import format_datetime
@@ -55,17 +55,17 @@ def members(scene, count: int, prefix: str = "m") -> list[dict[str, Any]]:
     return [scene.member(f"{prefix}{n}@example.com", 10 * (n + 1)) for n in range(count)]
 
 
-def reconciler(scene, **kwargs) -> NightlyReconciler:
-    return NightlyReconciler(scene.settings, scene.clients, **kwargs)
+def nightly_job(scene, **kwargs) -> NightlyJob:
+    return NightlyJob(scene.settings, scene.clients, **kwargs)
 
 
 def cursor(scene) -> dict[str, Any]:
-    stored = scene.world.ct.get_custom_object(JOB_CONTAINER, RECONCILE_TASK)
+    stored = scene.world.ct.get_custom_object(JOB_CONTAINER, NIGHTLY_TASK)
     return stored["value"] if stored else {}
 
 
 def test_candidates_are_recent_orders_expired_tiers_and_a_rolling_slice(scene):
-    nightly = scene.with_env(RECONCILE_COVERAGE_NIGHTS="4")
+    nightly = scene.with_env(NIGHTLY_COVERAGE_NIGHTS="4")
     nightly.install()
     shopper = nightly.member("shopper@example.com", 5)
     expired = nightly.member("expired@example.com", 7)
@@ -89,7 +89,7 @@ def test_candidates_are_recent_orders_expired_tiers_and_a_rolling_slice(scene):
     )
 
     seq = nightly.yotpo_seq()
-    first = reconciler(nightly).run()
+    first = nightly_job(nightly).run()
     looked = nightly.looked_up(seq)
     assert first.outcome == "complete"
     # Phase order: the order's customer, the expired tier, then the slice (8 customers / 4
@@ -106,7 +106,7 @@ def test_candidates_are_recent_orders_expired_tiers_and_a_rolling_slice(scene):
     covered = set(looked)
     for night in range(3):
         seq = nightly.yotpo_seq()
-        summary = reconciler(nightly).run()
+        summary = nightly_job(nightly).run()
         assert summary.outcome == "complete"
         tonight = nightly.looked_up(seq)
         # the slice, nothing else (looked at concurrently: in any order)
@@ -119,29 +119,29 @@ def test_candidates_are_recent_orders_expired_tiers_and_a_rolling_slice(scene):
 
 def test_a_run_stopped_by_its_budget_continues_where_it_stopped(scene, clock):
     # One at a time: the fake clock decides exactly where the budget runs out.
-    nightly = scene.with_env(RECONCILE_COVERAGE_NIGHTS="1", RECONCILE_CONCURRENCY="1")
+    nightly = scene.with_env(NIGHTLY_COVERAGE_NIGHTS="1", JOB_CONCURRENCY="1")
     nightly.install()
     everyone = members(nightly, 6)
     slow = SlowWriteback(nightly, advance=clock)
-    job = reconciler(nightly, writeback=slow, monotonic=clock)
+    job = nightly_job(nightly, writeback=slow, monotonic=clock)
 
     first = job.run(budget_seconds=3.0)
     assert first.outcome == "budget_exhausted" and first.checked == 3
     assert first.phase == "slice"
     assert cursor(nightly).get("lock") is None  # a budget stop releases the lock
-    second = reconciler(nightly, writeback=slow, monotonic=clock).run(budget_seconds=30.0)
+    second = nightly_job(nightly, writeback=slow, monotonic=clock).run(budget_seconds=30.0)
     assert second.outcome == "complete" and second.checked == 3
     assert sorted(slow.done) == sorted(c["id"] for c in everyone)  # each exactly once
     assert len(set(slow.done)) == len(slow.done)
 
 
 def test_a_crashed_run_is_continued_after_its_lock_expires(scene):
-    nightly = scene.with_env(RECONCILE_COVERAGE_NIGHTS="1", RECONCILE_CONCURRENCY="1")
+    nightly = scene.with_env(NIGHTLY_COVERAGE_NIGHTS="1", JOB_CONCURRENCY="1")
     nightly.install()
     everyone = members(nightly, 5)
     wall = WallClock()
     crashing = SlowWriteback(nightly, crash_after=2)
-    dead = reconciler(
+    dead = nightly_job(
         nightly, writeback=crashing, now=wall, lock_lease_seconds=60, checkpoint_every=1
     )
     with contextlib.suppress(SystemExit):
@@ -149,17 +149,17 @@ def test_a_crashed_run_is_continued_after_its_lock_expires(scene):
     assert cursor(nightly).get("lock") is not None  # the instance died holding it
 
     survivor = SlowWriteback(nightly)
-    blocked = reconciler(nightly, writeback=survivor, now=wall, lock_lease_seconds=60).run()
+    blocked = nightly_job(nightly, writeback=survivor, now=wall, lock_lease_seconds=60).run()
     assert blocked.outcome == "already_running" and survivor.done == []
 
     wall.now += timedelta(seconds=61)
-    resumed = reconciler(nightly, writeback=survivor, now=wall, lock_lease_seconds=60).run()
+    resumed = nightly_job(nightly, writeback=survivor, now=wall, lock_lease_seconds=60).run()
     assert resumed.outcome == "complete"
     assert crashing.done + survivor.done == sorted(c["id"] for c in everyone)
 
 
 def test_two_runners_at_once_one_runs_the_other_leaves(scene):
-    nightly = scene.with_env(RECONCILE_COVERAGE_NIGHTS="1")
+    nightly = scene.with_env(NIGHTLY_COVERAGE_NIGHTS="1")
     nightly.install()
     members(nightly, 3)
     start = threading.Barrier(2)
@@ -167,7 +167,7 @@ def test_two_runners_at_once_one_runs_the_other_leaves(scene):
     writebacks = [SlowWriteback(nightly, sleep=0.2) for _ in range(2)]
 
     def runner(index: int) -> None:
-        job = reconciler(nightly, writeback=writebacks[index])
+        job = nightly_job(nightly, writeback=writebacks[index])
         start.wait()
         outcomes.append(job.run().outcome)
 
@@ -184,10 +184,10 @@ def test_a_held_lock_makes_the_http_tick_answer_already_running(scene):
     from job.app import create_app
 
     scene.install()
-    held = TaskCheckpoint(scene.world.ct, RECONCILE_TASK)
+    held = TaskCheckpoint(scene.world.ct, NIGHTLY_TASK)
     held.acquire()
     client = create_app(scene.settings, clients=scene.clients).test_client()
-    answer = client.post("/job", json={"task": "reconcile"})
+    answer = client.post("/job", json={"task": "nightly"})
     assert answer.status_code == 200
     assert answer.get_json()["outcome"] == "already_running"
     held.release({})
@@ -197,7 +197,7 @@ def test_a_held_lock_makes_the_http_tick_answer_already_running(scene):
 
 def test_failures_are_counted_and_the_run_goes_on(scene, caplog):
     # One at a time, so the injected faults hit the first customer's lookup only.
-    nightly = scene.with_env(RECONCILE_COVERAGE_NIGHTS="1", RECONCILE_CONCURRENCY="1")
+    nightly = scene.with_env(NIGHTLY_COVERAGE_NIGHTS="1", JOB_CONCURRENCY="1")
     nightly.install()
     everyone = members(nightly, 3)
     stranger = nightly.world.storefront.sign_up("nobody@example.com", "Not", "Member")
@@ -205,7 +205,7 @@ def test_failures_are_counted_and_the_run_goes_on(scene, caplog):
     # The first customer's lookup fails every attempt; the stand-in then recovers.
     nightly.world.yotpo.set_faults({"error_next": 4, "error_status": 503})
     with caplog.at_level(logging.INFO):
-        summary = reconciler(nightly).run()
+        summary = nightly_job(nightly).run()
     assert summary.outcome == "complete"
     assert summary.failed == 1 and summary.checked == 3
     assert summary.not_members == (0 if first is stranger else 1)
@@ -226,17 +226,17 @@ def test_failures_are_counted_and_the_run_goes_on(scene, caplog):
 def test_without_install_the_run_stops_at_once(scene):
     members(scene, 2)
     seq = scene.yotpo_seq()
-    summary = reconciler(scene).run()
+    summary = nightly_job(scene).run()
     assert summary.outcome == "misconfigured" and "job.install" in (summary.error or "")
     assert scene.looked_up(seq) == []
 
 
 def test_a_second_night_writes_nothing_when_nothing_changed(scene):
-    nightly = scene.with_env(RECONCILE_COVERAGE_NIGHTS="1")
+    nightly = scene.with_env(NIGHTLY_COVERAGE_NIGHTS="1")
     nightly.install()
     everyone = members(nightly, 3)
-    assert reconciler(nightly).run().changed == 3
+    assert nightly_job(nightly).run().changed == 3
     versions = [nightly.customer(c)["version"] for c in everyone]
-    again = reconciler(nightly).run()
+    again = nightly_job(nightly).run()
     assert again.checked == 3 and again.changed == 0
     assert [nightly.customer(c)["version"] for c in everyone] == versions

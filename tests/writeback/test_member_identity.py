@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from job.clients import build_job_clients
-from job.nightly import NightlyReconciler
+from job.nightly import NightlyJob
 from service.cancellations import CancelledCodes
 from service.webhooks import YotpoWebhooks
 from shared.customers.writeback import CustomerWriteback
@@ -99,12 +99,12 @@ def test_the_nightly_run_writes_the_legacy_balance_back(world: World) -> None:
     member(world, LEGACY_ID, OLD_EMAIL, 800)
 
     default = job_settings(world)
-    summary = NightlyReconciler(default, build_job_clients(default)).run()
+    summary = NightlyJob(default, build_job_clients(default)).run()
     assert summary.outcome == "complete" and summary.not_members == 1
     assert balance(world, ada["id"]) is None
 
     migrated = job_settings(world, MEMBER_ID_SOURCE="externalId")
-    summary = NightlyReconciler(migrated, build_job_clients(migrated)).run()
+    summary = NightlyJob(migrated, build_job_clients(migrated)).run()
     assert summary.outcome == "complete", summary
     assert (summary.changed, summary.not_members, summary.failed) == (1, 0, 0)
     assert balance(world, ada["id"]) == 800
