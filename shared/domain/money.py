@@ -155,3 +155,29 @@ def format_minor(amount: int, currency: str) -> str:
     units, fraction = divmod(abs(amount), 10**digits)
     text = f"{units}.{fraction:0{digits}d}" if digits else str(units)
     return f"{sign}{text} {currency.upper()}"
+
+
+def money_draft(currency: str, cent_amount: int) -> dict[str, Any]:
+    """Money as a draft carries it: currency and amount in the currency's own minor units.
+
+    commercetools derives the fraction digits from the currency (Money,
+    https://docs.commercetools.com/api/types#money), so `money_draft("KWD", 500)` is 0.500 KWD;
+    the SDK types refuse `type`/`fractionDigits` on drafts such as
+    `CartDiscountValueAbsoluteDraft.money` and direct discounts.
+    """
+    return {"currencyCode": currency, "centAmount": cent_amount}
+
+
+def typed_money(currency: str, cent_amount: int) -> dict[str, Any]:
+    """Money as commercetools answers it (`CentPrecisionMoney`): with its type and digits.
+
+    For the places that write a resource's full representation (imported orders' line prices,
+    https://docs.commercetools.com/api/types#centprecisionmoney). Same argument order as
+    `money_draft`: currency first, as in the API's own objects.
+    """
+    return {
+        "type": "centPrecision",
+        "currencyCode": currency,
+        "centAmount": cent_amount,
+        "fractionDigits": currency_digits(currency),
+    }
