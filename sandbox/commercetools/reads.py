@@ -1,6 +1,7 @@
-"""Reads of the commercetools stand-in: get by id or key, query (`where`, `sort`, `limit`,
-`offset`, `withTotal`) and reference expansion
-(<https://docs.commercetools.com/api/general-concepts>, <https://docs.commercetools.com/api/predicates/query>)."""
+"""Reads of the commercetools stand-in: get by id or key, query (`where`, `sort`, `limit` up to
+500, `offset` up to 10 000, `withTotal`) and reference expansion
+(<https://docs.commercetools.com/api/general-concepts>; the offset limit:
+<https://docs.commercetools.com/api/releases/2019-02-21-updated-offset-limit>)."""
 
 from __future__ import annotations
 

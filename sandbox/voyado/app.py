@@ -41,17 +41,21 @@ def _body() -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw, parse_float=Decimal)
-    except ValueError as exc:
+        return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         raise ApiError(400, "InvalidModel", "the body is not valid JSON") from exc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _recorded(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw, parse_float=Decimal)
-    except ValueError:
+        return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         return {"unparsed": raw[:500].decode(errors="replace")}
 
 

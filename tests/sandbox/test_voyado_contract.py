@@ -20,11 +20,13 @@ import pytest
 import requests
 
 from sandbox.voyado import (
+    DEFAULT_API_KEY,
     DEFAULT_STORE,
     DEFAULT_WEBHOOK_SECRET,
     FakeClock,
     SandboxConfig,
     TenantConfig,
+    VoyadoEngine,
     VoyadoServer,
     create_app,
     receipt,
@@ -109,7 +111,9 @@ class World:
 
     def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = self.voyado.headers(**kwargs.pop("headers", {}))
-        return requests.request(method, self.voyado.url + path, headers=headers, timeout=5, **kwargs)
+        return requests.request(
+            method, self.voyado.url + path, headers=headers, timeout=5, **kwargs
+        )
 
 
 @pytest.fixture
@@ -120,7 +124,7 @@ def world() -> Iterator[World]:
         tenants=[
             TenantConfig(
                 name="sandbox",
-                api_keys=["key-a"],
+                api_keys=[DEFAULT_API_KEY],
                 batch_interval_seconds=None,
                 webhook_url=receiver.url,
             )
@@ -128,7 +132,6 @@ def world() -> Iterator[World]:
         webhook_retry_delays=[0.01, 0.01],
     )
     with VoyadoServer(config, clock=clock) as voyado:
-        voyado.headers = lambda api_key="key-a", **extra: VoyadoServer.headers(api_key, **extra)
         jane = voyado.seed_contact(email="jane@example.com", firstName="Jane")
         voyado.seed_contact(email="twin@example.com")
         voyado.seed_contact(email="twin@example.com", allow_duplicate=True)
@@ -186,7 +189,8 @@ def test_every_fixture_names_its_documentation_page(name: str) -> None:
 
 
 def test_every_api_route_of_the_stand_in_has_a_fixture() -> None:
-    app = create_app(VoyadoServer(start_worker_off()).engine)
+    config = SandboxConfig(tenants=[TenantConfig(name="t", api_keys=["k"])])
+    app = create_app(VoyadoEngine(config, start_worker=False))
     routes = {
         (method, _normal(rule.rule))
         for rule in app.url_map.iter_rules()
@@ -195,10 +199,6 @@ def test_every_api_route_of_the_stand_in_has_a_fixture() -> None:
     }
     covered = {(fixture(n)["method"], _normal(fixture(n)["path"])) for n in endpoint_names()}
     assert routes == covered
-
-
-def start_worker_off() -> SandboxConfig:
-    return SandboxConfig(tenants=[TenantConfig(name="t", api_keys=["k"])])
 
 
 @pytest.mark.parametrize("name", endpoint_names())
@@ -216,7 +216,7 @@ def test_documented_request_gets_the_documented_answer(world: World, name: str) 
     got = answer.json()
     assert differences(expected, got) == []
     for key in ("items",) if isinstance(expected, dict) else ():
-        if key in expected and expected[key]:
+        if expected.get(key):
             assert got[key], f"{name}: the world should make {key} non-empty"
 
 
