@@ -1,0 +1,641 @@
+"""Voyado Engage's renderer: the exact Voyado request of each neutral operation (pure).
+
+- order → a PURCHASE receipt, `POST /api/v3/receipts`
+  (https://developer.voyado.com/en/receipts/receipts---field-definitions.html,
+  https://developer.voyado.com/en/transactions/register-a-purchase.html);
+- refund → a RETURN receipt with its own `uniqueReceiptId`, negative quantities and total,
+  positive prices (https://developer.voyado.com/en/transactions/register-a-return.html);
+- customer → a contact draft, found first and created only when missing
+  (https://developer.voyado.com/en/contacts/create-contact.html: "always check if the contact
+  already exists");
+- reward_return → one point transaction row (`POST /api/v2/point-accounts/transactions`, the
+  SDK generated from Voyado's OpenAPI, PointAccountsService.md);
+- redemption → a reward voucher redeem, after payment
+  (https://developer.voyado.com/en/points-and-vouchers/redeem-a-voucher.html); its undo on
+  cancellation is a reactivation (`render_reactivation`,
+  https://developer.voyado.com/en/points-and-vouchers/reactivate-a-voucher.html).
+
+Amounts: Voyado takes decimal major units with VAT ("A decimal point (.) is always used as
+decimal separator", field definitions). The neutral operations carry integer minor units; they
+become decimal *strings* with the currency's own fraction digits here ("123.45" SEK, "1234"
+JPY, "1.234" KWD), so the pinned body is plain JSON that no float ever touched. The client
+writes them as JSON numbers (`shared/voyado.py`, `receipt_numbers`).
+
+Receipts are immutable ("Data sent to this endpoint cannot be reversed or updated",
+register-a-purchase) and deduplicated for good on `uniqueReceiptId`: the purchase's id is the
+pinned provider order reference, and every reversal gets its own deterministic id
+(`{ref}:refund:{id}`, `{ref}:cancel`, `{ref}:moved`). An order that changes after it was sent is
+therefore corrected with return receipts, never by sending the purchase again. Design and the
+return strategy: docs/adr/0085-voyado-engage.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.money import allocate, currency_digits, divide_half_even
+from shared.domain.providers.port import (
+    AnyNeutralOp,
+    Capabilities,
+    DedupMode,
+    Line,
+    MemberRef,
+    MemberUpsert,
+    OrderRecorded,
+    PointsReturned,
+    RedemptionCommitted,
+    Reversal,
+    UnsupportedOperation,
+)
+
+PROVIDER = "voyado"
+
+PURCHASE = "PURCHASE"
+RETURN = "RETURN"
+# The item an order without line items is recorded under (a receipt needs one item).
+ORDER_TOTAL_SKU = "order-total"
+
+# Pinned-body fields of the operations that are not one Voyado body as such.
+ACTION = "action"
+ACTION_REDEEM = "redeem"
+ACTION_REACTIVATE = "reactivate"
+VOUCHER_ID = "voucherId"
+ORDER_REF = "orderRef"
+CONTACT = "contact"
+LOOKUP = "lookup"
+SOURCE = "source"
+STORE_EXTERNAL_ID = "storeExternalId"
+ROW = "row"
+
+VOYADO_CAPABILITIES = Capabilities(
+    provider=PROVIDER,
+    dedup={
+        # "If a receipt already exists with the same uniqueReceiptId this will be seen as a
+        # duplicate and ignored" (field definitions): no time limit is stated.
+        "order": DedupMode.NATURAL_KEY,
+        "refund": DedupMode.NATURAL_KEY,
+        # Idempotency-Key "Optional, lasts for 24 hours" (PointAccountsService.md).
+        "reward_return": DedupMode.IDEMPOTENCY_KEY,
+        # 409 RewardVoucherAlreadyRedeemed on a second redeem (redeem-a-voucher page).
+        "redemption": DedupMode.CONFLICT_ON_REPEAT,
+        # Creating a contact has no key; the adapter looks the contact up first.
+        "customer": DedupMode.NONE,
+    },
+    idempotency_ttl_seconds=24 * 3600,
+    amount_unit="major-decimal",
+    # No tier or level read API in the public docs or the OpenAPI SDK (review §2.6).
+    tiers=False,
+    referrals=False,
+    partial_refunds=True,
+    # Points come back through return matching of returned items (register-a-return).
+    refund_lines_required=True,
+    # A redeemed voucher can be reactivated, at most 3 times by default
+    # (https://help.engage.voyado.com/hc/en-gb/articles/19293868797084).
+    cancel_redemption=True,
+    # "redeem the promotion after the payment has been successfully processed"
+    # (https://developer.voyado.com/en/promotions/introduction-to-promotions.html).
+    redemption_commit_after_payment=True,
+    # Receipts are final: an order recorded on "created" may still be cancelled unpaid.
+    earning_triggers=frozenset({"paid", "shipped", "completed"}),
+    # "Keep below 50 requests per second" (https://developer.voyado.com/en/api/api-rate-limit.html).
+    rate_limit_per_second=50.0,
+)
+
+MatchKeyType = Literal["email", "externalId", "mobilePhone"]
+
+
+class VoyadoRenderConfig(BaseModel):
+    """Per tenant: where receipts are filed and how contacts are matched."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Partner prerequisite: "at least one store (storeExternalId)"
+    # (https://partner-integrations.voyado.com/docs/ecom/integrating-your-ecom).
+    default_store_external_id: str = Field(min_length=1)
+    # commercetools store key → Voyado storeExternalId.
+    stores: dict[str, str] = Field(default_factory=dict)
+    contact_type: str = "Member"
+    # The receipt's `contact.matchKeyType` tried first; the others follow when the operation
+    # does not carry that key. Email by default: every contact the connector finds or creates
+    # holds it, while an externalId exists only on contacts the connector created.
+    match_key: MatchKeyType = "email"
+    # The tenant's `customKey`: "either a contact's memberNumber or externalId, depending on
+    # how your tenant is set up" (find-contact page). The connector's member id is sent as
+    # externalId; it is a lookup key only where customKey means externalId.
+    custom_key_is_external_id: bool = True
+    payment_type: str = "card"
+    payment_description: str = "commercetools"
+    # "a source string identifies the integration" (partner prerequisites).
+    source: str = "commercetools"
+    point_definition_id: int = 1
+
+    def store_for(self, store_key: str | None) -> str:
+        if store_key and store_key in self.stores:
+            return self.stores[store_key]
+        return self.default_store_external_id
+
+
+def major(amount_minor: int, currency: str) -> str:
+    """Minor units as Voyado's decimal major units, with the currency's own digits."""
+    digits = currency_digits(currency)
+    value = Decimal(amount_minor).scaleb(-digits)
+    return format(value.quantize(Decimal(1).scaleb(-digits)), "f")
+
+
+def _percent(rate: Decimal | None) -> str:
+    if rate is None:
+        return "0"
+    return format((rate * 100).normalize(), "f")
+
+
+def _moment(value: datetime) -> str:
+    # "ISO8601 with Time Zone Designators" (field definitions): a naive time is taken as UTC.
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+# --- allocation ------------------------------------------------------------------------------
+
+
+def spread_discount(paid: Sequence[int], discount_minor: int) -> list[int]:
+    """Line totals after an order-level discount spread over the lines in proportion to what
+    each paid, as Voyado asks ("The discount ... should be evenly spread out across all
+    line-items", https://developer.voyado.com/en/receipts/discounts.html). Shares are
+    cumulative, so they add up to the discount exactly; never below zero."""
+    whole = sum(paid)
+    if discount_minor <= 0 or whole <= 0:
+        return list(paid)
+    discount = min(discount_minor, whole)
+    result, before, cumulative = [], 0, 0
+    for amount in paid:
+        cumulative += amount
+        share = allocate(discount, cumulative, whole) - allocate(discount, before, whole)
+        before = cumulative
+        result.append(amount - share)
+    return result
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    """One PURCHASE item as it was (or will be) sent: what a return can take back from."""
+
+    sku: str
+    line_id: str | None
+    article_number: str
+    name: str
+    quantity: int
+    paid_minor: int
+    tax_minor: int
+    tax_percent: str
+    article_group: str | None = None
+
+
+@dataclass(frozen=True)
+class Returned:
+    """What earlier return receipts already took from one purchase line."""
+
+    quantity: int = 0
+    paid_minor: int = 0
+
+
+def purchase_lines(op: OrderRecorded, order_discount_minor: int = 0) -> list[PurchaseLine]:
+    """The receipt items of an order, in order: lines with a positive quantity, their paid
+    totals after `order_discount_minor` (a discount on the order's total that no line total
+    carries) is spread over them, tax reduced in the same proportion."""
+    lines: list[Line] = [line for line in op.lines if line.quantity > 0]
+    if not lines:
+        return [
+            PurchaseLine(
+                sku=ORDER_TOTAL_SKU,
+                line_id=None,
+                article_number=ORDER_TOTAL_SKU,
+                name="Order total",
+                quantity=1,
+                paid_minor=max(op.amount_minor - max(order_discount_minor, 0), 0),
+                tax_minor=0,
+                tax_percent="0",
+            )
+        ]
+    paid = spread_discount([max(line.paid_total_minor, 0) for line in lines], order_discount_minor)
+    result = []
+    for line, after in zip(lines, paid, strict=True):
+        tax = line.tax_minor or 0
+        if tax and line.paid_total_minor > 0 and after != line.paid_total_minor:
+            tax = divide_half_even(tax * after, line.paid_total_minor)
+        result.append(
+            PurchaseLine(
+                sku=line.item_id,
+                line_id=line.line_id,
+                article_number=line.sku or line.item_id,
+                name=line.name or line.item_id,
+                quantity=line.quantity,
+                paid_minor=after,
+                tax_minor=max(tax, 0),
+                tax_percent=_percent(line.tax_rate),
+                article_group=line.product_type,
+            )
+        )
+    return result
+
+
+def _units_share(total: int, units_from: int, units_to: int, quantity: int) -> int:
+    """The money of units (units_from, units_to] of a line of `quantity` units (cumulative)."""
+    return allocate(total, units_to, quantity) - allocate(total, units_from, quantity)
+
+
+@dataclass(frozen=True)
+class ReturnItem:
+    line: PurchaseLine
+    quantity: int  # positive: units returned
+    paid_minor: int
+    tax_minor: int
+
+
+def allocate_reversal(
+    op: Reversal,
+    lines: Sequence[PurchaseLine],
+    returned: Mapping[str, Returned] | None = None,
+) -> list[ReturnItem]:
+    """The purchase units and money a reversal gives back (ADR 0085, "Returns"):
+
+    - cancel / moved: everything the purchase still holds, every remaining unit;
+    - returned lines: those units of their purchase line, each worth its share of the line's
+      paid total (cumulative over earlier returns, so all units add up to the line);
+    - an amount with no lines (a refund by payment amount): the amount spread over the lines in
+      proportion to what each still holds, never more than a line holds; the quantity is the
+      units that amount pays for, rounded half-even, at least one, at most what is left.
+    """
+    returned = returned or {}
+    left: list[tuple[PurchaseLine, int, int]] = []  # line, units left, money left
+    for line in lines:
+        before = returned.get(line.sku, Returned())
+        left.append(
+            (
+                line,
+                max(line.quantity - before.quantity, 0),
+                max(line.paid_minor - before.paid_minor, 0),
+            )
+        )
+
+    def item(line: PurchaseLine, units: int, paid: int) -> ReturnItem:
+        tax = divide_half_even(line.tax_minor * paid, line.paid_minor) if line.paid_minor else 0
+        return ReturnItem(line, units, paid, tax)
+
+    if op.reason in ("cancel", "moved"):
+        # A line whose units are all back holds at most a rounding residue: nothing to return.
+        return [item(line, units, money) for line, units, money in left if units]
+    if op.lines:
+        items = []
+        by_line = {entry[0].line_id: entry for entry in left if entry[0].line_id}
+        by_sku = {entry[0].sku: entry for entry in left}
+        taken_units: dict[str, int] = {}
+        taken_money: dict[str, int] = {}
+        for wanted in op.lines:
+            entry = by_line.get(wanted.line_id) if wanted.line_id else None
+            entry = entry or by_sku.get(wanted.item_id)
+            if entry is None or wanted.quantity <= 0:
+                continue  # a line the purchase never had earned nothing there
+            line, units_left, money_left = entry
+            already = line.quantity - units_left + taken_units.get(line.sku, 0)
+            units = min(wanted.quantity, line.quantity - already)
+            if units <= 0:
+                continue
+            paid = _units_share(line.paid_minor, already, already + units, line.quantity)
+            # Never more than the line still holds (an earlier refund by amount took some).
+            paid = min(paid, money_left - taken_money.get(line.sku, 0))
+            taken_units[line.sku] = taken_units.get(line.sku, 0) + units
+            taken_money[line.sku] = taken_money.get(line.sku, 0) + paid
+            items.append(item(line, units, max(paid, 0)))
+        return items
+    holding = sum(money for _, _, money in left)
+    amount = min(max(op.amount_minor, 0), holding)
+    if amount <= 0:
+        return []
+    items, before, cumulative = [], 0, 0
+    for line, units, money in left:
+        cumulative += money
+        share = allocate(amount, cumulative, holding) - allocate(amount, before, holding)
+        before = cumulative
+        if share <= 0:
+            continue
+        if share >= money:
+            quantity = max(units, 1)
+        else:
+            quantity = divide_half_even(share * line.quantity, line.paid_minor)
+            quantity = min(max(quantity, 1), max(units, 1))
+        items.append(item(line, quantity, share))
+    return items
+
+
+def returned_so_far(receipts: Iterable[Mapping[str, Any]], currency: str) -> dict[str, Returned]:
+    """What return receipts already sent (their pinned bodies) took back, per sku."""
+    digits = currency_digits(currency)
+    found: dict[str, Returned] = {}
+    for receipt in receipts:
+        for row in receipt.get("items") or []:
+            if not isinstance(row, Mapping) or row.get("type") != RETURN:
+                continue
+            sku = str(row.get("sku"))
+            units = -int(Decimal(str(row.get("quantity", 0))))
+            paid = int(Decimal(str(row.get("grossPaidPrice", 0))).scaleb(digits))
+            old = found.get(sku, Returned())
+            found[sku] = Returned(old.quantity + units, old.paid_minor + paid)
+    return found
+
+
+# --- the renderer ----------------------------------------------------------------------------
+
+
+class VoyadoRenderer:
+    """Neutral operations → Voyado request bodies, for one tenant's `VoyadoRenderConfig`."""
+
+    def __init__(self, config: VoyadoRenderConfig) -> None:
+        self._config = config
+
+    @property
+    def config(self) -> VoyadoRenderConfig:
+        return self._config
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return VOYADO_CAPABILITIES
+
+    def render(
+        self,
+        op: AnyNeutralOp,
+        *,
+        purchase: OrderRecorded | None = None,
+        earlier: Iterable[Mapping[str, Any]] = (),
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The body of `op`. A reversal renders best with its context: the purchase it takes
+        from, the pinned bodies of the reversals sent before it, and its date (see
+        `render_reversal`); the other kinds need none."""
+        if isinstance(op, OrderRecorded):
+            return self.render_purchase(op)
+        if isinstance(op, Reversal):
+            return self.render_reversal(op, purchase=purchase, earlier=earlier, at=at)
+        if isinstance(op, MemberUpsert):
+            return self.render_contact(op)
+        if isinstance(op, PointsReturned):
+            return self.render_points(op)
+        if isinstance(op, RedemptionCommitted):
+            return self.render_redeem(op)
+        raise UnsupportedOperation(f"Voyado has no {op.kind!r} operation")
+
+    # --- contacts ----------------------------------------------------------------------------
+    def _contact_key(self, member: MemberRef) -> dict[str, str]:
+        """The receipt's `contact` matchKey / matchKeyType (field definitions)."""
+        keys: dict[MatchKeyType, str | None] = {
+            "email": member.email,
+            "externalId": member.member_id,
+            "mobilePhone": member.phone,
+        }
+        order: list[MatchKeyType] = [self._config.match_key] + [
+            k for k in ("email", "externalId", "mobilePhone") if k != self._config.match_key
+        ]
+        for kind in order:
+            value = keys[kind]
+            if value:
+                return {
+                    "matchKey": value,
+                    "matchKeyType": kind,
+                    "contactType": self._config.contact_type,
+                }
+        raise UnsupportedOperation("a Voyado receipt needs the member's email, id or phone")
+
+    def render_contact(self, op: MemberUpsert) -> dict[str, Any]:
+        """The contact draft, and the keys to look it up by before creating it."""
+        draft: dict[str, Any] = {"contactType": self._config.contact_type}
+        for name, value in (
+            ("email", op.email),
+            ("mobilePhone", op.phone),
+            ("externalId", op.member_id),
+            ("firstName", op.first_name),
+            ("lastName", op.last_name),
+            ("birthDay", op.birthday),
+        ):
+            if value:
+                draft[name] = value
+        if op.opted_in is not None:
+            # Contact preferences as the create-contact page shows them.
+            draft["preferences"] = {"acceptsEmail": op.opted_in}
+        lookup: dict[str, str] = {}
+        if op.email:
+            lookup["email"] = op.email
+        if op.member_id and self._config.custom_key_is_external_id:
+            lookup["customKey"] = op.member_id
+        if op.phone:
+            lookup["mobilePhone"] = op.phone
+        return {
+            CONTACT: draft,
+            LOOKUP: lookup,
+            SOURCE: self._config.source,
+            STORE_EXTERNAL_ID: self._config.default_store_external_id,
+        }
+
+    # --- receipts ----------------------------------------------------------------------------
+    def render_purchase(
+        self, op: OrderRecorded, *, order_discount_minor: int = 0
+    ) -> dict[str, Any]:
+        """The PURCHASE receipt. `order_discount_minor`: a discount on the order's total price
+        that no line's paid total carries (spread over the lines)."""
+        lines = purchase_lines(op, order_discount_minor)
+        items = [
+            {
+                "type": PURCHASE,
+                "sku": line.sku,
+                "articleNumber": line.article_number,
+                "articleName": line.name,
+                **({"articleGroup": line.article_group} if line.article_group else {}),
+                "quantity": line.quantity,
+                "grossPaidPrice": major(line.paid_minor, op.currency),
+                "taxAmount": major(line.tax_minor, op.currency),
+                "taxPercent": line.tax_percent,
+                "awardsBonus": True,
+            }
+            for line in lines
+        ]
+        total = sum(line.paid_minor for line in lines)
+        return self._receipt(
+            member=op.member,
+            unique_id=op.order_ref,
+            receipt_number=op.ct_order_id,
+            created_at=op.created_at,
+            store_key=op.store_key,
+            currency=op.currency,
+            total_minor=total,
+            items=items,
+        )
+
+    def render_reversal(
+        self,
+        op: Reversal,
+        *,
+        purchase: OrderRecorded | None = None,
+        earlier: Iterable[Mapping[str, Any]] = (),
+        returned: Mapping[str, Returned] | None = None,
+        at: datetime | None = None,
+        order_discount_minor: int = 0,
+    ) -> dict[str, Any]:
+        """The RETURN receipt of a reversal.
+
+        With `purchase` (the order operation it takes from) the returned items are the
+        purchase's own items, worth what they were paid (`allocate_reversal`); what earlier
+        return receipts took comes from their pinned bodies (`earlier`) or is given as
+        `returned`. Without the purchase, only returned lines that carry their amounts can be
+        rendered. `at`: the receipt's date (default: the purchase's).
+        """
+        if returned is None:
+            returned = returned_so_far(earlier, op.currency)
+        member = op.member or (purchase.member if purchase is not None else None)
+        if member is None:
+            raise UnsupportedOperation("a Voyado return needs the member it belongs to")
+        moment = at or (purchase.created_at if purchase is not None else None)
+        if moment is None:
+            raise UnsupportedOperation("a Voyado return needs its date (at=) or its purchase")
+        if purchase is not None:
+            lines = purchase_lines(purchase, order_discount_minor)
+            returned_items = allocate_reversal(op, lines, returned)
+        else:
+            returned_items = self._items_without_purchase(op)
+        if not returned_items:
+            raise UnsupportedOperation("nothing of the purchase is left to return")
+        currency = op.currency
+        items = [
+            {
+                "type": RETURN,
+                "sku": entry.line.sku,
+                "articleNumber": entry.line.article_number,
+                "articleName": entry.line.name,
+                **({"articleGroup": entry.line.article_group} if entry.line.article_group else {}),
+                # "The quantity field has to be negative ... The grossPaidPrice on a return
+                # should be sent as a positive value" (register-a-return).
+                "quantity": -entry.quantity,
+                "grossPaidPrice": major(entry.paid_minor, currency),
+                "taxAmount": major(entry.tax_minor, currency),
+                "taxPercent": entry.line.tax_percent,
+            }
+            for entry in returned_items
+        ]
+        total = sum(entry.paid_minor for entry in returned_items)
+        return self._receipt(
+            member=member,
+            unique_id=reversal_receipt_id(op),
+            receipt_number=op.ct_order_id,
+            created_at=moment,
+            store_key=purchase.store_key if purchase is not None else None,
+            currency=currency,
+            total_minor=-total,
+            items=items,
+        )
+
+    @staticmethod
+    def _items_without_purchase(op: Reversal) -> list[ReturnItem]:
+        if op.reason in ("cancel", "moved") or not op.lines:
+            raise UnsupportedOperation(
+                "a Voyado return without returned lines needs its purchase (purchase=)"
+            )
+        items = []
+        for wanted in op.lines:
+            if wanted.amount_minor is None:
+                raise UnsupportedOperation("a returned line without its amount needs purchase=")
+            if wanted.quantity <= 0 or wanted.amount_minor < 0:
+                continue
+            line = PurchaseLine(
+                sku=wanted.item_id,
+                line_id=wanted.line_id,
+                article_number=wanted.item_id,
+                name=wanted.item_id,
+                quantity=wanted.quantity,
+                paid_minor=wanted.amount_minor,
+                tax_minor=0,
+                tax_percent="0",
+            )
+            items.append(ReturnItem(line, wanted.quantity, wanted.amount_minor, 0))
+        return items
+
+    def _receipt(
+        self,
+        *,
+        member: MemberRef,
+        unique_id: str,
+        receipt_number: str | None,
+        created_at: datetime,
+        store_key: str | None,
+        currency: str,
+        total_minor: int,
+        items: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "contact": self._contact_key(member),
+            "uniqueReceiptId": unique_id,
+            "createdDate": _moment(created_at),
+            "storeExternalId": self._config.store_for(store_key),
+            "currency": currency.upper(),
+            "totalGrossPrice": major(total_minor, currency),
+            "paymentMethods": [
+                {
+                    "type": self._config.payment_type,
+                    "description": self._config.payment_description,
+                    "value": major(total_minor, currency),
+                }
+            ],
+            "items": items,
+        }
+        if receipt_number:
+            body["receiptNumber"] = receipt_number
+        return body
+
+    # --- points and vouchers -----------------------------------------------------------------
+    def render_points(self, op: PointsReturned) -> dict[str, Any]:
+        """One point transaction row; the adapter fills `contactId` after finding the contact
+        by `lookup`, and matches `description` when it must check whether the row landed."""
+        lookup = {"customKey": op.member_id} if self._config.custom_key_is_external_id else {}
+        if not lookup:
+            raise UnsupportedOperation(
+                "points go to a contact found by its externalId (customKey); this tenant's "
+                "customKey is not the externalId"
+            )
+        return {
+            LOOKUP: lookup,
+            ROW: {
+                "amount": op.points,
+                "definitionId": self._config.point_definition_id,
+                "source": self._config.source,
+                "description": points_description(op),
+            },
+        }
+
+    @staticmethod
+    def render_redeem(op: RedemptionCommitted) -> dict[str, Any]:
+        return {ACTION: ACTION_REDEEM, VOUCHER_ID: op.redemption_ref, ORDER_REF: op.order_ref}
+
+    @staticmethod
+    def render_reactivation(op: RedemptionCommitted) -> dict[str, Any]:
+        """The undo of a committed redemption (the order was cancelled)."""
+        return {
+            ACTION: ACTION_REACTIVATE,
+            VOUCHER_ID: op.redemption_ref,
+            ORDER_REF: op.order_ref,
+        }
+
+
+def reversal_receipt_id(op: Reversal) -> str:
+    """The return receipt's own `uniqueReceiptId`, deterministic per reversal."""
+    if op.reason == "cancel":
+        return f"{op.order_ref}:cancel"
+    if op.reason == "moved":
+        return f"{op.order_ref}:moved"
+    return f"{op.order_ref}:refund:{op.refund_ref}"
+
+
+def points_description(op: PointsReturned) -> str:
+    """The description a points row carries: unique per operation, what `was_applied` looks
+    for in the account's history."""
+    return f"Points returned: order {op.order_ref} was cancelled"

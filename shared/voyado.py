@@ -1,0 +1,852 @@
+"""The Voyado Engage API client: one instance per API key, sharing that key's rate limit.
+
+Every Voyado path the connector uses is spelled once, in `VoyadoPaths`. Documentation pages
+(the contract fixtures in `tests/contracts/voyado/` carry the same links):
+
+- headers: https://developer.voyado.com/en/api/api-authentication.html (`apikey`, a
+  `User-Agent` "used in all calls", and `Content-Type: application/json` "mandatory" in all
+  requests: without it Engage answers 500 "An error has occurred");
+- rate limit: https://developer.voyado.com/en/api/api-rate-limit.html (keep below 50 requests
+  per second; 429 above 200; limits are per API key, not per tenant; no Retry-After header is
+  documented, one is honoured if it comes);
+- retry policy: https://developer.voyado.com/en/api/api-retry-policy.html ("POST requests
+  change the state of the system every time they are called. So retrying a POST request
+  without knowing if the first one went through can be very dangerous ... Check using a GET").
+
+Retries follow that page. A GET is retried on timeouts, connection errors, 5xx and 429. A POST
+is retried only where a repeat cannot do the work twice: receipts (a duplicate
+`uniqueReceiptId` "will be seen as a duplicate and ignored"), point transactions sent with an
+`Idempotency-Key` (kept 24 h) and voucher redeem/reactivate (a repeat answers 409). Every other
+POST (contact creation) is retried only when the answer proves nothing was done (429); a
+timeout or 5xx on it ends as `VoyadoTransientError(maybe_applied=True)` so the caller looks
+before it sends again (the provider adapter finds the contact first).
+
+Failures: timeouts, connection errors, 5xx and 429 end as `VoyadoTransientError` (429 as its
+subclass `VoyadoRateLimited`); 401/403 as `VoyadoAuthError`; other 4xx as
+`VoyadoPermanentError` carrying Voyado's `errorCode` (the documented codes, e.g.
+ContactNotFound, MultipleMatches, RewardVoucherAlreadyRedeemed). Error bodies never reach a
+log line or an exception message: only the status and the code do (a body may echo an email).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import hmac
+import json
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, Literal
+from urllib.parse import quote
+
+import requests
+
+from shared.errors import ConnectorError, PermanentError, TransientError
+from shared.http import (
+    NETWORK_ERRORS,
+    Jitter,
+    Params,
+    backoff_delay,
+    correlation_headers,
+    encode_params,
+    log_call,
+    loggable_path,
+    new_session,
+)
+from shared.logs import REDACTED
+from shared.ratelimit import RateBudgetExhausted, RateLimiter
+
+logger = logging.getLogger(__name__)
+
+# "Keep below 50 requests per second" (api-rate-limit page): the advised rate, per API key.
+DEFAULT_RATE_LIMIT_PER_SECOND = 50.0
+DEFAULT_USER_AGENT = "commercetools-loyalty-connector/1.0"
+# Point transactions' Idempotency-Key "lasts for 24 hours" (the SDK generated from Voyado's
+# OpenAPI, liblaber/voyado-engage-2.0.0-typescript-1.0.0 documentation/services/
+# PointAccountsService.md).
+IDEMPOTENCY_TTL_SECONDS: Final = 24 * 3600
+MAX_POINT_TRANSACTION_ROWS: Final = 1000
+# Svix: "the timestamp ... compare it against your system timestamp and make sure it's within
+# your tolerance" (5 minutes in Svix's own libraries),
+# https://docs.svix.com/receiving/verifying-payloads/how-manual.
+SVIX_TOLERANCE_SECONDS: Final = 5 * 60
+
+
+class VoyadoPaths:
+    # https://developer.voyado.com/en/contacts/identify-contact/find-contact.html
+    CONTACT_ID: Final = "/api/v3/contacts/id"
+    # https://developer.voyado.com/en/contacts/create-contact.html
+    CONTACTS: Final = "/api/v3/contacts"
+    # https://voyado.mintlify.app/docs/api/the-engage-api ("GET /api/v3/contacts/{contactId}")
+    CONTACT: Final = "/api/v3/contacts/{contact_id}"
+    # v3, not the v2 of the older receipt pages: API v3 is "recommended for all new users"
+    # (https://voyado.mintlify.app/docs/api/the-engage-api), the current "register a purchase"
+    # page posts there (https://developer.voyado.com/en/transactions/register-a-purchase.html)
+    # and so does a public integration (hantera-io/hantera.integration.voyado.engage,
+    # components/voyado.engage.receipts.hreactor). One constant: a correction is one edit.
+    RECEIPTS: Final = "/api/v3/receipts"
+    # https://voyado.mintlify.app/docs/loyalty/points
+    POINT_ACCOUNTS: Final = "/api/v3/point-accounts"
+    POINT_TRANSACTIONS: Final = "/api/v3/point-transactions"
+    # The SDK's PointAccountsService (see IDEMPOTENCY_TTL_SECONDS): up to 1000 rows.
+    ADD_POINT_TRANSACTIONS: Final = "/api/v2/point-accounts/transactions"
+    # https://voyado.mintlify.app/docs/loyalty/vouchers
+    AVAILABLE_VOUCHERS: Final = "/api/v3/reward-vouchers/available"
+    # https://developer.voyado.com/en/points-and-vouchers/redeem-a-voucher.html
+    REDEEM_VOUCHER: Final = "/api/v3/reward-vouchers/{voucher_id}/redeem"
+    # https://developer.voyado.com/en/points-and-vouchers/reactivate-a-voucher.html
+    REACTIVATE_VOUCHER: Final = "/api/v3/reward-vouchers/{voucher_id}/reactivate"
+
+
+class VoyadoCodes:
+    """Voyado's documented error codes the connector acts on."""
+
+    CONTACT_NOT_FOUND: Final = "ContactNotFound"
+    MULTIPLE_MATCHES: Final = "MultipleMatches"
+    ALREADY_REDEEMED: Final = "RewardVoucherAlreadyRedeemed"
+    ALREADY_ACTIVATED: Final = "RewardVoucherAlreadyActivated"
+    VOUCHER_EXPIRED: Final = "RewardVoucherExpired"
+    REACTIVATION_LIMIT: Final = "ReactivationLimitExceeded"
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class VoyadoError(ConnectorError):
+    """`status` and Voyado's `error_code` (never the body text: it may echo personal data)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, error_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class VoyadoTransientError(VoyadoError, TransientError):
+    """Timeouts, connection errors, 5xx, 429 or a used-up time budget.
+
+    `maybe_applied`: a write whose answer was lost (timeout, 5xx): Voyado may have acted, so a
+    caller that cannot rely on a natural key or idempotency key checks before sending again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        maybe_applied: bool = False,
+    ) -> None:
+        super().__init__(message, status=status, error_code=error_code)
+        self.maybe_applied = maybe_applied
+
+
+class VoyadoRateLimited(VoyadoTransientError):
+    """The key's rate limit stopped the call before anything was done; `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, status: int | None = None):
+        super().__init__(message, status=status)
+        self.retry_after = max(0.0, retry_after)
+
+
+class VoyadoPermanentError(VoyadoError, PermanentError):
+    """A 4xx: Voyado refuses this request as it is (`error_code` says why)."""
+
+
+class VoyadoAuthError(VoyadoPermanentError):
+    """401/403: the API key is wrong, or the caller's IP is not on the key's allowlist
+    (https://help.engage.voyado.com/hc/en-gb/articles/23405185859228-API-connections)."""
+
+
+class AmbiguousContact(VoyadoPermanentError):
+    """409 MultipleMatches: several contacts hold this key; someone must merge them in Engage
+    (https://developer.voyado.com/en/contacts/identify-contact/find-contact.html)."""
+
+
+class SvixVerificationError(PermanentError):
+    """A webhook whose Svix signature or timestamp does not verify: refuse it, change nothing."""
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PointTransactionsResult:
+    """The accepted answer of POST point-accounts/transactions: rows it skipped and why
+    ("check the response for NotAccepted items", PointAccountsService.md)."""
+
+    not_accepted: tuple[dict[str, Any], ...] = ()
+    error_messages: tuple[str, ...] = ()
+    missing_definition_ids: tuple[Any, ...] = ()
+    missing_contact_ids: tuple[str, ...] = ()
+
+    @property
+    def all_accepted(self) -> bool:
+        return not self.not_accepted and not self.missing_contact_ids
+
+    @classmethod
+    def from_answer(cls, answer: Any) -> PointTransactionsResult:
+        if not isinstance(answer, Mapping):
+            return cls()
+
+        def rows(*names: str) -> tuple[Any, ...]:
+            for name in names:
+                value = answer.get(name)
+                if isinstance(value, list):
+                    return tuple(value)
+            return ()
+
+        return cls(
+            not_accepted=tuple(
+                r for r in rows("notAccepted", "NotAccepted") if isinstance(r, dict)
+            ),
+            error_messages=tuple(str(m) for m in rows("errorMessages", "ErrorMessages")),
+            missing_definition_ids=rows("missingDefinitionIds", "MissingDefinitionIds"),
+            missing_contact_ids=tuple(
+                str(c) for c in rows("missingContactIds", "MissingContactIds")
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class VoucherOutcome:
+    """What a redeem or reactivate did: `done` now, or found `already` in that state (the
+    documented 409 on a repeat). `voucher`: the answer's body when there is one."""
+
+    outcome: Literal["done", "already"]
+    voucher: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the client ------------------------------------------------------------------------------
+
+_AUTH_STATUSES = frozenset({401, 403})
+_RETRY_STATUSES = frozenset({408, 429})
+_MAX_SERVER_WAIT_SECONDS = 60.0
+_ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+# Query parameters that identify a person: never shown in a log line or an error message.
+_PERSONAL_PARAMS = frozenset({"email", "mobilePhone", "socialSecurityNumber", "customKey", "any"})
+_LOOKUP_KEYS = {"email": "email", "mobile_phone": "mobilePhone", "custom_key": "customKey"}
+
+
+class VoyadoClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        limiter: RateLimiter | None = None,
+        session: requests.Session | None = None,
+        rate_limit_per_second: float = DEFAULT_RATE_LIMIT_PER_SECOND,
+        timeout: float = 15.0,
+        max_retries: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Jitter = random.random,
+    ) -> None:
+        if not base_url:
+            raise ValueError("base_url is required (https://<tenant>.voyado.com)")
+        if not api_key:
+            raise ValueError("api_key is required")
+        if not user_agent or not user_agent.strip():
+            raise ValueError("Voyado requires a User-Agent on every call")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._user_agent = user_agent.strip()
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._session = session or new_session()
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self._limiter = limiter or RateLimiter(rate_limit_per_second, clock=clock, sleep=sleep)
+        self._deadline: float | None = None
+
+    def __repr__(self) -> str:
+        return f"VoyadoClient(base_url={self._base_url!r})"
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def bounded(self, budget_seconds: float, *, max_retries: int | None = None) -> VoyadoClient:
+        """A view on the same session and limiter whose calls end within `budget_seconds`."""
+        view = copy.copy(self)
+        deadline = self._clock() + max(0.0, budget_seconds)
+        view._deadline = deadline if self._deadline is None else min(deadline, self._deadline)
+        if max_retries is not None:
+            if max_retries < 0:
+                raise ValueError("max_retries must be >= 0")
+            view._max_retries = min(max_retries, self._max_retries)
+        return view
+
+    # --- contacts ----------------------------------------------------------------------------
+    def find_contact_id(
+        self,
+        *,
+        email: str | None = None,
+        mobile_phone: str | None = None,
+        custom_key: str | None = None,
+        contact_type: str | None = None,
+    ) -> str | None:
+        """The contact id holding exactly one key (email, mobilePhone or customKey, which is
+        memberNumber or externalId depending on the tenant); None on 404 ContactNotFound;
+        `AmbiguousContact` on 409 MultipleMatches (find-contact page)."""
+        given = {
+            _LOOKUP_KEYS[name]: value
+            for name, value in (
+                ("email", email),
+                ("mobile_phone", mobile_phone),
+                ("custom_key", custom_key),
+            )
+            if value
+        }
+        if len(given) != 1:
+            raise ValueError("give exactly one of email, mobile_phone, custom_key")
+        params: dict[str, Any] = dict(given)
+        if contact_type:
+            params["contactType"] = contact_type
+        try:
+            answer = self._request("GET", VoyadoPaths.CONTACT_ID, params=params, missing_ok=True)
+        except VoyadoPermanentError as exc:
+            if exc.status == 409 and exc.error_code in (VoyadoCodes.MULTIPLE_MATCHES, None):
+                raise AmbiguousContact(
+                    str(exc), status=409, error_code=VoyadoCodes.MULTIPLE_MATCHES
+                ) from None
+            raise
+        if answer is None:
+            return None
+        contact_id = _contact_id_of(answer)
+        if contact_id is None:
+            raise VoyadoPermanentError(
+                f"Voyado GET {VoyadoPaths.CONTACT_ID}: expected a contact id", status=200
+            )
+        return contact_id
+
+    def create_contact(
+        self,
+        body: Mapping[str, Any],
+        *,
+        source: str | None = None,
+        store_external_id: str | None = None,
+        create_as_unapproved: bool | None = None,
+    ) -> dict[str, Any]:
+        """Create a contact (`source`, `storeExternalId`, `createAsUnapproved` go in the v3
+        query string, create-contact page). Not replay-safe: look it up first."""
+        params = {
+            "source": source,
+            "storeExternalId": store_external_id,
+            "createAsUnapproved": create_as_unapproved,
+        }
+        answer = self._request(
+            "POST", VoyadoPaths.CONTACTS, params=params, body=dict(body), replay_safe=False
+        )
+        return _as_object(answer, VoyadoPaths.CONTACTS)
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        path = VoyadoPaths.CONTACT.format(contact_id=_segment(contact_id))
+        answer = self._request("GET", path, missing_ok=True)
+        return None if answer is None else _as_object(answer, path)
+
+    # --- receipts ----------------------------------------------------------------------------
+    def post_receipt(self, receipt: Mapping[str, Any]) -> None:
+        """Send one receipt (purchase or return). Engage answers with no body and applies it
+        later, in batches (https://developer.voyado.com/en/receipts/introduction-to-receipts.html);
+        a repeat of its `uniqueReceiptId` is ignored, so the call is retried like a GET.
+
+        Amounts may be given as decimal strings or `Decimal`s; they go out as JSON numbers.
+        """
+        if not receipt.get("uniqueReceiptId"):
+            raise ValueError("a receipt needs its uniqueReceiptId")
+        self._request("POST", VoyadoPaths.RECEIPTS, body=receipt_numbers(receipt), replay_safe=True)
+
+    # --- points ------------------------------------------------------------------------------
+    def point_accounts(self, contact_id: str) -> list[dict[str, Any]]:
+        """The contact's point accounts (one per point definition) with `balance`."""
+        answer = self._request("GET", VoyadoPaths.POINT_ACCOUNTS, params={"contactId": contact_id})
+        return _items(answer, VoyadoPaths.POINT_ACCOUNTS)
+
+    def point_transactions(
+        self,
+        *,
+        account_id: int | str | None = None,
+        contact_id: str | None = None,
+        definition_id: int | str | None = None,
+        filter: Literal["All", "Active", "Pending"] | None = None,
+        limit: int = 1000,
+        page_size: int = 100,
+    ) -> list[dict[str, Any]]:
+        """A point account's history, newest first, at most `limit` rows (paged)."""
+        if account_id is None and not (contact_id and definition_id is not None):
+            raise ValueError("give account_id, or contact_id and definition_id")
+        params: dict[str, Any] = (
+            {"accountId": str(account_id)}
+            if account_id is not None
+            else {"contactId": contact_id, "definitionId": str(definition_id)}
+        )
+        if filter:
+            params["filter"] = filter
+        rows: list[dict[str, Any]] = []
+        offset = 0
+        while len(rows) < limit:
+            count = min(page_size, limit - len(rows))
+            answer = self._request(
+                "GET",
+                VoyadoPaths.POINT_TRANSACTIONS,
+                params={**params, "offset": offset, "count": count},
+            )
+            page = _items(answer, VoyadoPaths.POINT_TRANSACTIONS)
+            rows += page
+            total = answer.get("totalCount") if isinstance(answer, Mapping) else None
+            offset += len(page)
+            if len(page) < count or (isinstance(total, int) and offset >= total):
+                break
+        return rows[:limit]
+
+    def add_point_transactions(
+        self, rows: Sequence[Mapping[str, Any]], *, idempotency_key: str
+    ) -> PointTransactionsResult:
+        """Add or remove points (up to 1000 rows of {contactId, amount, definitionId,
+        timeStamp, source, description, ...}). `Idempotency-Key` makes a repeat within 24 h
+        replay the first answer, so the call is retried; after 24 h the caller checks the
+        account's transactions first."""
+        if not idempotency_key:
+            raise ValueError("point transactions are sent with an Idempotency-Key")
+        if not rows or len(rows) > MAX_POINT_TRANSACTION_ROWS:
+            raise ValueError(f"send between 1 and {MAX_POINT_TRANSACTION_ROWS} rows")
+        answer = self._request(
+            "POST",
+            VoyadoPaths.ADD_POINT_TRANSACTIONS,
+            body=[_numbers(dict(row), _POINT_ROW_NUMBERS) for row in rows],
+            headers={"Idempotency-Key": idempotency_key},
+            replay_safe=True,
+        )
+        return PointTransactionsResult.from_answer(answer)
+
+    # --- reward vouchers ---------------------------------------------------------------------
+    def available_vouchers(self, contact_id: str) -> list[dict[str, Any]]:
+        """The contact's reward vouchers that can be used now (vouchers page)."""
+        answer = self._request(
+            "GET", VoyadoPaths.AVAILABLE_VOUCHERS, params={"contactId": contact_id}
+        )
+        return _items(answer, VoyadoPaths.AVAILABLE_VOUCHERS)
+
+    def redeem_voucher(self, voucher_id: str) -> VoucherOutcome:
+        """Mark a voucher used, after payment (Voyado: "redeem the promotion after the payment
+        has been successfully processed", https://developer.voyado.com/en/promotions/
+        introduction-to-promotions.html). 409 RewardVoucherAlreadyRedeemed → `already`;
+        409 RewardVoucherExpired, 400 and 404 are permanent."""
+        path = VoyadoPaths.REDEEM_VOUCHER.format(voucher_id=_segment(voucher_id))
+        return self._voucher_call(path, already=VoyadoCodes.ALREADY_REDEEMED)
+
+    def reactivate_voucher(self, voucher_id: str) -> VoucherOutcome:
+        """Make a redeemed voucher usable again (the order was cancelled). 409
+        RewardVoucherAlreadyActivated → `already`; ReactivationLimitExceeded (3 by default,
+        https://help.engage.voyado.com/hc/en-gb/articles/19293868797084) and Expired are
+        permanent."""
+        path = VoyadoPaths.REACTIVATE_VOUCHER.format(voucher_id=_segment(voucher_id))
+        return self._voucher_call(path, already=VoyadoCodes.ALREADY_ACTIVATED)
+
+    def _voucher_call(self, path: str, *, already: str) -> VoucherOutcome:
+        try:
+            answer = self._request("POST", path, replay_safe=True)
+        except VoyadoPermanentError as exc:
+            if exc.status == 409 and exc.error_code == already:
+                return VoucherOutcome("already")
+            raise
+        return VoucherOutcome("done", dict(answer) if isinstance(answer, Mapping) else {})
+
+    # --- the HTTP exchange -------------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        missing_ok: bool = False,
+        replay_safe: bool | None = None,
+    ) -> Any:
+        """One call with its retries. `replay_safe`: whether sending the request again can
+        never do its work twice (GETs always; POSTs say so)."""
+        safe = method == "GET" if replay_safe is None else replay_safe
+        shown = loggable_path(path, _shown_params(params))
+        sent_headers = {
+            **correlation_headers(),
+            "apikey": self._api_key,
+            "User-Agent": self._user_agent,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        data = encode_json(body) if body is not None else None
+        attempt = 0
+        # Whether an earlier attempt of this write may have been applied: it stays so.
+        landed = False
+        while True:
+            attempt += 1
+            try:
+                self._limiter.acquire(deadline=self._deadline)
+                timeout = self._call_timeout(method, shown)
+            except RateBudgetExhausted as exc:
+                limited = VoyadoRateLimited(
+                    f"Voyado {method} {shown}: rate limit budget exhausted",
+                    retry_after=exc.ready_in,
+                )
+                limited.maybe_applied = landed
+                raise limited from None
+            except VoyadoTransientError as exc:
+                exc.maybe_applied = landed
+                raise
+            started = self._clock()
+            server_wait: float | None = None
+            status: int | None = None
+            error: str | None = None
+            try:
+                response = self._session.request(
+                    method,
+                    self._base_url + path,
+                    params=encode_params(params),
+                    data=data,
+                    headers=sent_headers,
+                    timeout=timeout,
+                )
+            except NETWORK_ERRORS as exc:
+                error = type(exc).__name__
+                # A connection never opened cannot have done anything.
+                unsent = isinstance(exc, requests.exceptions.ConnectTimeout)
+                failure: VoyadoError = VoyadoTransientError(
+                    f"Voyado {method} {shown}: {error}",
+                    maybe_applied=method != "GET" and not unsent,
+                )
+                retry_allowed = safe or unsent
+            else:
+                status = response.status_code
+                if response.ok or (status == 404 and missing_ok):
+                    self._log(method, shown, status, started, attempt, retry=False)
+                    return _parsed(response) if response.ok else None
+                failure = _failure(response, method, shown, self._api_key)
+                if isinstance(failure, VoyadoPermanentError):
+                    self._log(method, shown, status, started, attempt, retry=False)
+                    raise failure
+                if status == 429:
+                    server_wait = _retry_after(response, self._wall_now())
+                    if server_wait is not None:
+                        # Every thread spending this key holds off, not only this one.
+                        self._limiter.pause_until(self._clock() + server_wait)
+                # A 429 is refused before any work; a 5xx on a write may follow the work.
+                retry_allowed = safe or status == 429
+                if isinstance(failure, VoyadoTransientError) and method != "GET":
+                    failure.maybe_applied = status != 429
+            if isinstance(failure, VoyadoTransientError):
+                landed = landed or failure.maybe_applied
+                failure.maybe_applied = landed
+            delay = server_wait if server_wait else backoff_delay(attempt, jitter=self._jitter)
+            retry = retry_allowed and attempt <= self._max_retries and self._fits(delay)
+            self._log(method, shown, status, started, attempt, retry=retry, error=error)
+            if not retry:
+                if status == 429:
+                    limited = VoyadoRateLimited(str(failure), retry_after=delay, status=429)
+                    limited.maybe_applied = landed
+                    raise limited from None
+                raise failure
+            self._sleep(delay)
+
+    @staticmethod
+    def _wall_now() -> datetime:
+        return datetime.now(UTC)
+
+    def _call_timeout(self, method: str, shown: str) -> float:
+        if self._deadline is None:
+            return self._timeout
+        left = self._deadline - self._clock()
+        if left <= 0:
+            raise VoyadoTransientError(f"Voyado {method} {shown}: time budget used up")
+        return min(self._timeout, left)
+
+    def _fits(self, delay: float) -> bool:
+        return self._deadline is None or self._clock() + delay < self._deadline
+
+    def _log(
+        self,
+        method: str,
+        shown: str,
+        status: int | None,
+        started: float,
+        attempt: int,
+        *,
+        retry: bool,
+        error: str | None = None,
+    ) -> None:
+        log_call(
+            logger,
+            service="voyado",
+            method=method,
+            path=shown,
+            status=status,
+            duration_ms=(self._clock() - started) * 1000,
+            attempt=attempt,
+            retry=retry,
+            error=error,
+        )
+
+
+# --- JSON numbers without floats -----------------------------------------------------------------
+
+# Receipt fields that are decimal numbers (field definitions,
+# https://developer.voyado.com/en/receipts/receipts---field-definitions.html: "A decimal point (.)
+# is always used as decimal separator").
+_RECEIPT_NUMBERS = frozenset({"totalGrossPrice", "exchangeRateToGroupCurrency"})
+_PAYMENT_NUMBERS = frozenset({"value"})
+_ITEM_NUMBERS = frozenset(
+    {"grossPaidPrice", "taxAmount", "taxPercent", "packQuantity", "marginPercent", "quantity"}
+)
+_DISCOUNT_NUMBERS = frozenset({"value"})
+_POINT_ROW_NUMBERS = frozenset({"amount"})
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return value  # not a number: let Voyado refuse it (InvalidModel)
+        if not number.is_finite():
+            return value
+        return int(number) if number == number.to_integral_value() and "." not in value else number
+    return value
+
+
+def _numbers(row: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    for name in names:
+        if name in row:
+            row[name] = _number(row[name])
+    return row
+
+
+def receipt_numbers(receipt: Mapping[str, Any]) -> dict[str, Any]:
+    """A receipt whose amounts, given as decimal strings (as the ledger pins them), are
+    `Decimal`s (or ints for quantities) that `encode_json` writes as JSON numbers."""
+    body = _numbers(copy.deepcopy(dict(receipt)), _RECEIPT_NUMBERS)
+    for name, numbers in (("paymentMethods", _PAYMENT_NUMBERS), ("items", _ITEM_NUMBERS)):
+        rows = body.get(name)
+        if isinstance(rows, list):
+            body[name] = [_numbers(r, numbers) if isinstance(r, dict) else r for r in rows]
+    for item in body.get("items") or []:
+        if isinstance(item, dict) and isinstance(item.get("discounts"), list):
+            item["discounts"] = [
+                _numbers(d, _DISCOUNT_NUMBERS) if isinstance(d, dict) else d
+                for d in item["discounts"]
+            ]
+    return body
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON with `Decimal`s written as exact number literals (never through a float)."""
+    return _encode(value).encode("utf-8")
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("a JSON number must be finite")
+        text = format(value, "f")
+        return text
+    if isinstance(value, Mapping):
+        parts = (f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in value.items())
+        return "{" + ",".join(parts) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, float):
+        raise TypeError("floats are not sent to Voyado; use Decimal or a decimal string")
+    return json.dumps(value, ensure_ascii=False)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _segment(value: str) -> str:
+    if not value:
+        raise ValueError("an id is required")
+    return quote(str(value), safe="")
+
+
+def _shown_params(params: Params | None) -> Params | None:
+    if not params:
+        return params
+    return {k: (REDACTED if k in _PERSONAL_PARAMS and v else v) for k, v in params.items()}
+
+
+def _contact_id_of(answer: Any) -> str | None:
+    # The page answers the id itself (a JSON string); accept an object carrying it too.
+    if isinstance(answer, str) and answer.strip():
+        return answer.strip()
+    if isinstance(answer, Mapping):
+        for name in ("contactId", "id", "ContactId", "Id"):
+            value = answer.get(name)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return None
+
+
+def _parsed(response: requests.Response) -> Any:
+    if not response.content.strip():
+        return {}
+    try:
+        return response.json(parse_float=Decimal)
+    except ValueError:
+        # The call succeeded; raising would make a caller repeat a write.
+        return {}
+
+
+def _as_object(answer: Any, path: str) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise VoyadoPermanentError(f"Voyado {path}: expected a JSON object", status=200)
+    return answer
+
+
+def _items(answer: Any, path: str) -> list[dict[str, Any]]:
+    """The rows of a page object `{count, offset, totalCount, items}` or of a bare array
+    (the vouchers page shows the page object; a bare array is accepted as well)."""
+    rows = answer.get("items") if isinstance(answer, Mapping) else answer
+    if not isinstance(rows, list):
+        raise VoyadoPermanentError(f"Voyado {path}: expected a list of items", status=200)
+    return [r for r in rows if isinstance(r, dict)]
+
+
+def _error_code(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, Mapping):
+        return None
+    for name in ("errorCode", "ErrorCode", "code"):
+        code = body.get(name)
+        if isinstance(code, str) and _ERROR_CODE.match(code):
+            return code
+    return None
+
+
+def _failure(response: requests.Response, method: str, shown: str, api_key: str) -> VoyadoError:
+    status = response.status_code
+    code = _error_code(response)
+    message = f"Voyado {method} {shown}: {status}" + (f" {code}" if code else "")
+    if api_key:
+        message = message.replace(api_key, REDACTED)
+    if status in _AUTH_STATUSES:
+        return VoyadoAuthError(
+            f"{message} (check the API key and its IP allowlist)", status=status, error_code=code
+        )
+    if status >= 500 or status in _RETRY_STATUSES:
+        return VoyadoTransientError(message, status=status, error_code=code)
+    return VoyadoPermanentError(message, status=status, error_code=code)
+
+
+def _retry_after(response: requests.Response, now: datetime) -> float | None:
+    """Seconds a `Retry-After` asks for (delta-seconds or an HTTP date, RFC 9110 §10.2.3)."""
+    raw = (response.headers.get("Retry-After") or "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, _MAX_SERVER_WAIT_SECONDS)
+
+
+# --- Svix webhooks ---------------------------------------------------------------------------
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # Svix may white-label its headers with a `webhook-` prefix ("The Svix libraries support
+    # both", https://docs.svix.com/receiving/verifying-payloads/how-manual).
+    wanted = {f"svix-{name}", f"webhook-{name}"}
+    for key, value in headers.items():
+        if str(key).lower() in wanted and value:
+            return str(value)
+    return None
+
+
+def _secret_key(secret: str) -> bytes:
+    try:
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("a Svix secret is whsec_ followed by base64") from exc
+
+
+def verify_svix(
+    secret: str | Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes | str,
+    now: datetime | float,
+    *,
+    tolerance_seconds: int = SVIX_TOLERANCE_SECONDS,
+) -> str:
+    """Verify a Svix-signed webhook as https://docs.svix.com/receiving/verifying-payloads/
+    how-manual describes; answer the message id (`svix-id`, the same on every retry, so the
+    receiver can drop repeats).
+
+    The signed content is `{svix-id}.{svix-timestamp}.{raw body}`, signed with HMAC-SHA256 under
+    the base64 key after `whsec_`; `svix-signature` is a space-separated list of
+    `v1,<base64>` (several during a secret rotation; other versions are ignored). The
+    timestamp must lie within `tolerance_seconds` of `now` either way (replay protection).
+    Several secrets may be given (rotation on our side). Raises `SvixVerificationError`.
+    """
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    if not secrets or not all(secrets):
+        raise ValueError("a webhook secret is required")
+    message_id = _header(headers, "id")
+    timestamp = _header(headers, "timestamp")
+    signatures = _header(headers, "signature")
+    if not message_id or not timestamp or not signatures:
+        raise SvixVerificationError("missing Svix headers")
+    if not timestamp.strip().isdigit():
+        raise SvixVerificationError("invalid Svix timestamp")
+    moment = now.timestamp() if isinstance(now, datetime) else float(now)
+    if abs(moment - int(timestamp.strip())) > tolerance_seconds:
+        raise SvixVerificationError("Svix timestamp outside the tolerance")
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    signed = f"{message_id}.{timestamp.strip()}.".encode() + raw
+    expected = [
+        base64.b64encode(hmac.new(_secret_key(s), signed, hashlib.sha256).digest()) for s in secrets
+    ]
+    offered = []
+    for part in signatures.split(" "):
+        version, _, value = part.strip().partition(",")
+        if version == "v1" and value:
+            offered.append(value.encode("ascii", "replace"))
+    # Compare every pair in constant time, and do not stop at the first match.
+    matched = False
+    for candidate in offered:
+        for wanted in expected:
+            matched |= hmac.compare_digest(candidate, wanted)
+    if not matched:
+        raise SvixVerificationError("no Svix signature matches")
+    return message_id
