@@ -1,11 +1,16 @@
 """The OpenAPI 3 description of the loyalty API (served at `GET /loyalty/openapi.json`).
 
-A test compares its paths with the app's real routes, both ways.
+A test compares its paths with the app's real routes, both ways. The redemption codes and their
+statuses come from the code itself (`RedemptionError`, `problems.REDEMPTION_STATUS`), so the
+description cannot drift from what the till receives.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from service.instore.problems import REDEMPTION_STATUS
+from shared.domain.checkout.redemption import RedemptionError
 
 PREFIX = "/loyalty"
 
@@ -36,6 +41,38 @@ _THROTTLED = {
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     }
 }
+# The redemption codes a till can receive, by endpoint (docs/adr/0090).
+REDEEM_CODES = (
+    RedemptionError.UNKNOWN_OPTION,
+    RedemptionError.INVALID_POINTS,
+    RedemptionError.NOT_ELIGIBLE,
+    RedemptionError.NOT_ENOUGH_POINTS,
+    RedemptionError.CURRENCY_NOT_ENABLED,
+    RedemptionError.CURRENCY_NOT_SUPPORTED,
+    RedemptionError.REDEMPTION_REFUSED,
+)
+REVERSAL_CODES = (RedemptionError.UNKNOWN_REDEMPTION, RedemptionError.NOT_REVERSIBLE)
+
+
+def _code_table(codes: tuple[RedemptionError, ...]) -> str:
+    return ", ".join(f"{code.value} ({REDEMPTION_STATUS[code]})" for code in codes)
+
+
+def _coded(
+    failures: dict[str, Any], codes: tuple[RedemptionError, ...], **others: str
+) -> dict[str, Any]:
+    """The failure responses with the redemption codes (and other codes) each status carries."""
+    described = {}
+    for status, response in failures.items():
+        names = [c.value for c in codes if str(REDEMPTION_STATUS[c]) == status]
+        if status in others:
+            names.insert(0, others[status])
+        if names:
+            response = {**response, "description": f"{response['description']}: {', '.join(names)}"}
+        described[status] = response
+    return described
+
+
 _WRITE_FAILURES = {
     "400": _problem("malformed request (the reason says which field)"),
     "409": _problem("request_id reused for another request, or a conflicting resource"),
@@ -68,8 +105,27 @@ SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",
         "required": ["error", "message"],
-        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+        "properties": {
+            "error": {
+                "type": "string",
+                "description": (
+                    "a stable code. Redemption refusals use the codes the online checkout "
+                    "answers in extensionExtraInfo.loyaltyError (see RedemptionError), with "
+                    "these statuses: " + _code_table(REDEEM_CODES + REVERSAL_CODES)
+                ),
+            },
+            "message": {"type": "string", "description": "a fixed text for the till's screen"},
+        },
         "additionalProperties": True,
+    },
+    "RedemptionError": {
+        "type": "string",
+        "description": (
+            "every redemption code of the connector, online and in stores (docs/adr/"
+            "0090-one-set-of-redemption-rules.md); the till receives "
+            + _code_table(REDEEM_CODES + REVERSAL_CODES)
+        ),
+        "enum": [code.value for code in RedemptionError],
     },
     "Customer": {
         "type": "object",
@@ -306,8 +362,8 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _body("RedemptionRequest"),
                 "responses": {
                     "201": _json(_ref("Redemption"), "the code"),
-                    **_WRITE_FAILURES,
-                    **_AUTH_FAILURES,
+                    **_coded(_WRITE_FAILURES, REDEEM_CODES, **{"400": "invalid_request"}),
+                    **_coded(_AUTH_FAILURES, REDEEM_CODES, **{"404": "unknown_customer"}),
                     **_THROTTLED,
                 },
             }
@@ -319,8 +375,8 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _body("ReversalRequest"),
                 "responses": {
                     "200": _json(_ref("Reversal"), "reversed"),
-                    **_WRITE_FAILURES,
-                    **_AUTH_FAILURES,
+                    **_coded(_WRITE_FAILURES, REVERSAL_CODES),
+                    **_coded(_AUTH_FAILURES, REVERSAL_CODES),
                     **_THROTTLED,
                 },
             }

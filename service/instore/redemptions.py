@@ -10,6 +10,11 @@ walk through) but random tokens naming a record in `yotpo-loyalty-pos-redemption
 id and code, and the key, store and Yotpo account that redeemed. A reversal finds that record
 and refuses anything another store created — or that was never a POS redemption, such as an
 online checkout's (docs/adr/0063-pos-keys-stay-in-their-store.md).
+
+Which reward, its points, its currency and its value follow the same rules, with the same
+error codes, as the online checkout: `shared/domain/checkout/redemption.py`
+(docs/adr/0090-one-set-of-redemption-rules.md). The HTTP status of each code is the till's own
+(`problems.REDEMPTION_STATUS`).
 """
 
 from __future__ import annotations
@@ -19,16 +24,29 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from service.instore.access import Principal
 from service.instore.commerce import CustomerDirectory
 from service.instore.members import Member, find_member
 from service.instore.models import RedemptionRequest, ReversalRequest
-from service.instore.problems import Problem, conflict, invalid, not_found, refused
+from service.instore.problems import Problem, redemption_problem
 from service.instore.replays import Answer, RequestLog, fingerprint
 from shared.commercetools import CommercetoolsClient
+from shared.domain.checkout.redemption import (
+    Approval,
+    Channel,
+    RedemptionError,
+    Rejection,
+    currency_refusal,
+    find_option,
+    is_offline,
+    option_kind,
+    program_currency,
+    redeemable,
+    settled_face,
+    whole_number,
+)
 from shared.domain.customers.member_identity import MemberIdentity
 from shared.errors import YotpoPermanentError, describe
 from shared.logs import log_event
@@ -68,33 +86,6 @@ class RedemptionRecords:
         return value if isinstance(value, dict) else None
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _rate(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        rate = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return rate if rate.is_finite() and 0 < rate < 10**6 else None
-
-
-def _kind(option: Mapping[str, Any]) -> str:
-    discount_type = str(option.get(F.DISCOUNT_TYPE) or "")
-    if "percentage" in discount_type:
-        return "percentage"
-    if "variable" in discount_type:
-        return "variable"
-    return "fixed"
-
-
-def _offline(option: Mapping[str, Any]) -> bool:
-    return getattr(option, "offline", None) is True or bool(option.get("is_offline"))
-
-
 def reward_view(option: Mapping[str, Any], currency: str | None) -> dict[str, Any]:
     """A redemption option as the till shows it (amounts in minor units of `currency`)."""
     return {
@@ -102,37 +93,14 @@ def reward_view(option: Mapping[str, Any], currency: str | None) -> dict[str, An
         "name": option.get("name"),
         "description": option.get("description") or "",
         "cost_text": option.get("cost_text"),
-        "points": _int(option.get(F.AMOUNT)),
-        "kind": _kind(option),
-        "amount_minor": _int(option.get("discount_amount_cents")),
+        "points": whole_number(option.get(F.AMOUNT)),
+        "kind": option_kind(option),
+        "amount_minor": whole_number(option.get("discount_amount_cents")),
         "percentage": option.get("discount_percentage"),
-        "minimum_minor": _int(option.get(F.CART_GREATER_THAN)),
+        "minimum_minor": whole_number(option.get(F.CART_GREATER_THAN)),
         "currency": option.get("currency") or currency,
-        "offline": _offline(option),
+        "offline": is_offline(option),
     }
-
-
-def _redeemed_amount(
-    option: Mapping[str, Any], redemption: Mapping[str, Any], points: int
-) -> int | None:
-    """The code's value in minor units: Yotpo's own figure, else the option's (None: a
-    percentage, whose value depends on the basket)."""
-    given = _int(redemption.get("discount_amount_cents"))
-    if given is not None:
-        return given
-    per_step = _int(option.get("discount_amount_cents"))
-    kind = _kind(option)
-    if kind == "fixed":
-        return per_step
-    rate = _rate(option.get(F.DISCOUNT_RATE_CENTS))
-    if kind == "variable" and rate is not None:
-        # Each point is worth `discount_rate_cents` (what Yotpo's answers carry for
-        # generic_variable options); whole minor units, rounded down.
-        return int((rate * points).to_integral_value(rounding=ROUND_FLOOR))
-    if kind == "variable" and per_step is not None:
-        step = max(_int(option.get(F.AMOUNT)) or 1, 1)
-        return points // step * per_step
-    return None
 
 
 class RedemptionDesk:
@@ -143,8 +111,11 @@ class RedemptionDesk:
         requests: RequestLog,
         records: RedemptionRecords | None = None,
         identity: MemberIdentity | None = None,
+        base_currency: str | None = None,
     ) -> None:
         self._runtime = runtime
+        # REWARD_BASE_CURRENCY: the currency Yotpo's option amounts are in (ADR 0023).
+        self._base_currency = base_currency
         self._directory = directory
         self._requests = requests
         self._records = records or RedemptionRecords(runtime.commercetools)
@@ -168,8 +139,8 @@ class RedemptionDesk:
         return self.route(principal).client.bounded(YOTPO_BUDGET_SECONDS)
 
     def _default_currency(self, principal: Principal) -> str | None:
-        currencies = self.route(principal).account.currencies
-        return next(iter(currencies)) if len(currencies) == 1 else None
+        """The program's base currency, when known: the till's currency if it names none."""
+        return program_currency(self._base_currency, self.route(principal).account.currencies)
 
     # --- rewards ---------------------------------------------------------------------------
     def rewards(self, principal: Principal, customer_id: str, offline_only: bool) -> dict[str, Any]:
@@ -182,10 +153,10 @@ class RedemptionDesk:
             **member.identifier, is_offline=True if offline_only else None
         )
         currency = self._default_currency(principal)
-        shown = [o for o in options if not offline_only or _offline(o)]
+        shown = [o for o in options if not offline_only or is_offline(o)]
         return {
             "customer_id": customer_id,
-            "points_balance": _int(member.profile.get(F.POINTS_BALANCE)) or 0,
+            "points_balance": whole_number(member.profile.get(F.POINTS_BALANCE)) or 0,
             "rewards": [reward_view(o, currency) for o in shown],
         }
 
@@ -197,12 +168,15 @@ class RedemptionDesk:
             return replay
         route = self.route(principal)
         currency = request.currency or self._default_currency(principal)
-        if currency and not route.account.accepts(currency):
-            raise refused("currency_not_enabled", f"the loyalty program does not use {currency}")
+        if currency:
+            not_taken = currency_refusal(currency, route.account.currencies)
+            if not_taken is not None:
+                raise redemption_problem(not_taken, f"the loyalty program does not use {currency}")
         customer = self._directory.by_id(principal, request.customer_id)
         client = self.client(principal)
         member = self.member(client, customer)
-        option, points = self._decide(client, member, request)
+        option, approval = self._decide(client, member, request, currency, route)
+        points = approval.points
         payload: dict[str, Any] = {
             **member.payload_identifier,
             F.REDEMPTION_OPTION_ID: int(request.option_id),
@@ -210,7 +184,7 @@ class RedemptionDesk:
         }
         if currency:
             payload[F.CURRENCY] = currency
-        if _kind(option) == "variable":
+        if approval.kind == "variable":
             payload[F.POINTS_TO_REDEEM] = points
         try:
             redemption = client.create_redemption(payload)
@@ -225,16 +199,14 @@ class RedemptionDesk:
                 error=describe(exc),
                 outcome="refused",
             )
-            raise refused(
-                "redemption_refused", "the loyalty program refused this redemption"
-            ) from None
+            raise redemption_problem(RedemptionError.REDEMPTION_REFUSED) from None
         redemption_id = redemption.get("id")
         code = redemption.get(F.REWARD_TEXT)
         token = new_redemption_token()
         body = {
             "redemption_id": token,
             "code": code if isinstance(code, str) else None,
-            "amount_minor": _redeemed_amount(option, redemption, points),
+            "amount_minor": settled_face(approval, redemption, currency),
             "currency": redemption.get(F.CURRENCY) or currency or option.get("currency"),
             "points": points,
             "customer_id": request.customer_id,
@@ -242,7 +214,10 @@ class RedemptionDesk:
         }
         try:
             if body["code"] is None or redemption_id is None:
-                raise refused("redemption_refused", "the loyalty program answered without a code")
+                raise redemption_problem(
+                    RedemptionError.REDEMPTION_REFUSED,
+                    "the loyalty program answered without a code",
+                )
             self._records.create(
                 token,
                 {
@@ -285,33 +260,36 @@ class RedemptionDesk:
         return answer
 
     def _decide(
-        self, client: YotpoClient, member: Member, request: RedemptionRequest
-    ) -> tuple[Mapping[str, Any], int]:
-        """The option and the points it costs; refusals say why before anything is spent."""
-        usable = client.redemption_options(**member.identifier)
-        option = next((o for o in usable if str(o.get("id")) == request.option_id), None)
-        if option is None:
-            known = next(
-                (o for o in client.redemption_options() if str(o.get("id")) == request.option_id),
-                None,
-            )
-            if known is None:
-                raise not_found("unknown_reward", "the loyalty program has no such reward")
-            raise refused(
-                "not_enough_points", "the customer cannot redeem this reward now (points)"
-            )
-        cost = _int(option.get(F.AMOUNT)) or 0
-        if _kind(option) != "variable":
-            if request.points is not None and request.points != cost:
-                raise invalid("invalid_points", f"this reward costs exactly {cost} points")
-            return option, cost
-        step = max(cost, 1)
-        if request.points is None or request.points % step:
-            raise invalid("invalid_points", f"give points as a positive multiple of {step}")
-        balance = _int(member.profile.get(F.POINTS_BALANCE)) or 0
-        if request.points > balance:
-            raise refused("not_enough_points", f"the customer has {balance} points")
-        return option, request.points
+        self,
+        client: YotpoClient,
+        member: Member,
+        request: RedemptionRequest,
+        currency: str | None,
+        route: YotpoRoute,
+    ) -> tuple[Mapping[str, Any], Approval]:
+        """The option's terms by the shared rules; refusals say why before anything is spent.
+
+        The till has no basket yet: minimums (and percentages) apply where the code is used."""
+        offered = client.redemption_options(**member.identifier)
+        # Every option of the program only when needed: it tells an unknown id from one the
+        # customer cannot use now.
+        option = find_option(offered, request.option_id)
+        every = None if option is not None else client.redemption_options()
+        decision = redeemable(
+            request.option_id,
+            channel=Channel.IN_STORE,
+            offered=offered,
+            all_options=every,
+            balance=whole_number(member.profile.get(F.POINTS_BALANCE)),
+            points=request.points,
+            currency=currency,
+            base_currency=program_currency(self._base_currency, route.account.currencies),
+            basket=None,
+        )
+        if isinstance(decision, Rejection):
+            raise redemption_problem(decision)
+        assert option is not None  # an approval is always of an offered option
+        return option, decision
 
     def _undo(
         self,
@@ -364,7 +342,9 @@ class RedemptionDesk:
             or record.get("accountGuid") != route.account.guid
         ):
             # Another store's, an online checkout's, or none at all: the same answer for each.
-            raise not_found("unknown_redemption", "no redemption with this id")
+            raise redemption_problem(
+                RedemptionError.UNKNOWN_REDEMPTION, "no redemption with this id"
+            )
         client = self.client(principal)
         code = record.get("code")
         try:
@@ -374,15 +354,16 @@ class RedemptionDesk:
             )
         except YotpoPermanentError as exc:
             if exc.status == 404:
-                raise not_found("unknown_redemption", "no redemption with this id") from None
-            raise conflict(
-                "not_reversible", "the redemption cannot be reversed (already used on an order?)"
+                raise redemption_problem(RedemptionError.UNKNOWN_REDEMPTION) from None
+            raise redemption_problem(
+                RedemptionError.NOT_REVERSIBLE,
+                "the redemption cannot be reversed (already used on an order?)",
             ) from None
-        points = _int(cancelled.get(F.AMOUNT)) if isinstance(cancelled, Mapping) else None
+        points = whole_number(cancelled.get(F.AMOUNT)) if isinstance(cancelled, Mapping) else None
         body = {
             "redemption_id": redemption_id,
             "status": "reversed",
-            "points": points if points is not None else _int(record.get("points")),
+            "points": points if points is not None else whole_number(record.get("points")),
         }
         answer, _ = self._requests.keep(principal, request.request_id, digest, Answer(200, body))
         log_event(

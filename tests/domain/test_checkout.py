@@ -26,6 +26,16 @@ from shared.domain.checkout.cart import (
     settle_amount,
     triage,
 )
+from shared.domain.checkout.redemption import (
+    MESSAGES,
+    Channel,
+    RedemptionError,
+    currency_refusal,
+    program_currency,
+    redeemable,
+    settled_face,
+    whole_number,
+)
 from shared.domain.checkout.reward_state import seal, seal_key, unseal
 from shared.domain.customers.member_identity import MemberIdentity
 from shared.domain.loyalty_fields import CartFields as F
@@ -681,3 +691,151 @@ def test_a_customer_without_an_email_keeps_the_carts():
 
 def test_the_config_defaults_to_the_commercetools_id():
     assert CheckoutConfig().identity == MemberIdentity()
+
+
+# --- one set of redemption rules for both channels (docs/adr/0090) ---------------------------
+
+
+def till(option_id, *, points=None, balance=5000, currency=None, base=None, offered=OPTIONS):
+    return redeemable(
+        option_id,
+        channel=Channel.IN_STORE,
+        offered=offered,
+        all_options=OPTIONS,
+        balance=balance,
+        points=points,
+        currency=currency,
+        base_currency=base,
+        basket=None,
+    )
+
+
+def test_the_checkout_codes_are_the_one_code_enum():
+    assert LoyaltyError is RedemptionError
+    assert {code: MESSAGES[code] for code in RedemptionError}  # every code has a fixed text
+    public = {
+        "customer_required",
+        "not_eligible",
+        "not_enough_points",
+        "below_minimum",
+        "unknown_option",
+        "invalid_points",
+        "currency_not_enabled",
+        "currency_not_supported",
+        "discount_code_conflict",
+        "reward_no_longer_available",
+        "loyalty_service_unavailable",
+    }
+    assert public <= {code.value for code in RedemptionError}
+
+
+@pytest.mark.parametrize(
+    ("option", "points", "balance", "offered", "online", "in_store"),
+    [
+        # The same refusal on both channels, under the same code.
+        ("9", None, 5000, OPTIONS, LoyaltyError.UNKNOWN_OPTION, LoyaltyError.UNKNOWN_OPTION),
+        ("4", None, 50, OPTIONS[:3], LoyaltyError.NOT_ENOUGH_POINTS, None),
+        ("4", None, 500, OPTIONS[:3], LoyaltyError.NOT_ELIGIBLE, None),
+        ("3", None, 300, OPTIONS, LoyaltyError.INVALID_POINTS, None),
+        ("7", 15, 300, OPTIONS, LoyaltyError.INVALID_POINTS, None),
+        ("3", 400, 300, OPTIONS, LoyaltyError.NOT_ENOUGH_POINTS, None),
+        ("1", None, None, OPTIONS, LoyaltyError.NOT_ELIGIBLE, None),
+        # An in-store-only option is refused online and redeemed at the till.
+        ("5", None, 5000, OPTIONS, LoyaltyError.NOT_ELIGIBLE, "approved"),
+    ],
+)
+def test_both_channels_decide_alike(option, points, balance, offered, online, in_store):
+    checkout = evaluate(
+        request(option, [6000], points=points),
+        offered=offered,
+        balance=balance,
+        all_options=OPTIONS,
+        base_currency="EUR",
+    )
+    at_till = till(option, points=points, balance=balance, offered=offered)
+    assert isinstance(checkout, Rejection) and checkout.error is online
+    if in_store == "approved":
+        assert isinstance(at_till, Approval) and at_till.face == 1000 and at_till.points == 100
+    else:
+        assert isinstance(at_till, Rejection) and at_till.error is (in_store or online)
+
+
+def test_the_till_values_a_reward_as_the_checkout_does():
+    fixed = till("1", currency="EUR", base="EUR")
+    assert fixed == Approval("1", "fixed", 500, 500, None, 0, face=500)
+    variable = till("3", points=250)
+    assert variable == Approval("3", "variable", 250, 250, None, 0, face=250)
+    stepped = till("7", points=30)  # 5 per 10 points, the older option shape
+    assert isinstance(stepped, Approval) and stepped.face == 15
+    # No basket at the till: a percentage has no amount yet and the minimum is not checked.
+    percentage = till("2")
+    assert percentage == Approval("2", "percentage", None, 1000, 1000, 5000)
+    checkout = evaluate(
+        request("3", [6000], points=250), offered=OPTIONS, balance=5000, base_currency="EUR"
+    )
+    assert isinstance(checkout, Approval) and checkout.face == variable.face
+
+
+def test_the_till_must_give_a_fixed_rewards_cost_exactly():
+    refused = till("1", points=499)
+    assert isinstance(refused, Rejection) and refused.error is LoyaltyError.INVALID_POINTS
+    assert isinstance(till("1", points=500), Approval)
+    # Online the points field is read for variable rewards only.
+    checkout = evaluate(
+        request("1", [6000], points=499), offered=OPTIONS, balance=5000, base_currency="EUR"
+    )
+    assert isinstance(checkout, Approval) and checkout.points == 500
+
+
+def test_the_till_refuses_amounts_in_another_currency_than_the_programs():
+    other = till("1", currency="USD", base="EUR")
+    assert isinstance(other, Rejection) and other.error is LoyaltyError.CURRENCY_NOT_SUPPORTED
+    assert isinstance(till("6", currency="USD", base="EUR"), Approval)  # a share: any currency
+    # Without a known base the till keeps showing the option's figure (ADR 0090).
+    assert isinstance(till("1", currency="USD"), Approval)
+
+
+def test_a_reported_amount_counts_only_in_the_redemptions_currency():
+    approval = till("1", currency="JPY", base="JPY")
+    assert isinstance(approval, Approval)
+    assert settled_face(approval, {"discount_amount_cents": 740, "currency": "jpy"}, "JPY") == 740
+    assert settled_face(approval, {"discount_amount_cents": 740, "currency": "EUR"}, "JPY") == 500
+    assert settled_face(approval, {"discount_amount_cents": 740}, "JPY") == 500
+    assert settled_face(approval, {"discount_amount_cents": 740, "currency": "JPY"}, None) == 500
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [(500, 500), ("500", 500), (" 7 ", 7), (5.0, 5), ("1e3", 1000), (True, None), (5.5, None)],
+)
+def test_yotpo_numbers_are_read_by_one_rule(value, number):
+    assert whole_number(value) == number
+
+
+def test_a_cost_sent_as_text_is_the_same_cost_on_both_channels():
+    offered = [{**OPTIONS[0], "amount": "500"}]
+    at_till = till("1", offered=offered)
+    checkout = evaluate(request("1", [6000]), offered=offered, balance=5000, base_currency="EUR")
+    assert isinstance(at_till, Approval) and isinstance(checkout, Approval)
+    assert at_till.points == checkout.points == 500
+
+
+def test_the_program_currency_is_configured_or_the_accounts_only_one():
+    assert program_currency("eur", {"USD", "JPY"}) == "EUR"
+    assert program_currency(None, {"USD"}) == "USD"
+    assert program_currency(None, {"USD", "JPY"}) is None
+    assert program_currency(None, ()) is None
+    assert currency_refusal("usd", frozenset({"USD"})) is None
+    assert currency_refusal("GBP", frozenset()) is None  # no list: every currency
+    refused = currency_refusal("GBP", frozenset({"USD"}))
+    assert refused is not None and refused.error is LoyaltyError.CURRENCY_NOT_ENABLED
+    none = currency_refusal("USD", None)
+    assert none is not None and none.error is LoyaltyError.NOT_ELIGIBLE
+
+
+def test_a_fixed_option_without_an_amount_is_no_discount_online_and_unknown_at_the_till():
+    offered = [{"id": 8, "amount": 100, "discount_type": "free_shipping"}]
+    at_till = till("8", offered=offered)
+    checkout = evaluate(request("8", [6000]), offered=offered, balance=5000, base_currency="EUR")
+    assert isinstance(at_till, Approval) and at_till.face is None and at_till.amount is None
+    assert isinstance(checkout, Approval) and checkout.face == 0 and checkout.amount == 0

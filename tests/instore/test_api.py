@@ -280,7 +280,7 @@ def faults_for(method: str, prefix: str, *, status: int, count: int) -> Any:
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"option_id": "99"}, 404, "unknown_reward"),
+        ({"option_id": "99"}, 404, "unknown_option"),
         ({"option_id": ONLINE_REWARD, "points": 7}, 400, "invalid_points"),
         ({"option_id": IN_STORE_REWARD}, 422, "not_enough_points"),
         ({"option_id": VARIABLE_REWARD}, 400, "invalid_points"),
@@ -519,3 +519,39 @@ def test_every_write_is_logged_with_key_and_correlation_id(
         assert line["key_id"] == "berlin_till" and line["correlation_id"] == "corr-pos-1"
     text = log_stream.getvalue()
     assert BERLIN_SECRET not in text and "logged.customer@" not in text
+
+
+def test_with_a_known_base_currency_the_till_refuses_amounts_in_another(shop: Shop) -> None:
+    # The desk as the app builds it, told the program's base currency (REWARD_BASE_CURRENCY):
+    # a fixed reward in USD would be the EUR figure read as cents of USD (ADR 0023, 0090).
+    from service.instore.access import Principal
+    from service.instore.commerce import CustomerDirectory
+    from service.instore.models import RedemptionRequest
+    from service.instore.problems import Problem
+    from service.instore.redemptions import RedemptionDesk
+    from shared.runtime import build_runtime
+    from shared.settings import load_settings
+    from tests.instore.conftest import Settings, shop_env
+
+    runtime = build_runtime(load_settings(Settings, shop_env(shop.world)))
+    ct = runtime.commercetools
+    desk = RedemptionDesk(runtime, CustomerDirectory(ct), RequestLog(ct), base_currency="EUR")
+    customer = shop.member("abroad@example.com", 2000)
+    till = Principal("berlin_till", "berlin")
+
+    def redeem(request_id: str, currency: str) -> Any:
+        body = {
+            "request_id": request_id,
+            "customer_id": customer["id"],
+            "option_id": IN_STORE_REWARD,
+            "currency": currency,
+        }
+        return desk.redeem(till, RedemptionRequest.model_validate(body))
+
+    with pytest.raises(Problem) as refused:
+        redeem("abroad-usd", "USD")
+    assert (refused.value.status, refused.value.code) == (422, "currency_not_supported")
+    assert shop.balance("abroad@example.com") == 2000 and yotpo_redemptions(shop.world) == []
+    answer = redeem("abroad-eur", "EUR")
+    assert answer.status == 201 and answer.body["amount_minor"] == 1000
+    assert shop.balance("abroad@example.com") == 1000

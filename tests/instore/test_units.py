@@ -359,3 +359,34 @@ def test_the_bearer_token_is_taken_exactly() -> None:
     assert ring.authenticate(f"bearer  {SECRET} ") == Principal("t", "b1")
     assert ring.authenticate(f"Bearer {SECRET}\u00a0") is None
     assert ring.authenticate(f"Bearer \u00a0{SECRET}") is None
+
+
+# --- redemption codes (docs/adr/0090) ------------------------------------------------------
+def test_every_redemption_code_has_a_status_at_the_till() -> None:
+    from service.instore.problems import REDEMPTION_STATUS, redemption_problem
+    from shared.domain.checkout.redemption import RedemptionError, Rejection
+
+    assert set(REDEMPTION_STATUS) == set(RedemptionError)
+    problem = redemption_problem(Rejection(RedemptionError.INVALID_POINTS, "a multiple of 10"))
+    assert (problem.status, problem.code) == (400, "invalid_points")
+    assert problem.message.endswith(": a multiple of 10")
+    fixed = redemption_problem(RedemptionError.UNKNOWN_OPTION, "no such reward")
+    assert (fixed.status, fixed.code, fixed.message) == (404, "unknown_option", "no such reward")
+
+
+def test_the_description_names_every_code_a_till_receives() -> None:
+    from service.instore.openapi import REDEEM_CODES, REVERSAL_CODES, openapi_document
+    from shared.domain.checkout.redemption import RedemptionError
+
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    assert schemas["RedemptionError"]["enum"] == [code.value for code in RedemptionError]
+    table = schemas["Problem"]["properties"]["error"]["description"]
+    for code in REDEEM_CODES + REVERSAL_CODES:
+        assert code.value in table
+    redeem = document["paths"]["/loyalty/redemptions"]["post"]["responses"]
+    assert "unknown_option" in redeem["404"]["description"]
+    assert "invalid_points" in redeem["400"]["description"]
+    assert "not_enough_points" in redeem["422"]["description"]
+    reversal = document["paths"]["/loyalty/redemptions/{redemption_id}/reversal"]["post"]
+    assert "not_reversible" in reversal["responses"]["409"]["description"]
