@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+# Captures the scanned suites' log lines during the main run, for tests/privacy to scan.
+pytest_plugins = ["tests.privacy.log_capture"]
+
 VALID_ENV = {
     "CTP_PROJECT_KEY": "demo-project",
     "CTP_CLIENT_ID": "client-id",
