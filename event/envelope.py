@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.domain import values
+
 # A Pub/Sub message id is a decimal number; anything else is kept readable but bounded.
 _ID_UNSAFE = re.compile(r"[^-_.a-zA-Z0-9]")
 _ID_SHOWN = 64
@@ -77,7 +79,7 @@ class PushEnvelope(BaseModel):
     @field_validator("subscription", mode="before")
     @classmethod
     def _subscription(cls, value: Any) -> str:
-        return value[:512] if isinstance(value, str) else ""
+        return _text(value, 512)
 
 
 def safe_message_id(message_id: str) -> str:
@@ -102,7 +104,8 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _text(value: Any, limit: int = 256) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    # Operators' references (logs, dead letters) always carry the field: "" when absent.
+    return values.text(value, limit=limit) or ""
 
 
 class Delivery(BaseModel):

@@ -33,12 +33,11 @@ from event.routing import (
 )
 from event.settings import EventSettings
 from shared.commercetools import literal  # the one escaping helper for predicate literals
+from shared.customers.sync import CustomerSync
 from shared.deadletters import DeadLetterStore
-from shared.domain.customers.customer_sync import birthday_payload, customer_payload
 from shared.errors import NotFoundError, PermanentError, YotpoTransientError, describe
 from shared.logs import log_event
 from shared.orders.reconciler import (
-    CUSTOMER_EXPAND,
     DeliveryBudgetUsedUp,
     OrderInProgress,
     OrderReconciler,
@@ -134,6 +133,7 @@ class EventProcessor:
             now=now,
             monotonic=monotonic,
         )
+        self.customers = CustomerSync(runtime, settings.customer_sync_config(), monotonic=monotonic)
         self.failures = DeadLetterStore(runtime.commercetools)
         _install_order_filter()
         # A message is given up on only after failing for longer than a claim can block it.
@@ -198,7 +198,7 @@ class EventProcessor:
             orders.extend(order_ids)
             return "; ".join(self._reconcile(order_id, deadline) for order_id in order_ids)
         if isinstance(work, SyncCustomer):
-            return self._sync_customer(work.customer_id, deadline)
+            return self.customers.sync(work.customer_id, deadline=deadline)
         raise TypeError(f"no handler for {work!r}")
 
     def orders_holding_payment(self, payment_id: str) -> list[str]:
@@ -230,41 +230,6 @@ class EventProcessor:
         if outcome.blocked_reason:
             fields["blocked"] = outcome.blocked_reason
         log_event(logger, "order.reconciled", **fields)
-
-    def _sync_customer(self, customer_id: str, deadline: float) -> str:
-        try:
-            customer = self._runtime.commercetools.get_by_id(
-                "customers", customer_id, expand=list(CUSTOMER_EXPAND)
-            )
-        except NotFoundError:
-            return f"customer {customer_id} no longer exists"
-        payload = customer_payload(customer, self._settings.customer_sync_config())
-        if payload is None:
-            log_event(logger, "customer.skipped", customer_id=customer_id, reason="no_email")
-            return f"customer {customer_id} has no email"
-        store_keys = [s.get("key") for s in customer.get("stores") or []] or [None]
-        routes = {}
-        for key in store_keys:
-            found = self._runtime.yotpo_for_store(key)
-            if found is not None:
-                routes[id(found.client)] = found
-        # Birthday after the member exists: Yotpo names it by the email just upserted.
-        birthday = birthday_payload(customer)
-        for found in routes.values():
-            remaining = deadline - self._monotonic()
-            client = found.client.bounded(max(remaining, 0.0))
-            client.upsert_customer(payload)
-            if birthday is not None:
-                client.set_customer_birthday(birthday)
-        log_event(
-            logger,
-            "customer.synced",
-            customer_id=customer_id,
-            accounts=sorted(r.key for r in routes.values()),
-            birthday=birthday is not None,
-            outcome="sent" if routes else "skipped",
-        )
-        return f"customer {customer_id}: upserted in {len(routes)} account(s)"
 
     def _defer(self, delivery: Delivery, exc: Exception, orders: list[str]) -> Decision:
         """Not the message's fault: come back later, and do not count it as a failure."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.domain import values
+
 ORDER_MESSAGES: frozenset[str] = frozenset(
     {
         "OrderCreated",
@@ -75,10 +77,6 @@ class Malformed:
 Work = ReconcileOrder | ReconcilePaymentOrders | SyncCustomer | Ignore | Malformed
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def route(notification: dict[str, Any], *, project_key: str | None = None) -> Work:
     """What `notification` is a reason to look at.
 
@@ -101,10 +99,10 @@ def route(notification: dict[str, Any], *, project_key: str | None = None) -> Wo
     payload_missing = notification.get("payloadNotIncluded")
     if payload_missing is not None and not isinstance(payload_missing, dict):
         return Malformed("'payloadNotIncluded' is not an object")
-    message_type = _str(notification.get("type"))
+    message_type = values.text(notification.get("type"))
     if message_type is None and payload_missing is not None:
-        message_type = _str(payload_missing.get("payloadType"))
-    if message_type is None and notification.get("type") is not None:
+        message_type = values.text(payload_missing.get("payloadType"))
+    if message_type is None and not isinstance(notification.get("type"), str | None):
         return Malformed("'type' is not a string")
     message_type = message_type or ""
     type_id, resource_id = resource.get("typeId"), resource.get("id")
@@ -138,7 +136,7 @@ def _payment_work(notification: dict[str, Any], message_type: str, payment_id: s
         transaction = notification.get("transaction")
         if not isinstance(transaction, dict):
             return Malformed("'transaction' is not an object")
-        kind = _str(transaction.get("type"))
+        kind = values.text(transaction.get("type"))
         if kind in _MOVING_TRANSACTIONS and transaction.get("state") == "Success":
             return ReconcilePaymentOrders(payment_id)
         return Ignore("payment transaction is not a successful charge or refund")

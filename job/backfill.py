@@ -27,10 +27,11 @@ from typing import Any, Literal
 
 from job.clients import JobClients, order_reconciler
 from job.failures import JobDeadLetters, OrderFailure, failed_ops
-from job.orders import OrderRange, Progress, after, count_orders, orders_with_ledgers, plan_for
+from job.orders import OrderRange, Progress, count_orders, orders_with_ledgers, plan_for
 from job.pool import OrderedPool
 from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
+from shared.commercetools import after_id
 from shared.deadletters import DeadLetterStore
 from shared.domain.money import format_minor
 from shared.errors import NotFoundError, PermanentError, TransientError, describe
@@ -293,7 +294,8 @@ class _Run:
                 self._maybe_save()
 
         with self._pool() as pool:
-            for order in self.b._ct.iterate("orders", where=after(where, self.cursor.get("after"))):
+            to_do = self.b._ct.iterate("orders", where=after_id(where, self.cursor.get("after")))
+            for order in to_do:
                 order_id = str(order["id"])
                 settle(pool.submit(order_id, lambda o=order_id: self._one(o)))
                 if stopped:

@@ -14,7 +14,7 @@ from datetime import time as day_time
 from typing import Any
 
 from shared.cli.progress import ProgressBar
-from shared.commercetools import CommercetoolsClient
+from shared.commercetools import CommercetoolsClient, literal, literal_list
 from shared.domain.customers.writeback_diff import format_datetime
 from shared.domain.orders.ledger import OrderLedger
 from shared.domain.orders.order_view import OrderView, order_view
@@ -39,10 +39,6 @@ def parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _literal(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 @dataclass(frozen=True)
 class OrderRange:
     """Orders created in [since, until), optionally of one store."""
@@ -56,11 +52,11 @@ class OrderRange:
             raise ValueError("until must be after since")
 
     def where(self) -> str:
-        parts = [f"createdAt >= {_literal(format_datetime(self.since))}"]
+        parts = [f"createdAt >= {literal(format_datetime(self.since))}"]
         if self.until is not None:
-            parts.append(f"createdAt < {_literal(format_datetime(self.until))}")
+            parts.append(f"createdAt < {literal(format_datetime(self.until))}")
         if self.store:
-            parts.append(f"store(key = {_literal(self.store)})")
+            parts.append(f"store(key = {literal(self.store)})")
         return " and ".join(parts)
 
     def key(self) -> str:
@@ -80,10 +76,6 @@ class OrderRange:
         }
 
 
-def after(where: str, last_id: str | None) -> str:
-    return f"({where}) and id > {_literal(last_id)}" if last_id else where
-
-
 def count_orders(ct: CommercetoolsClient, where: str) -> int:
     return int(ct.query("orders", where=where, limit=1, with_total=True).get("total") or 0)
 
@@ -93,10 +85,9 @@ def ledgers_of(ct: CommercetoolsClient, order_ids: Sequence[str]) -> dict[str, O
     found: dict[str, OrderLedger] = {}
     for start in range(0, len(order_ids), _LEDGER_BATCH):
         batch = order_ids[start : start + _LEDGER_BATCH]
-        keys = ", ".join(_literal(i) for i in batch)
         page = ct.query(
             "custom-objects",
-            where=f"container = {_literal(LEDGER_CONTAINER)} and key in ({keys})",
+            where=f"container = {literal(LEDGER_CONTAINER)} and key in {literal_list(batch)}",
             limit=len(batch),
         )
         for item in page.get("results") or []:

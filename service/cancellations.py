@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.commercetools import CommercetoolsClient
+from shared.domain import values
 
 CANCELLED_CODES_CONTAINER = "yotpo-loyalty-cancelled-codes"
 CANCELLATION_REFUSALS_CONTAINER = "yotpo-loyalty-cancellation-refusals"
@@ -30,7 +31,8 @@ def _key(code: str) -> str:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    # A record keeps its caller's ids as text whatever their JSON type (Yotpo's integer ids).
+    return None if value is None else values.text(str(value))
 
 
 class CancelledCodes:

@@ -49,6 +49,7 @@ from service.cancellations import CancelledCodes
 from service.extension import NO_ACTIONS, ExtensionAnswer, MemberLookup, rejection_answer
 from service.yotpo_calls import cancel_redemption, in_background
 from shared.commercetools import CommercetoolsClient
+from shared.domain import values
 from shared.domain.checkout.cart import CheckoutConfig, LoyaltyError, Rejection, concerns_loyalty
 from shared.domain.checkout.reward_state import AppliedReward, seal, unseal
 from shared.domain.loyalty_fields import OWNED_CART_FIELDS
@@ -73,10 +74,6 @@ _GIVE_BACK_SECONDS: Final = 10.0
 RELEASING: Final = "releasing"
 RELEASED: Final = "released"
 RELEASE_FAILED: Final = "release_failed"
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
 
 
 def consumption_key(cart_id: str) -> str:
@@ -149,10 +146,10 @@ class Consumption:
         if not isinstance(value, Mapping) or isinstance(version, bool):
             return None
         texts = {
-            name: _text(value.get(name))
+            name: values.text(value.get(name))
             for name in ("cartId", "customerId", "optionId", "redemptionId", "code", "account")
         }
-        status = _text(value.get("status"))
+        status = values.text(value.get("status"))
         created = _moment(value.get("createdAt"))
         touched = _moment(value.get("touchedAt")) or created
         if any(v is None for v in texts.values()) or status is None or created is None:
@@ -169,7 +166,7 @@ class Consumption:
             status=status,
             created_at=created,
             touched_at=touched,
-            replaced_redemption_id=_text(value.get("replacedRedemptionId")),
+            replaced_redemption_id=values.text(value.get("replacedRedemptionId")),
             version=version,
         )
 
@@ -241,8 +238,8 @@ class OrderGuard:
             return NO_ACTIONS
         fields = (order.get("custom") or {}).get("fields") or {}
         cart = order.get("cart")
-        cart_id = _text(cart.get("id")) if isinstance(cart, Mapping) else None
-        order_ref = _text(order.get("orderNumber")) or _text(order.get("id"))
+        cart_id = values.text(cart.get("id")) if isinstance(cart, Mapping) else None
+        order_ref = values.text(order.get("orderNumber")) or values.text(order.get("id"))
         if cart_id is None:
             # Not made from a cart (an import): no checkout applied anything to it.
             return NO_ACTIONS
@@ -257,7 +254,7 @@ class OrderGuard:
                 cart_id,
                 Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "unsealed reward fields"),
             )
-        if applied.customer_id != _text(order.get("customerId")):
+        if applied.customer_id != values.text(order.get("customerId")):
             return self._refuse(
                 order_ref,
                 cart_id,
@@ -286,7 +283,7 @@ class OrderGuard:
         self, order: dict[str, Any], order_ref: str | None, cart_id: str, applied: AppliedReward
     ) -> ExtensionAnswer:
         store = order.get("store")
-        store_key = _text(store.get("key")) if isinstance(store, Mapping) else None
+        store_key = values.text(store.get("key")) if isinstance(store, Mapping) else None
         route = self._runtime.yotpo_for_store(store_key)
         if route is None:
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.NOT_ELIGIBLE))
@@ -315,7 +312,9 @@ class OrderGuard:
                 return self._reuse(order_ref, cart_id, applied, held)
         try:
             # `handle` checked that the seal's customer is the order's customer.
-            member = self._members.member(applied.customer_id, _text(order.get("customerEmail")))
+            member = self._members.member(
+                applied.customer_id, values.text(order.get("customerEmail"))
+            )
         except TransientError as exc:
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
         except PermanentError as exc:
@@ -341,7 +340,7 @@ class OrderGuard:
             return self._refuse(
                 order_ref, cart_id, Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE), exc
             )
-        code = _text(redemption.get("reward_text"))
+        code = values.text(redemption.get("reward_text"))
         redemption_id = redemption.get("id")
         if code is None or redemption_id is None:
             if redemption_id is not None:

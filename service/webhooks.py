@@ -43,7 +43,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.cancellations import CancellationRefusals, CancelledCodes
 from shared.commercetools import CommercetoolsClient, literal
+from shared.customers.lookup import customer_by_email
 from shared.customers.writeback import CustomerWriteback
+from shared.domain import values
 from shared.domain.loyalty_fields import CartFields
 from shared.errors import PermanentError, TransientError, YotpoPermanentError, describe
 from shared.logs import log_event
@@ -427,11 +429,7 @@ class YotpoWebhooks:
         """A customer Yotpo only knows by email (joined before its id was linked)."""
         if not email or self._ct is None:
             return None
-        spellings = ", ".join(literal(e) for e in dict.fromkeys((email, email.lower())))
-        found = self._ct.query("customers", where=f"email in ({spellings})", limit=2)
-        results = found.get("results") or []
-        # Without stores, an email is unique in a project; with several matches, pick none.
-        return results[0] if len(results) == 1 else None
+        return customer_by_email(self._ct, email)
 
 
 def _customer_id(customer: Mapping[str, Any]) -> str | None:
@@ -443,10 +441,8 @@ def _customer_id(customer: Mapping[str, Any]) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
+    # Yotpo sends ids as strings or integers (`point_redemption_id` is "901" in the example).
+    return values.text(value, numbers=True)
 
 
 # --- `python -m service.webhooks inspect`: what does a real delivery carry? ----------------

@@ -18,6 +18,11 @@ from urllib.parse import quote
 
 import requests
 
+# The predicate-literal escaper lives in the pure core (drafts there build predicates too);
+# callers building a `where` import it from here.
+from shared.domain.predicates import after_id as after_id
+from shared.domain.predicates import literal as literal
+from shared.domain.predicates import literal_list as literal_list
 from shared.errors import (
     CommercetoolsPermanentError,
     CommercetoolsTransientError,
@@ -141,14 +146,9 @@ class CommercetoolsClient:
             raise ValueError("page_size must be between 1 and 500")
         last_id: str | None = None
         while True:
-            cursor = None if last_id is None else f"id > {_literal(last_id)}"
-            if where and cursor:
-                page_where: str | None = f"({where}) and {cursor}"
-            else:
-                page_where = cursor or where
             page = self.query(
                 resource,
-                where=page_where,
+                where=after_id(where, last_id),
                 sort="id asc",
                 limit=page_size,
                 expand=expand,
@@ -357,28 +357,6 @@ def _listed(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
-
-
-def literal(value: str) -> str:
-    """`value` as a string literal of commercetools' query predicate language.
-
-    The one escaping helper for every predicate the connector builds from input (ids from
-    messages, emails, order numbers): inside double quotes, a backslash and a double quote
-    are escaped with a backslash, so no value can close the literal and add a clause
-    (https://docs.commercetools.com/api/predicates/query#string-literals).
-    """
-    if not isinstance(value, str):
-        raise TypeError("predicate literals are built from strings only")
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
-def literal_list(values: Sequence[str]) -> str:
-    """`("a", "b")`: the right-hand side of an `in` predicate, each value a `literal`."""
-    return "(" + ", ".join(literal(v) for v in values) + ")"
-
-
-_literal = literal
 
 
 def _json_object(response: requests.Response, what: str) -> dict[str, Any]:

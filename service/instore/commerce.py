@@ -22,7 +22,9 @@ from shared.domain.customers.customer_sync import FIELD_PHONE_NUMBER
 from shared.errors import NotFoundError
 from shared.runtime import Runtime
 
-ORDER_EXPAND = ("paymentInfo.payments[*]",)
+# What a refund's position is read from: the order's payments and their transactions. Not the
+# reconciler's ORDER_EXPAND (that one also expands codes and product types for the planner).
+PAYMENTS_EXPAND = ("paymentInfo.payments[*]",)
 # A phone number is not unique; more than this many matches is a data problem to show, not page.
 _MAX_CANDIDATES = 20
 
@@ -123,7 +125,7 @@ def visible_order(
 ) -> dict[str, Any]:
     """The order with this number, payments expanded; 404 when absent or not this key's
     (`to_refund`: not one this key may refund — the same answer, so nothing is confirmed)."""
-    order = find_order(commercetools, order_number, expand=ORDER_EXPAND)
+    order = find_order(commercetools, order_number, expand=PAYMENTS_EXPAND)
     allowed = order_refundable if to_refund else order_visible
     if order is None or not allowed(order, principal, runtime):
         raise not_found("unknown_order", "no order with this order number")

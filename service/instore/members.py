@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.instore.problems import not_found
+from shared.domain import values
 from shared.domain.customers.member_identity import MemberIdentity, member_id
 from shared.logs import mask_email
 from shared.yotpo import YotpoClient
@@ -70,8 +71,7 @@ def find_member(
 
 def _name(customer: Mapping[str, Any]) -> str | None:
     parts = [customer.get("firstName"), customer.get("lastName")]
-    text = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
-    return text or None
+    return " ".join(t for p in parts if (t := values.text(p)) is not None) or None
 
 
 def masked(email: Any) -> str | None:
@@ -117,7 +117,7 @@ def _referral_code(profile: Mapping[str, Any]) -> str | None:
     code = profile.get(F.REFERRAL_CODE)
     if isinstance(code, Mapping):
         code = code.get("code")
-    return code if isinstance(code, str) and code else None
+    return values.text(code)
 
 
 def customer_summary(
@@ -131,7 +131,7 @@ def customer_summary(
         "name": _name(customer),
         "email": masked(customer.get("email")),
         "points_balance": _int(profile.get(F.POINTS_BALANCE)),
-        "vip_tier": tier if isinstance(tier, str) and tier else None,
+        "vip_tier": values.text(tier),
         "vip_tier_progress": _progress(profile, next_tier),
         "referral_code": _referral_code(profile),
     }

@@ -17,7 +17,7 @@ from service.instore.models import OrderRequest
 from service.instore.problems import Problem, conflict, refused
 from shared.commercetools import CommercetoolsClient
 from shared.domain.loyalty_fields import CartFields
-from shared.domain.money import currency_digits, minor_units
+from shared.domain.money import minor_units, typed_money
 from shared.errors import CommercetoolsPermanentError, describe
 from shared.logs import log_event
 from shared.runtime import Runtime
@@ -27,15 +27,6 @@ logger = logging.getLogger(__name__)
 IMPORT_PATH = "orders/import"
 LOCALE = "en"
 DEFAULT_MAX_ORDER_MINOR = 10_000_000
-
-
-def money(amount: int, currency: str) -> dict[str, Any]:
-    return {
-        "type": "centPrecision",
-        "currencyCode": currency,
-        "centAmount": amount,
-        "fractionDigits": currency_digits(currency),
-    }
 
 
 def import_draft(
@@ -59,7 +50,7 @@ def import_draft(
     custom_line_items: list[dict[str, Any]] = []
     for number, line in enumerate(request.lines, start=1):
         name = {LOCALE: line.name}
-        price = money(line.unit_price_minor, currency)
+        price = typed_money(currency, line.unit_price_minor)
         if line.sku:
             line_items.append(
                 {
@@ -82,7 +73,7 @@ def import_draft(
         "orderNumber": request.order_number,
         "customerEmail": email,
         "store": {"typeId": "store", "key": store},
-        "totalPrice": money(request.total, currency),
+        "totalPrice": typed_money(currency, request.total),
         "orderState": "Complete",
         "paymentState": "Paid",
         # Handed over at the till: whichever EARNING_TRIGGER the shop uses, the sale earns.
@@ -99,15 +90,15 @@ def import_draft(
     if request.tax_minor is not None:
         net = request.total - request.tax_minor
         draft["taxedPrice"] = {
-            "totalNet": money(net, currency),
-            "totalGross": money(request.total, currency),
-            "totalTax": money(request.tax_minor, currency),
+            "totalNet": typed_money(currency, net),
+            "totalGross": typed_money(currency, request.total),
+            "totalTax": typed_money(currency, request.tax_minor),
             "taxPortions": [
                 {
                     "name": "in-store",
                     # A ratio, not money: what commercetools' TaxPortion wants.
                     "rate": round(request.tax_minor / net, 4) if net else 0,
-                    "amount": money(request.tax_minor, currency),
+                    "amount": typed_money(currency, request.tax_minor),
                 }
             ],
         }

@@ -22,11 +22,10 @@ from typing import Any
 from service.instore.access import Principal
 from service.instore.commerce import visible_order
 from service.instore.models import RefundRequest
-from service.instore.orders import money
 from service.instore.problems import refused, request_id_reused
 from service.instore.replays import request_key
 from shared.commercetools import CommercetoolsClient
-from shared.domain.money import currency_digits, minor_units, money_currency
+from shared.domain.money import currency_digits, minor_units, money_currency, typed_money
 from shared.errors import (
     CommercetoolsPermanentError,
     CommercetoolsTransientError,
@@ -164,7 +163,7 @@ class RefundDesk:
                 continue  # the order changed while the payment was attached: look again
             transaction = {
                 "type": "Refund",
-                "amount": money(request.amount_minor, where.currency),
+                "amount": typed_money(where.currency, request.amount_minor),
                 "state": "Success",
                 "interactionId": interaction_id,
                 "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -208,7 +207,7 @@ class RefundDesk:
         key = f"{POS_PAYMENT_KEY_PREFIX}{order['id']}"
         draft = {
             "key": key,
-            "amountPlanned": money(where.paid_minor, where.currency),
+            "amountPlanned": typed_money(where.currency, where.paid_minor),
             "paymentMethodInfo": {"method": "in-store", "name": {"en": "In-store"}},
         }
         try:

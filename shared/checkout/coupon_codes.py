@@ -21,7 +21,8 @@ from typing import Any, Final
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.commercetools import CommercetoolsClient
+from shared.commercetools import CommercetoolsClient, literal
+from shared.customers.lookup import customer_by_email
 from shared.domain.checkout.coupons import (
     DISCOUNT_CODE_KEY_PREFIX,
     ISSUED_CONTAINER,
@@ -86,10 +87,6 @@ def _now() -> datetime:
 
 def _duplicate(exc: CommercetoolsPermanentError) -> bool:
     return exc.status == 400 and "DuplicateField" in exc.codes
-
-
-def _literal(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class CouponIssuer:
@@ -161,13 +158,9 @@ class CouponIssuer:
                 found = None  # unknown here, or not an id commercetools accepts: try the email
             if found is not None:
                 return str(found["id"])
-        if not email:
-            return None
-        spellings = ", ".join(_literal(e) for e in dict.fromkeys((email, email.lower())))
-        result = self._ct.query("customers", where=f"email in ({spellings})", limit=2)
-        results = result.get("results") or []
         # Several customers with one email (stores): bind to none rather than the wrong one.
-        return str(results[0]["id"]) if len(results) == 1 else None
+        by_email = customer_by_email(self._ct, email) if email else None
+        return str(by_email["id"]) if by_email is not None else None
 
     def ensure_cart_discount(self, plan: IssuePlan) -> dict[str, Any]:
         """The option's Cart Discount, created on first use (a lost race reads the winner)."""
@@ -251,7 +244,7 @@ class CouponIssuer:
             return False
         found = self._ct.query(
             "orders",
-            where=f"discountCodes(discountCode(id = {_literal(discount_code_id)}))",
+            where=f"discountCodes(discountCode(id = {literal(discount_code_id)}))",
             limit=1,
         )
         return bool(found.get("results"))

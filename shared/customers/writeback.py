@@ -33,7 +33,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.commercetools import CommercetoolsClient, literal
-from shared.domain.customers.member_identity import MemberIdentity, member_id
+from shared.domain.customers.member_identity import MemberIdentity, id_text, member_id
 from shared.domain.customers.writeback_diff import (
     FOREIGN_CUSTOM_TYPE,
     GroupPolicy,
@@ -62,8 +62,6 @@ _MISSING_GROUP_RETRY_SECONDS = 300.0
 # https://docs.commercetools.com/api/projects/types#fielddefinition): also what keeps the
 # name safe to place in a query predicate unquoted.
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-# member_identity ignores longer values: no customer can have such a member id.
-_MAX_MEMBER_ID_LENGTH = 256
 
 Outcome = Literal["updated", "unchanged", "not_a_member", "no_account", "customer_gone"]
 
@@ -240,9 +238,11 @@ class CustomerWriteback:
         but only a customer whose member id it really is counts. Two customers holding the
         same value (commercetools does not make `externalId` unique) name nobody.
         """
-        member = member.strip()
-        if not member or len(member) > _MAX_MEMBER_ID_LENGTH:
+        # The reading `member_id` gives a stored id: no customer holds a longer one.
+        found_id = id_text(member)
+        if found_id is None:
             return None
+        member = found_id
         if self._identity.source != "id":
             found = self._ct.query("customers", where=self._member_predicate(member), limit=2)
             results = found.get("results") or []

@@ -32,7 +32,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.domain.money import format_minor
+from shared.domain import values
+from shared.domain.money import format_minor, money_draft
+from shared.domain.predicates import literal
 
 # --- names -------------------------------------------------------------------------------------
 CART_DISCOUNT_KEY_PREFIX: Final = "yotpo-reward-"
@@ -198,14 +200,14 @@ def _first(body: Mapping[str, Any], names: Sequence[str]) -> Any:
 
 
 def _text(value: Any, field: str, max_length: int = 256) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    # `values.text` reads the field; a request is answered 400 naming it where that rule
+    # would quietly drop a wrong type or cut an over-long value.
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
         raise CouponError(400, "invalid_request", f"{field} must be a string")
-    text = str(value).strip()
-    if len(text) > max_length:
+    text = values.text(value, numbers=True)
+    if text is not None and len(text) > max_length:
         raise CouponError(400, "invalid_request", f"{field} is longer than {max_length}")
-    return text or None
+    return text
 
 
 def body_secret(body: Mapping[str, Any]) -> str | None:
@@ -379,23 +381,16 @@ def sort_order_for(option_id: str, option: RewardOption, amount: int | None = No
     return f"{base}{tail}1"
 
 
-def _money(currency: str, amount: int) -> dict[str, Any]:
-    # `CartDiscountValueAbsoluteDraft.money` is `Money[]`: currency and amount in the currency's
-    # own minor units, nothing more (the SDK types refuse `type`/`fractionDigits` here,
-    # https://docs.commercetools.com/api/types#money).
-    return {"currencyCode": currency, "centAmount": amount}
-
-
 def _minimum_predicate(minimum: Mapping[str, int], currencies: Sequence[str]) -> str:
     terms = []
     for currency in currencies:
         floor = minimum.get(currency)
         if floor:
             # Money literals of the predicate language carry the currency's own digits.
-            literal = format_minor(floor, currency)
-            terms.append(f'(currency = "{currency}" and totalPrice >= "{literal}")')
+            at_least = literal(format_minor(floor, currency))
+            terms.append(f"(currency = {literal(currency)} and totalPrice >= {at_least})")
         else:
-            terms.append(f'currency = "{currency}"')
+            terms.append(f"currency = {literal(currency)}")
     return " or ".join(terms) if terms else "1 = 1"
 
 
@@ -410,7 +405,9 @@ def cart_discount_draft(plan: IssuePlan) -> dict[str, Any]:
         amounts = {plan.currency: plan.amount or 0} if variable else option.amount
         # Off the cart total: "spend X, get Y off the total" is what Yotpo's fixed rewards are
         # (https://docs.commercetools.com/api/projects/cartDiscounts#cartdiscounttotalpricetarget).
-        value = {"type": "absolute", "money": [_money(c, a) for c, a in sorted(amounts.items())]}
+        # `CartDiscountValueAbsoluteDraft.money` is `Money[]`: a draft's money.
+        money = [money_draft(c, a) for c, a in sorted(amounts.items())]
+        value = {"type": "absolute", "money": money}
         target = {"type": "totalPrice"}
     elif option.kind == "percentage":
         value = {"type": "relative", "permyriad": option.percent_bp}
@@ -459,8 +456,7 @@ def discount_code_draft(
         "groups": ["yotpo-loyalty"],
     }
     if customer_id:
-        escaped = customer_id.replace("\\", "\\\\").replace('"', '\\"')
-        draft["cartPredicate"] = f'customerId = "{escaped}"'
+        draft["cartPredicate"] = f"customerId = {literal(customer_id)}"
     return draft
 
 

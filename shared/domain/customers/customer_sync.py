@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain import values
 from shared.domain.customers.member_identity import (
     MemberIdentity,
     MemberView,
@@ -67,15 +68,9 @@ _E164 = re.compile(r"\+[1-9]\d{1,14}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()]")
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
 def e164(value: Any) -> str | None:
     """`value` as an E.164 number, or None when it is not shaped like one."""
-    text = _text(value)
+    text = values.text(value)
     if text is None:
         return None
     compact = _PHONE_SEPARATORS.sub("", text)
@@ -92,12 +87,9 @@ def _addresses_by_preference(customer: Mapping[str, Any]) -> Iterator[Mapping[st
 
 
 def _phone_number(customer: Mapping[str, Any]) -> str | None:
-    custom = customer.get("custom") or {}
-    fields = custom.get("fields") if isinstance(custom, Mapping) else None
-    if isinstance(fields, Mapping):
-        number = e164(fields.get(FIELD_PHONE_NUMBER))
-        if number:
-            return number
+    number = e164(custom_fields(customer).get(FIELD_PHONE_NUMBER))
+    if number:
+        return number
     for address in _addresses_by_preference(customer):
         for field in ("mobile", "phone"):
             number = e164(address.get(field))
@@ -107,7 +99,7 @@ def _phone_number(customer: Mapping[str, Any]) -> str | None:
 
 
 def _timestamp(value: Any) -> str | None:
-    text = _text(value)
+    text = values.text(value)
     if text is None:
         return None
     try:
@@ -128,7 +120,7 @@ def opted_in(customer: Mapping[str, Any], config: CustomerSyncConfig) -> bool | 
 
 def customer_member(customer: Mapping[str, Any], config: CustomerSyncConfig) -> MemberView:
     """The planner's view of this customer's Yotpo member."""
-    email = _text(customer.get("email"))
+    email = values.text(customer.get("email"))
     return MemberView(
         customer_id=str(customer["id"]),
         member_id=member_id(customer, config.identity),
@@ -144,14 +136,14 @@ def customer_payload(
 ) -> dict[str, Any] | None:
     """Yotpo's create-or-update body for this customer; None when it has no email."""
     config = config or CustomerSyncConfig()
-    email = _text(customer.get("email"))
+    email = values.text(customer.get("email"))
     if email is None:
         return None
     payload: dict[str, Any] = {F.ID: member_id(customer, config.identity), F.EMAIL: email}
-    first_name = _text(customer.get("firstName"))
+    first_name = values.text(customer.get("firstName"))
     if first_name:
         payload[F.FIRST_NAME] = first_name
-    last_name = _text(customer.get("lastName"))
+    last_name = values.text(customer.get("lastName"))
     if last_name:
         payload[F.LAST_NAME] = last_name
     phone = _phone_number(customer)
@@ -175,7 +167,7 @@ def birthday_payload(customer: Mapping[str, Any]) -> dict[str, Any] | None:
     The member is named by email, the identifier every Yotpo customer has (the page takes
     "customer_email ... Provide this or Customer ID").
     """
-    email = _text(customer.get("email"))
+    email = values.text(customer.get("email"))
     born = _date(customer.get("dateOfBirth"))
     if email is None or born is None:
         return None
@@ -188,7 +180,7 @@ def birthday_payload(customer: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _date(value: Any) -> date | None:
-    text = _text(value)
+    text = values.text(value)
     if text is None:
         return None
     try:

@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain import values
+
 MemberIdSource = Literal["id", "externalId", "customField"]
 DEFAULT_MEMBER_ID_FIELD = "loyaltyMemberId"
 # Yotpo takes the id as a string; anything longer than this is not an id a merchant typed.
@@ -59,11 +61,10 @@ class MemberView(BaseModel):
     opted_in: bool | None = None  # per the opt-in policy; None: leave it to Yotpo's settings
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip():
-        text = value.strip()
-        return text if len(text) <= _MAX_ID_LENGTH else None
-    return None
+def id_text(value: Any) -> str | None:
+    """An id read from a customer or a message: its text, or None (refused, never cut: a
+    cut id would name another member)."""
+    return values.text(value, limit=_MAX_ID_LENGTH, too_long="refuse")
 
 
 def custom_fields(resource: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -76,9 +77,9 @@ def member_id(customer: Mapping[str, Any], identity: MemberIdentity) -> str:
     """The Yotpo member id of this commercetools customer."""
     own = str(customer["id"])
     if identity.source == "externalId":
-        return _text(customer.get("externalId")) or own
+        return id_text(customer.get("externalId")) or own
     if identity.source == "customField":
-        return _text(custom_fields(customer).get(identity.custom_field)) or own
+        return id_text(custom_fields(customer).get(identity.custom_field)) or own
     return own
 
 
@@ -86,9 +87,9 @@ def _group_key(reference: Any) -> str | None:
     if not isinstance(reference, Mapping):
         return None
     obj = reference.get("obj")
-    if isinstance(obj, Mapping) and _text(obj.get("key")):
-        return _text(obj.get("key"))
-    return _text(reference.get("key")) or _text(reference.get("id"))
+    if isinstance(obj, Mapping) and id_text(obj.get("key")):
+        return id_text(obj.get("key"))
+    return id_text(reference.get("key")) or id_text(reference.get("id"))
 
 
 def customer_group_tags(customer: Mapping[str, Any]) -> tuple[str, ...]:

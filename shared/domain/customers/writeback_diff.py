@@ -17,11 +17,13 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.domain import values
 from shared.domain.loyalty_fields import CustomerFields
 
 FOREIGN_CUSTOM_TYPE = "foreign_custom_type"
@@ -35,6 +37,8 @@ LOYALTY_FIELDS = (
     CustomerFields.REFERRAL_CODE,
 )
 CUSTOMER_GROUP = "customerGroup"
+# A points balance Yotpo sent as text: an optional minus and at most 18 ASCII digits (int64).
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -218,9 +222,9 @@ def parse_datetime(value: Any) -> datetime | None:
     """An aware UTC datetime from an ISO 8601 string (None when absent or unreadable)."""
     if isinstance(value, datetime):
         moment = value
-    elif isinstance(value, str) and value.strip():
+    elif (text := values.text(value)) is not None:
         try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             return None
     else:
@@ -243,16 +247,17 @@ def _int_or_none(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    text = values.text(value)
+    # ASCII digits only, and few: `str.isdigit` also takes "²", which `int` refuses, and
+    # `int` refuses strings past 4,300 digits; either would raise instead of answering None.
+    if text is not None and _INTEGER.fullmatch(text):
+        return int(text)
     return None
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+    # Yotpo documents these as strings; an integer (a numeric tier name) still reads as text.
+    return values.text(value, numbers=True)
 
 
 def _referral_code(value: Any) -> str | None:
