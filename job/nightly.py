@@ -46,7 +46,7 @@ from job.pool import OrderedPool
 from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
 from job.stuck import StuckReport, recover_stuck
-from shared.commercetools import CommercetoolsClient
+from shared.commercetools import CommercetoolsClient, after_id, literal
 from shared.customers.writeback import CustomerWriteback, WritebackResult
 from shared.deadletters import DeadLetterStore
 from shared.domain.customers.writeback_diff import format_datetime
@@ -201,16 +201,16 @@ class NightlyJob:
 
     # --- candidates (streams) ------------------------------------------------------------------
     def modified_orders(self, since: datetime, after: str | None) -> Iterator[Mapping[str, Any]]:
-        where = f'lastModifiedAt > "{format_datetime(since)}" and customerId is defined'
-        return self._ct.iterate("orders", where=_after(where, after), page_size=ORDER_PAGE)
+        where = f"lastModifiedAt > {literal(format_datetime(since))} and customerId is defined"
+        return self._ct.iterate("orders", where=after_id(where, after), page_size=ORDER_PAGE)
 
     def expired_tiers(self, moment: datetime, after: str | None) -> Iterator[Mapping[str, Any]]:
-        where = f'custom(fields({CustomerFields.TIER_ENDS_AT} < "{format_datetime(moment)}"))'
-        return self._ct.iterate("customers", where=_after(where, after), page_size=CUSTOMER_PAGE)
+        ends = literal(format_datetime(moment))
+        where = f"custom(fields({CustomerFields.TIER_ENDS_AT} < {ends}))"
+        return self._ct.iterate("customers", where=after_id(where, after), page_size=CUSTOMER_PAGE)
 
     def customers_after(self, after: str | None) -> Iterator[Mapping[str, Any]]:
-        where = f'id > "{after}"' if after else None
-        return self._ct.iterate("customers", where=where, page_size=CUSTOMER_PAGE)
+        return self._ct.iterate("customers", where=after_id(None, after), page_size=CUSTOMER_PAGE)
 
     def customer_count(self) -> int:
         return int(self._ct.query("customers", limit=1, with_total=True).get("total") or 0)
@@ -244,10 +244,6 @@ def nights_for_full_coverage(
     """
     capacity = max(int(budget_seconds * rate_per_second), 1)
     return max(math.ceil(customers / capacity), min(coverage_nights, max(customers, 1)))
-
-
-def _after(where: str, after: str | None) -> str:
-    return f'({where}) and id > "{after}"' if after else where
 
 
 class _Run:

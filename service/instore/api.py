@@ -113,6 +113,8 @@ def register_instore(
             type_key,
             max_order_minor=settings.pos_max_order_minor,
             identity=identity,
+            # The till refuses rewards in other currencies as the checkout does (ADR 0023).
+            base_currency=getattr(settings, "reward_base_currency", None),
         )
     )
 
@@ -129,10 +131,13 @@ def _blueprint(
     *,
     max_order_minor: int,
     identity: MemberIdentity | None = None,
+    base_currency: str | None = None,
 ) -> Blueprint:
     ct = runtime.commercetools
     directory = CustomerDirectory(ct)
-    redemptions = RedemptionDesk(runtime, directory, RequestLog(ct), identity=identity)
+    redemptions = RedemptionDesk(
+        runtime, directory, RequestLog(ct), identity=identity, base_currency=base_currency
+    )
     orders = OrderDesk(ct, runtime, directory, type_key, max_order_minor=max_order_minor)
     refunds = RefundDesk(ct, runtime)
     page = _page_template()

@@ -8,6 +8,7 @@ accepted: the caller says whether to cut it (display text) or to refuse it (iden
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 
@@ -35,3 +36,24 @@ def text(
     if limit is not None and len(stripped) > limit:
         return stripped[:limit] if too_long == "cut" else None
     return stripped
+
+
+# ASCII digits only, and few: `str.isdigit` also takes "²", which `int` refuses, and `int`
+# refuses strings past 4,300 digits; either would raise instead of answering None.
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+def integer(value: Any, *, strings: bool = False) -> int | None:
+    """A whole number: an int (never a bool) or an integral float; with `strings=True` also
+    a short decimal string ("42", " -7 "). None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if strings:
+        digits = text(value)
+        if digits is not None and _INTEGER.fullmatch(digits):
+            return int(digits)
+    return None

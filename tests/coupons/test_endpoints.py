@@ -157,7 +157,7 @@ def test_the_secret_in_the_header_alone_or_body_alone_is_enough(client, fake):
 @pytest.mark.parametrize(
     ("change", "status", "error"),
     [
-        ({"redemption_option_id": 99}, 422, "unknown_reward"),
+        ({"redemption_option_id": 99}, 422, "unknown_option"),
         ({"currency": "USD"}, 422, "currency_not_supported"),
         ({"discount_amount_cents": 50000}, 422, "amount_mismatch"),
         ({"discount_amount_cents": 5.0}, 400, "invalid_request"),

@@ -38,3 +38,17 @@ def test_money_helpers_take_currency_first_in_the_currencys_own_digits():
         "fractionDigits": 0,
     }
     assert typed_money("KWD", 500)["fractionDigits"] == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "strings", "expected"),
+    [(5, False, 5), (5.0, False, 5), (5.5, False, None), (True, False, None), ("5", False, None),
+     ("5", True, 5), (" -7 ", True, -7), ("²", True, None), ("--5", True, None),
+     ("9" * 5000, True, None), (None, True, None), ([], True, None)],
+)  # fmt: skip
+def test_integer_reads_whole_numbers_and_short_digit_strings_only_when_asked(
+    value, strings, expected
+):
+    from shared.domain.values import integer
+
+    assert integer(value, strings=strings) == expected

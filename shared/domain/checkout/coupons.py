@@ -33,6 +33,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.domain import values
+from shared.domain.checkout.redemption import RedemptionError
 from shared.domain.money import format_minor, money_draft
 from shared.domain.predicates import literal
 
@@ -291,7 +292,9 @@ def plan_issue(
     option = options.get(request.option_id)
     if option is None:
         raise CouponError(
-            422, "unknown_reward", f"redemption option {request.option_id} is not configured"
+            422,
+            RedemptionError.UNKNOWN_OPTION.value,  # the checkout's code (ADR 0090)
+            f"redemption option {request.option_id} is not configured",
         )
     currency = request.currency
     allowed = option.currencies()

@@ -17,7 +17,6 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +37,6 @@ LOYALTY_FIELDS = (
 )
 CUSTOMER_GROUP = "customerGroup"
 # A points balance Yotpo sent as text: an optional minus and at most 18 ASCII digits (int64).
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -241,18 +239,7 @@ def format_datetime(moment: datetime) -> str:
 
 
 def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = values.text(value)
-    # ASCII digits only, and few: `str.isdigit` also takes "²", which `int` refuses, and
-    # `int` refuses strings past 4,300 digits; either would raise instead of answering None.
-    if text is not None and _INTEGER.fullmatch(text):
-        return int(text)
-    return None
+    return values.integer(value, strings=True)  # Yotpo sends balances as numbers or text
 
 
 def _text(value: Any) -> str | None:
