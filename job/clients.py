@@ -1,7 +1,9 @@
-"""The job's own clients: the Yotpo ones at the job's share of the rate limit, all counted.
+"""The job's own clients: the loyalty provider ones at the job's share of the rate limit, all
+counted.
 
-Live traffic (event and service apps) keeps the rest of each account's Yotpo budget: the job
-runs in its own process with a limiter at `JOB_RATE_SHARE × YOTPO_RATE_LIMIT_PER_SECOND`.
+Live traffic (event and service apps) keeps the rest of each account's budget: the job runs in
+its own process with a limiter at `JOB_RATE_SHARE × YOTPO_RATE_LIMIT_PER_SECOND` for Yotpo,
+and at the same share of their documented rate for other providers (LOYALTY_PROVIDERS).
 Every HTTP exchange (retries included) is counted, for the run summaries.
 """
 
@@ -53,6 +55,8 @@ class JobClients:
     runtime: Runtime
     ct_calls: CallCounter
     yotpo_calls: CallCounter
+    # Calls to other providers, by provider name (LOYALTY_PROVIDERS).
+    provider_calls: dict[str, CallCounter] = field(default_factory=dict)
 
     @property
     def commercetools(self) -> CommercetoolsClient:
@@ -66,10 +70,12 @@ def build_job_clients(settings: JobSettings) -> JobClients:
         yotpo_rate_per_second=settings.job_rate_per_second,
         # Every worker thread and the page reader hold a connection at once.
         sessions=lambda service: CountingSession(
-            counters[service], pool_size=max(8, settings.job_concurrency + 2)
+            counters.setdefault(service, CallCounter()),
+            pool_size=max(8, settings.job_concurrency + 2),
         ),
     )
-    return JobClients(runtime, counters["commercetools"], counters["yotpo"])
+    others = {k: v for k, v in counters.items() if k not in ("commercetools", "yotpo")}
+    return JobClients(runtime, counters["commercetools"], counters["yotpo"], others)
 
 
 def order_reconciler(settings: JobSettings, clients: JobClients, **clock: Any) -> OrderReconciler:

@@ -1,15 +1,25 @@
-"""The configured clients of one app process (the only long-lived state the apps hold)."""
+"""The configured clients of one app process (the only long-lived state the apps hold).
+
+Every commercetools store is served by one loyalty provider account (ADR 0080): its own entry,
+else `default`. Yotpo accounts come from YOTPO_ACCOUNTS (or YOTPO_GUID/YOTPO_API_KEY); other
+providers from LOYALTY_PROVIDERS (`ProviderSettings`). `provider_for_store` answers for the
+order path, whatever the provider; `yotpo_for_store` only for stores Yotpo serves (the
+checkout, in-store and webhook paths still speak Yotpo directly).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
 from shared.commercetools import CommercetoolsClient
+from shared.providers.port import LoyaltyProvider
+from shared.providers.registry import ProviderContext, factory
+from shared.providers.yotpo import YotpoProvider
 from shared.ratelimit import ARRIVAL_GUARD_SECONDS, RateLimiter, process_rate, rate_sharers
-from shared.settings import DEFAULT_ACCOUNT, ConnectorSettings, YotpoAccount
+from shared.settings import DEFAULT_ACCOUNT, ConnectorSettings, ProviderSettings, YotpoAccount
 from shared.yotpo import YotpoClient
 
 
@@ -23,15 +33,65 @@ class YotpoRoute:
 
 
 @dataclass(frozen=True)
+class ProviderRoute:
+    """The provider account that serves a commercetools store."""
+
+    key: str  # the account key: `default` or a store key
+    provider: LoyaltyProvider
+    currencies: frozenset[str] = frozenset()  # empty: whatever the account accepts
+    yotpo: YotpoRoute | None = None  # set when the provider is Yotpo (its client's own calls)
+
+
+@dataclass(frozen=True)
 class Runtime:
     commercetools: CommercetoolsClient
-    routes: dict[str, YotpoRoute]
+    routes: dict[str, YotpoRoute]  # Yotpo accounts by key
+    # Accounts of other providers by key (LOYALTY_PROVIDERS); never a key of `routes`.
+    providers: dict[str, ProviderRoute] = field(default_factory=dict)
+    _yotpo_providers: dict[str, ProviderRoute] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def _account_key(self, store_key: str | None) -> str | None:
+        """The account serving a store: its own, else `default`, else None."""
+        for key in (store_key, DEFAULT_ACCOUNT):
+            if key and (key in self.routes or key in self.providers):
+                return key
+        return None
+
+    def provider_for_store(self, store_key: str | None) -> ProviderRoute | None:
+        """The provider account of a store (None: no account, the order is skipped)."""
+        key = self._account_key(store_key)
+        if key is None:
+            return None
+        if key in self.providers:
+            return self.providers[key]
+        return self._yotpo_provider(self.routes[key])
+
+    def provider_routes(self) -> list[ProviderRoute]:
+        """Every configured account, Yotpo's first."""
+        return [self._yotpo_provider(r) for r in self.routes.values()] + list(
+            self.providers.values()
+        )
+
+    def _yotpo_provider(self, route: YotpoRoute) -> ProviderRoute:
+        found = self._yotpo_providers.get(route.key)
+        if found is None or found.yotpo is not route:
+            found = ProviderRoute(
+                key=route.key,
+                provider=YotpoProvider(route.key, route.client),
+                currencies=frozenset(route.account.currencies),
+                yotpo=route,
+            )
+            self._yotpo_providers[route.key] = found
+        return found
 
     def yotpo_for_store(self, store_key: str | None) -> YotpoRoute | None:
-        """A store's own account, else the default one, else None (the order is skipped)."""
-        if store_key and store_key in self.routes:
-            return self.routes[store_key]
-        return self.routes.get(DEFAULT_ACCOUNT)
+        """A store's own Yotpo account, else the default one, else None (the order is
+        skipped). None too when the store (or, for a store without its own, `default`) is
+        served by another provider: its carts and sales are not Yotpo's."""
+        key = self._account_key(store_key)
+        return self.routes.get(key) if key is not None else None
 
     def yotpo_route(self, key: str) -> YotpoRoute | None:
         return self.routes.get(key)
@@ -101,4 +161,35 @@ def build_runtime(
                 session=session("yotpo"),
             )
         routes[key] = YotpoRoute(key=key, account=account, client=clients[identity])
-    return Runtime(commercetools=commercetools, routes=routes)
+    providers = _other_providers(
+        settings,
+        # The job runs at its share of every account's rate, whatever the provider.
+        share=(rate / settings.yotpo_rate_limit_per_second) if yotpo_rate_per_second else None,
+        session=session,
+    )
+    return Runtime(commercetools=commercetools, routes=routes, providers=providers)
+
+
+def _other_providers(
+    settings: ConnectorSettings,
+    *,
+    share: float | None,
+    session: Callable[[str], requests.Session | None],
+) -> dict[str, ProviderRoute]:
+    """LOYALTY_PROVIDERS' accounts, each built by its provider's factory (registry)."""
+    if not isinstance(settings, ProviderSettings):
+        return {}
+    sharers = rate_sharers(settings)
+
+    def rate_share(documented: float) -> float:
+        return documented * share if share is not None else process_rate(documented, sharers)
+
+    context = ProviderContext(rate_share=rate_share, session=session)
+    providers: dict[str, ProviderRoute] = {}
+    for key, account in settings.provider_accounts().items():
+        provider = factory(account.provider).build(key, account.options, context)
+        currencies = getattr(account.options, "currencies", None) or frozenset()
+        providers[key] = ProviderRoute(
+            key=key, provider=provider, currencies=frozenset(c.upper() for c in currencies)
+        )
+    return providers

@@ -131,6 +131,8 @@ class YotpoSettings(_Base):
         """Accounts by commercetools store key; `default` serves stores without their own."""
         if self.yotpo_accounts is not None:
             return _parse_accounts(self.yotpo_accounts.get_secret_value())
+        if self._yotpo_unused():
+            return {}
         assert self.yotpo_guid and self.yotpo_api_key  # guaranteed by validate_yotpo()
         return {
             DEFAULT_ACCOUNT: YotpoAccount(
@@ -141,7 +143,21 @@ class YotpoSettings(_Base):
             )
         }
 
+    def _yotpo_unused(self) -> bool:
+        """No Yotpo setting at all, and LOYALTY_PROVIDERS serves `default` (ProviderSettings):
+        a project that runs another provider everywhere needs no Yotpo account."""
+        if self.yotpo_accounts is not None or self.yotpo_guid or self.yotpo_api_key:
+            return False
+        if not isinstance(self, ProviderSettings) or self.loyalty_providers is None:
+            return False
+        try:
+            return DEFAULT_ACCOUNT in self.provider_accounts()
+        except ValueError:
+            return False  # provider_problems() reports it
+
     def yotpo_problems(self) -> list[str]:
+        if self._yotpo_unused():
+            return []
         single = self.yotpo_guid is not None or self.yotpo_api_key is not None
         if self.yotpo_accounts is not None and single:
             return ["YOTPO_ACCOUNTS: set either YOTPO_ACCOUNTS or YOTPO_GUID/YOTPO_API_KEY"]
@@ -183,6 +199,103 @@ def _parse_accounts(raw: str) -> dict[str, YotpoAccount]:
             for err in exc.errors(include_input=False):
                 where = ".".join(str(p) for p in err["loc"])
                 problems.append(f"{store}{'.' + where if where else ''}: {_text(err)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return accounts
+
+
+class ProviderAccount(BaseModel):
+    """One LOYALTY_PROVIDERS entry: a provider other than Yotpo serving a store (or `default`).
+
+    `options` is the rest of the entry, validated by the provider's own account model
+    (`shared/providers/registry.py`: `FACTORY.account_model` of the provider's module)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    options: Any  # the provider's validated account model
+
+
+class ProviderSettings(_Base):
+    """Per store, a loyalty provider other than Yotpo (ADR 0080).
+
+    Yotpo accounts stay where they are (YOTPO_ACCOUNTS, or YOTPO_GUID/YOTPO_API_KEY); a store
+    key (or `default`) listed here is served by the provider it names instead, and must not
+    also be a Yotpo account key. A store with neither falls back to `default`, whichever
+    provider that is.
+    """
+
+    loyalty_providers: SecretStr | None = Field(
+        default=None,
+        description=(
+            'Stores served by a provider other than Yotpo, as JSON: {"<store key>|default": '
+            '{"provider": "voyado", ...that provider\'s account fields}}'
+        ),
+    )
+
+    def provider_accounts(self) -> dict[str, ProviderAccount]:
+        """Store key (or `default`) → its non-Yotpo provider account; {} when unset."""
+        if self.loyalty_providers is None:
+            return {}
+        return _parse_providers(self.loyalty_providers.get_secret_value())
+
+    def provider_problems(self, yotpo_keys: frozenset[str] = frozenset()) -> list[str]:
+        if self.loyalty_providers is None:
+            return []
+        try:
+            accounts = self.provider_accounts()
+        except ValueError as exc:
+            return [f"LOYALTY_PROVIDERS: {exc}"]
+        both = sorted(set(accounts) & yotpo_keys)
+        if both:
+            return [
+                f"LOYALTY_PROVIDERS: {', '.join(both)} also configured as Yotpo account(s); "
+                "a store has one provider"
+            ]
+        return []
+
+    def provider_secret_values(self) -> list[str]:
+        from shared.providers.registry import secret_values
+
+        values: list[str] = []
+        for account in self.provider_accounts().values():
+            if isinstance(account.options, BaseModel):
+                values.extend(secret_values(account.options))
+        return values
+
+
+def _parse_providers(raw: str) -> dict[str, ProviderAccount]:
+    from shared.providers.registry import UnknownProvider, factory
+
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict) or not data:
+        raise ValueError("must be a JSON object mapping store keys (or 'default') to accounts")
+    accounts: dict[str, ProviderAccount] = {}
+    problems: list[str] = []
+    for store, value in data.items():
+        if not isinstance(value, dict) or not isinstance(value.get("provider"), str):
+            problems.append(f'{store}: must be an object with a "provider" name')
+            continue
+        name = value["provider"]
+        if name == "yotpo":
+            problems.append(f"{store}: Yotpo accounts belong in YOTPO_ACCOUNTS")
+            continue
+        try:
+            made = factory(name)
+        except UnknownProvider as exc:
+            problems.append(f"{store}.provider: {exc}")
+            continue
+        try:
+            options = made.account({k: v for k, v in value.items() if k != "provider"})
+        except ValidationError as exc:
+            for err in exc.errors(include_input=False):
+                where = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{store}{'.' + where if where else ''}: {_text(err)}")
+            continue
+        accounts[str(store)] = ProviderAccount(provider=name, options=options)
     if problems:
         raise ValueError("; ".join(problems))
     return accounts
@@ -360,15 +473,25 @@ class ConnectorSettings(CommercetoolsSettings, YotpoSettings, LoggingSettings):
         values = [self.ctp_client_secret.get_secret_value()]
         for account in self.accounts().values():
             values.append(account.api_key.get_secret_value())
+        if isinstance(self, ProviderSettings):
+            values.extend(self.provider_secret_values())
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, SecretStr) and name != "yotpo_accounts":
+            if isinstance(value, SecretStr) and name not in _ACCOUNT_LISTS:
                 values.append(value.get_secret_value())
         return sorted({v for v in values if v})
 
     def extra_problems(self) -> list[str]:
         """Cross-field checks; subclasses add their own."""
-        return self.yotpo_problems()
+        problems = self.yotpo_problems()
+        if isinstance(self, ProviderSettings):
+            yotpo_keys = frozenset(self.accounts()) if not problems else frozenset()
+            problems += self.provider_problems(yotpo_keys)
+        return problems
+
+
+# JSON settings holding several accounts: their secrets are listed one by one, not whole.
+_ACCOUNT_LISTS = frozenset({"yotpo_accounts", "loyalty_providers"})
 
 
 def env_name(field_name: str) -> str:

@@ -1,4 +1,4 @@
-"""Reconcile one order with Yotpo: the ledger protocol (docs/adr/0001-ledger-protocol.md).
+"""Reconcile one order with its loyalty provider: the ledger protocol (docs/adr/0001).
 
 1. read the ledger (with its version) and the current order;
 2. plan = what Yotpo should know − what the ledger says it was told (pure planner);
@@ -7,11 +7,18 @@
 5. a pending operation older than the lease (its worker died) is claimed and sent again.
 
 Every caller — live events, the backfill, in-store sales — goes through here, so nothing can
-be told to Yotpo twice by two different paths.
+be told to the provider twice by two different paths.
+
+The provider is the one serving the order's store (`Runtime.provider_for_store`, ADR 0080):
+its renderer makes the bodies the ledger pins, its adapter (`LoyaltyProvider.send`) sends
+them. An outcome the worker cannot see the end of (a timeout) leaves the operation pending;
+what the next attempt does depends on how the provider deduplicates that kind (`DedupMode`,
+see `_applied_before`). Yotpo's kinds are `none` or `state-upsert`: resent as before (ADR 0001).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +31,9 @@ from shared.domain.customers.customer_sync import customer_member
 from shared.domain.customers.member_identity import MemberView
 from shared.domain.orders.ledger import LedgerOp, OpStatus, OrderLedger
 from shared.domain.orders.order_view import OrderView, order_view, product_collections
-from shared.domain.orders.planner import AccountView, PlannerConfig, plan_order
+from shared.domain.orders.planner import AccountView, OrderPlan, PlannerConfig, plan_order
+from shared.domain.providers.port import DedupMode, PayloadRenderer
+from shared.domain.providers.yotpo import YOTPO_RENDERER
 from shared.errors import (
     CommercetoolsPermanentError,
     ConcurrentModificationError,
@@ -36,8 +45,9 @@ from shared.errors import (
 )
 from shared.logs import log_event
 from shared.orders.ledger_store import LedgerStore
-from shared.runtime import Runtime, YotpoRoute
-from shared.yotpo import YotpoClient, YotpoFields, YotpoRateLimited
+from shared.providers.port import LoyaltyProvider, ProviderRateLimited, SendOutcome
+from shared.runtime import ProviderRoute, Runtime, YotpoRoute
+from shared.yotpo import YotpoRateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +92,16 @@ class DeliveryBudgetUsedUp(YotpoTransientError):
 
 
 class YotpoThrottled(DeliveryBudgetUsedUp):
-    """Yotpo told this account to hold off (a 429's reset) past the delivery's deadline."""
+    """The provider (Yotpo, or another one) told this account to hold off (a 429's reset) past
+    the delivery's deadline."""
+
+
+# An idempotency key that may have expired, and a provider that cannot say whether the first
+# attempt landed: resending could act twice, so the operation waits for an operator.
+UNKNOWN_PAST_IDEMPOTENCY_TTL = (
+    "cannot tell whether the provider applied it and its idempotency key may have expired; "
+    "check the provider, then mark it or replay it"
+)
 
 
 @dataclass(frozen=True)
@@ -136,8 +155,18 @@ class OrderReconciler:
         ledger, version = self._ledger.read(order_id)
         failed = sum(1 for op in ledger.ops.values() if op.status == OpStatus.FAILED)
         if failed:
-            self._settle(ledger, version, lambda lg: lg.reset_failed(self._now()))
+            renderers = self._renderers()
+            self._settle(ledger, version, lambda lg: lg.reset_failed(self._now(), renderers))
         return failed
+
+    def _renderers(self) -> dict[str, PayloadRenderer]:
+        """Every configured provider's renderer by name (a replayed refund is rendered again)."""
+        renderers: dict[str, PayloadRenderer] = {
+            YOTPO_RENDERER.capabilities.provider: YOTPO_RENDERER
+        }
+        for route in self._runtime.provider_routes():
+            renderers.setdefault(route.provider.name, route.provider.renderer)
+        return renderers
 
     def reconcile(self, order_id: str, *, deadline: float | None = None) -> ReconcileOutcome:
         """Bring Yotpo up to date with the order as it is now. Raises TransientError to retry."""
@@ -145,16 +174,16 @@ class OrderReconciler:
             ledger, version = self._ledger.read(order_id)
             order = self._ct.get_by_id("orders", order_id, expand=list(ORDER_EXPAND))
             view = self.view_of(order, ledger)
-            route = self._runtime.yotpo_for_store(view.store_key)
-            account = (
-                AccountView(key=route.key, currencies=frozenset(route.account.currencies))
-                if route
-                else None
-            )
+            route = self._runtime.provider_for_store(view.store_key)
+            renderer = route.provider.renderer if route else YOTPO_RENDERER
             now = self._now()
-            plan = plan_order(view, ledger, self._config, account, now)
+            plan = plan_for_route(route, view, ledger, self._config, now)
             updated = plan.apply(ledger)
-            claimed = [op.key for op in plan.new_ops]
+            claimed = [op.key for op in plan.new_ops if op.status == OpStatus.PENDING]
+            # Planned FAILED: the provider's renderer cannot make a body for it (CANNOT_RENDER).
+            unrendered = tuple(
+                (op.key, op.error or "") for op in plan.new_ops if op.status == OpStatus.FAILED
+            )
             updated, reclaimed = self._reclaim_stale(updated, exclude=claimed, now=now)
             claimed += reclaimed
             if updated != ledger:
@@ -162,10 +191,22 @@ class OrderReconciler:
                     version = self._ledger.write(updated, version)
                 except ConcurrentModificationError:
                     continue
-            if route is not None and ledger.order_op is None and updated.order_op is not None:
-                # The order's first look that plans its earning (this writer won the race):
-                # the one moment its codes are checked, never again on a redelivery.
-                self._flag_foreign_codes(order, route, deadline)
+            # The order's first look that plans its earning (this writer won the race): the one
+            # moment its codes are checked, never again on a redelivery. The codes are Yotpo's
+            # reward codes: only a Yotpo store has them.
+            yotpo = route.yotpo if route is not None else None
+            if yotpo is not None and ledger.order_op is None and updated.order_op is not None:
+                self._flag_foreign_codes(order, yotpo, deadline)
+            for key, error in unrendered:
+                log_event(
+                    logger,
+                    f"{renderer.capabilities.provider}.operation_failed",
+                    level=logging.ERROR,
+                    order_id=order_id,
+                    operation=key,
+                    error=error,
+                    outcome="cannot_render",
+                )
             if not claimed:
                 busy = [op.key for op in updated.ops.values() if op.status == OpStatus.PENDING]
                 if busy:
@@ -175,6 +216,7 @@ class OrderReconciler:
                     )
                 return ReconcileOutcome(
                     order_id,
+                    failed=unrendered,
                     skipped_reason=updated.skipped_reason,
                     blocked_reason=updated.blocked_reason,
                     ledger=updated,
@@ -182,8 +224,11 @@ class OrderReconciler:
             ordered = [key for key in updated.ops if key in set(claimed)]
             if route is None:  # the planner never creates work for an unrouted order
                 self._hand_back(updated, version, ordered)
-                raise PermanentError(f"order {order_id}: no Yotpo account for its store")
-            return self._execute(updated, version, ordered, route, deadline)
+                raise PermanentError(f"order {order_id}: no loyalty account for its store")
+            done = self._execute(updated, version, ordered, route, deadline)
+            if unrendered:
+                return dataclasses.replace(done, failed=unrendered + done.failed)
+            return done
         raise ConcurrentModificationError(
             f"order {order_id}: ledger kept changing under us", current_version=None
         )
@@ -287,7 +332,7 @@ class OrderReconciler:
         ledger: OrderLedger,
         version: int,
         keys: Sequence[str],
-        route: YotpoRoute,
+        route: ProviderRoute,
         deadline: float | None,
     ) -> ReconcileOutcome:
         """Send the operations this worker claimed, in order, settling each in the ledger.
@@ -303,7 +348,7 @@ class OrderReconciler:
         try:
             for key in keys:
                 op = ledger.ops[key]
-                blocker = self._blocker(ledger, op, self._now())
+                blocker = self._blocker(ledger, op, self._now()) or _other_provider(op, route)
                 if blocker:
                     ledger, version = self._settle(
                         ledger,
@@ -313,9 +358,13 @@ class OrderReconciler:
                     unfinished.remove(key)
                     failed.append((key, blocker))
                     continue
+                name = route.provider.name
                 try:
-                    self._send(self._client(route, deadline), op)
-                except YotpoTransientError as exc:
+                    provider = self._provider(route, deadline)
+                    outcome = self._applied_before(provider, op, self._now()) or self._send(
+                        provider, op
+                    )
+                except TransientError as exc:
                     throttled = self._as_throttled(route, exc)
                     if throttled is None:
                         raise
@@ -331,7 +380,7 @@ class OrderReconciler:
                     failed.append((key, error))
                     log_event(
                         logger,
-                        "yotpo.operation_failed",
+                        f"{name}.operation_failed",
                         level=logging.ERROR,
                         order_id=ledger.order_id,
                         operation=key,
@@ -339,7 +388,7 @@ class OrderReconciler:
                         outcome="failed_permanently",
                     )
                     continue
-                # Yotpo has it now: whatever happens next, this one is not handed back.
+                # The provider has it now: whatever happens next, this one is not handed back.
                 unfinished.remove(key)
                 ledger, version = self._settle(
                     ledger, version, lambda lg, k=key: lg.mark_done(k, self._now())
@@ -347,13 +396,13 @@ class OrderReconciler:
                 sent.append(key)
                 log_event(
                     logger,
-                    "yotpo.operation_sent",
+                    f"{name}.operation_sent",
                     order_id=ledger.order_id,
                     operation=key,
                     kind=op.kind,
                     amount_cents=op.amount_cents,
                     account=route.key,
-                    outcome="sent",
+                    outcome=outcome.value,
                 )
         except Exception:
             self._hand_back(ledger, version, unfinished)
@@ -394,21 +443,24 @@ class OrderReconciler:
             outcome="released",
         )
 
-    def _as_throttled(self, route: YotpoRoute, exc: YotpoTransientError) -> YotpoThrottled | None:
-        """Yotpo's rate limit as a deferral (with when to come back); None to raise `exc` as is.
+    def _as_throttled(self, route: ProviderRoute, exc: TransientError) -> YotpoThrottled | None:
+        """The provider's rate limit as a deferral (with when to come back); None to raise
+        `exc` as is.
 
-        `YotpoRateLimited` (the client's limiter out of budget, or a 429 whose reset lies past
-        our deadline): nothing was done, the account is busy, the message is fine.
+        `YotpoRateLimited` / `ProviderRateLimited` (the client's limiter out of budget, or a 429
+        whose reset lies past our deadline): nothing was done, the account is busy, the
+        message is fine.
         """
         if isinstance(exc, DeliveryBudgetUsedUp):  # already says so (YotpoThrottled included)
             return None
-        if not isinstance(exc, YotpoRateLimited):
+        if not isinstance(exc, YotpoRateLimited | ProviderRateLimited):
             return None
         wait = exc.retry_after
-        paused_until = getattr(route.client.limiter, "paused_until", None)
-        if isinstance(paused_until, int | float):
+        paused_until = route.provider.paused_until()
+        if paused_until is not None:
             wait = max(wait, paused_until - self._monotonic())
-        return YotpoThrottled(f"Yotpo rate limit: {exc}", retry_after=wait)
+        label = "Yotpo" if route.yotpo is not None else route.provider.name
+        return YotpoThrottled(f"{label} rate limit: {exc}", retry_after=wait)
 
     def _retry_after(self, ledger: OrderLedger, now: datetime) -> float:
         expires = ledger.claim_expires_at(self._lease)
@@ -443,34 +495,60 @@ class OrderReconciler:
             ),
         )
 
-    def _client(self, route: YotpoRoute, deadline: float | None) -> YotpoClient:
+    def _provider(self, route: ProviderRoute, deadline: float | None) -> LoyaltyProvider:
         if deadline is None:
-            return route.client
+            return route.provider
         now = self._monotonic()
         remaining = deadline - now
-        # A call that must wait out Yotpo's reset beyond our deadline would only fail there;
-        # hand the work back now, saying when to come back.
-        paused_until = getattr(route.client.limiter, "paused_until", None)
-        if isinstance(paused_until, int | float) and paused_until > deadline - _MIN_CALL_SECONDS:
+        # A call that must wait out the provider's reset beyond our deadline would only fail
+        # there; hand the work back now, saying when to come back.
+        paused_until = route.provider.paused_until()
+        if paused_until is not None and paused_until > deadline - _MIN_CALL_SECONDS:
+            label = "Yotpo" if route.yotpo is not None else route.provider.name
             raise YotpoThrottled(
-                "Yotpo rate limit: holding off until its reset", retry_after=paused_until - now
+                f"{label} rate limit: holding off until its reset", retry_after=paused_until - now
             )
         if remaining < _MIN_CALL_SECONDS:
             raise DeliveryBudgetUsedUp("delivery time budget used up; continuing on redelivery")
-        return route.client.bounded(remaining)
+        return route.provider.bounded(remaining)
 
     @staticmethod
-    def _send(client: YotpoClient, op: LedgerOp) -> None:
-        if op.kind == "order":
-            client.create_order(op.payload)
-        elif op.kind == "refund":
-            client.create_refund(op.payload)
-        elif op.kind == "customer":
-            client.upsert_customer(op.payload)
-        elif op.kind == "reward_return":
-            client.adjust_points(op.payload)
-        else:  # a ledger written by a newer version of the connector
-            raise PermanentError(f"unknown operation kind {op.kind!r}")
+    def _applied_before(
+        provider: LoyaltyProvider, op: LedgerOp, now: datetime
+    ) -> SendOutcome | None:
+        """Whether `op` must not be sent because an earlier attempt may have done it: DUPLICATE
+        (it did), None (send it), or PermanentError (cannot tell). By its kind's dedup mode
+        (review §5.5, ADR 0080).
+
+        An earlier attempt may have landed unseen (a timeout): the operation is then still
+        pending, and this is a resend.
+        - natural-key, conflict-on-repeat, state-upsert: a repeat does nothing more (or says
+          409, which the adapter reports as a duplicate): send.
+        - idempotency-key: the operation's key is the idempotency key, so within the
+          provider's TTL of the operation's creation (no attempt is older) a repeat replays
+          the first answer: send. Past it, the key may be forgotten: an operation never
+          settled (`attempts` 0: any attempt so far may have landed) is looked up first
+          (`was_applied`): found → a duplicate, not found → send, cannot tell → it fails for
+          an operator (`UNKNOWN_PAST_IDEMPOTENCY_TTL`) rather than risk acting twice. One an
+          operator replayed after a refusal (`attempts` > 0) is sent.
+        - none (Yotpo's orders, refunds, points adjustments): send, as before the port (the
+          ambiguous window of ADR 0001 is unchanged).
+        """
+        mode = provider.capabilities.dedup_mode(op.kind)
+        if mode == DedupMode.IDEMPOTENCY_KEY and op.attempts == 0:
+            ttl = provider.capabilities.idempotency_ttl_seconds
+            if ttl is None or now - op.created_at >= timedelta(seconds=ttl):
+                applied = provider.was_applied(op.kind, op.payload)
+                if applied is None:
+                    raise PermanentError(UNKNOWN_PAST_IDEMPOTENCY_TTL)
+                if applied:
+                    return SendOutcome.DUPLICATE
+        return None
+
+    @staticmethod
+    def _send(provider: LoyaltyProvider, op: LedgerOp) -> SendOutcome:
+        """Send `op`'s pinned body (its key is the idempotency key, for providers with one)."""
+        return provider.send(op.kind, op.payload, idempotency_key=op.key)
 
     def _settle(
         self,
@@ -491,6 +569,22 @@ class OrderReconciler:
         )
 
 
+def plan_for_route(
+    route: ProviderRoute | None,
+    view: OrderView,
+    ledger: OrderLedger,
+    config: PlannerConfig,
+    now: datetime,
+) -> OrderPlan:
+    """The plan for an order whose store `route` serves (None: no account): its account and
+    its provider's renderer. The reconciler and any dry run (the job's audit) plan alike with
+    `plan_for_route(runtime.provider_for_store(view.store_key), ...)`."""
+    if route is None:
+        return plan_order(view, ledger, config, None, now)
+    account = AccountView(key=route.key, currencies=route.currencies)
+    return plan_order(view, ledger, config, account, now, renderer=route.provider.renderer)
+
+
 def _owning_orders(ledger: OrderLedger, op: LedgerOp) -> list[LedgerOp]:
     """The order operations `op` depends on, in execution order.
 
@@ -500,12 +594,18 @@ def _owning_orders(ledger: OrderLedger, op: LedgerOp) -> list[LedgerOp]:
     """
     orders = [o for o in ledger.ops.values() if o.kind == "order"]
     if op.kind == "refund":
-        named = op.payload.get(YotpoFields.ORDER_ID)
-        return [o for o in orders if o.payload.get(YotpoFields.ORDER_ID) == named]
-    member = op.payload.get(YotpoFields.CUSTOMER_ID)
-    return [
-        o
-        for o in orders
-        if o.payload.get(YotpoFields.COUPON_CODE)
-        and o.payload.get(YotpoFields.CUSTOMER_ID) == member
-    ]
+        named = op.order_ref
+        return [o for o in orders if o.order_ref == named]
+    member = op.member_id
+    return [o for o in orders if o.coupon_codes and o.member_id == member]
+
+
+def _other_provider(op: LedgerOp, route: ProviderRoute) -> str | None:
+    """An operation rendered for another provider than the one serving its store now (the
+    store's provider was changed while it was pending): its body means nothing to this one."""
+    if op.provider == route.provider.name:
+        return None
+    return (
+        f"planned for {op.provider}, but the store is now served by {route.provider.name}; "
+        "restore the store's provider to send it"
+    )

@@ -1,4 +1,4 @@
-"""The ledger of one order: every Yotpo operation the connector decided to send, and its fate.
+"""The ledger of one order: every provider operation the connector decided to send, and its fate.
 
 Stored by the ledger store (`shared/orders/ledger_store.py`) as a commercetools custom object value
 (`model_dump(mode="json")`). Models are immutable: every helper returns a new ledger, so a
@@ -9,18 +9,45 @@ it) → DONE when Yotpo accepted it, or FAILED when Yotpo refused it for good. A
 is owned by whoever wrote or last re-claimed it until its lease runs out; after that, anyone
 may claim it again (its worker is presumed dead). Operation keys are stable and never reused,
 so a key present in any status is never planned again.
+
+Providers (ADR 0080): each operation names the provider it was rendered for (`provider`,
+"yotpo" when absent: every ledger written before there was a choice), pins that provider's
+exact request body (`payload`) and, for operations planned since, the provider-neutral
+operation it was rendered from (`intent`). The planner and the reconciler read what an
+operation said through `order_ref` / `member_id` / `member_email` / `coupon_codes`: from
+Yotpo's body for a Yotpo operation (so an old ledger plans and sends exactly as before), from
+the intent for any other provider.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
 
+from shared.domain.providers.port import (
+    AnyNeutralOp,
+    MemberUpsert,
+    NeutralOp,
+    OpKind,
+    OrderRecorded,
+    PayloadRenderer,
+    PointsReturned,
+    RedemptionCommitted,
+    Reversal,
+    ReversalRenderer,
+    UnsupportedOperation,
+)
 from shared.domain.yotpo_fields import YotpoFields
+
+# Ledgers written before operations named their provider were all Yotpo's.
+LEGACY_PROVIDER = "yotpo"
+# The error of an operation its provider's renderer could not make a body for (it is planned
+# FAILED, with no body, so an operator sees it; a replay renders it again).
+CANNOT_RENDER = "the provider cannot take this operation"
 
 # `updated_at` of a PENDING operation nobody holds: any look may claim it at once.
 UNCLAIMED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,10 +60,10 @@ class OpStatus(StrEnum):
     FAILED = "FAILED"
 
 
-# "reward_return": points given back when an order that used a reward is cancelled (its payload
-# is the body of Yotpo's points-adjust call). Ledgers written before a kind existed still
-# validate: the list only ever grows.
-OpKind = Literal["order", "refund", "customer", "reward_return"]
+# "reward_return": points given back when an order that used a reward is cancelled;
+# "redemption": a reward committed after payment (providers that redeem on use). Ledgers
+# written before a kind existed still validate: the list (`OpKind`) only ever grows.
+__all__ = ["OpKind"]
 
 
 class LedgerOp(BaseModel):
@@ -44,7 +71,10 @@ class LedgerOp(BaseModel):
 
     key: str
     kind: OpKind
-    payload: dict[str, Any]  # the exact Yotpo request body
+    payload: dict[str, Any]  # the exact request body, as the provider's renderer made it
+    provider: str = LEGACY_PROVIDER
+    # The neutral operation `payload` was rendered from (None in ledgers written before).
+    intent: NeutralOp | None = None
     status: OpStatus = OpStatus.PENDING
     attempts: int = 0
     created_at: datetime
@@ -53,15 +83,125 @@ class LedgerOp(BaseModel):
     # Points-relevant amount in minor units (orders: what earned, refunds: what was taken back).
     amount_cents: int | None = None
 
+    # --- what the operation said ------------------------------------------------------------
+    # A Yotpo operation is read from the body Yotpo was sent (old ledgers have nothing else,
+    # and the body is what Yotpo holds); any other provider's from its neutral intent.
+
+    @property
+    def _yotpo_body(self) -> bool:
+        return self.provider == LEGACY_PROVIDER or self.intent is None
+
+    @property
+    def order_ref(self) -> str | None:
+        """The provider order an order operation made, a refund takes from, or a redemption
+        belongs to (None for other kinds)."""
+        if self._yotpo_body:
+            value = self.payload.get(YotpoFields.ORDER_ID)
+            return str(value) if value is not None else None
+        intent = self.intent
+        if isinstance(intent, OrderRecorded | Reversal | RedemptionCommitted):
+            return intent.order_ref
+        return None
+
+    @property
+    def member_id(self) -> str | None:
+        """The member id an order was told under, or a reward return pays back (None: none)."""
+        if self._yotpo_body:
+            field = YotpoFields.ID if self.kind == "customer" else YotpoFields.CUSTOMER_ID
+            value = self.payload.get(field)
+            return str(value) if value else None
+        intent = self.intent
+        if isinstance(intent, OrderRecorded):
+            return intent.member.member_id
+        if isinstance(intent, PointsReturned | MemberUpsert):
+            return intent.member_id
+        return None
+
+    @property
+    def member_email(self) -> str | None:
+        """The email an order was told under."""
+        if self._yotpo_body:
+            value = self.payload.get(YotpoFields.CUSTOMER_EMAIL)
+            return value if isinstance(value, str) else None
+        intent = self.intent
+        return intent.member.email if isinstance(intent, OrderRecorded) else None
+
+    @property
+    def coupon_codes(self) -> tuple[str, ...]:
+        """The codes an order operation carried."""
+        if self._yotpo_body:
+            listed = str(self.payload.get(YotpoFields.COUPON_CODE) or "")
+            return tuple(code for code in listed.split(",") if code)
+        intent = self.intent
+        return intent.coupon_codes if isinstance(intent, OrderRecorded) else ()
+
+    @classmethod
+    def rendered(
+        cls,
+        key: str,
+        intent: AnyNeutralOp,
+        renderer: PayloadRenderer,
+        *,
+        before: Iterable[LedgerOp],
+        now: datetime,
+        amount_cents: int | None = None,
+    ) -> LedgerOp:
+        """A PENDING operation for `intent`, pinning the body `renderer` made (`before`: the
+        operations ahead of it, for a reversal's context, see `render_body`). One the renderer
+        cannot make is planned FAILED with CANNOT_RENDER and no body."""
+        fields: dict[str, Any] = {"payload": {}, "status": OpStatus.PENDING}
+        try:
+            fields["payload"] = render_body(renderer, intent, before, now)
+        except UnsupportedOperation as exc:
+            fields.update(status=OpStatus.FAILED, error=f"{CANNOT_RENDER}: {exc}")
+        return cls(
+            key=key,
+            kind=intent.kind,
+            provider=renderer.capabilities.provider,
+            intent=intent,
+            created_at=now,
+            updated_at=now,
+            amount_cents=amount_cents,
+            **fields,
+        )
+
+
+def render_body(
+    renderer: PayloadRenderer, intent: AnyNeutralOp, before: Iterable[LedgerOp], at: datetime
+) -> dict[str, Any]:
+    """The body of `intent`. A reversal for a provider that needs refund lines is rendered with
+    what it reverses (`ReversalRenderer`): the last order operation not refused that made its
+    order reference, and the bodies of the refunds of that order ahead of it not refused."""
+    if not (isinstance(intent, Reversal) and renderer.capabilities.refund_lines_required):
+        return renderer.render(intent)
+    ahead = [
+        op for op in before if op.order_ref == intent.order_ref and op.status != OpStatus.FAILED
+    ]
+    purchase = next(
+        (
+            op.intent
+            for op in reversed(ahead)
+            if op.kind == "order" and isinstance(op.intent, OrderRecorded)
+        ),
+        None,
+    )
+    earlier = [op.payload for op in ahead if op.kind == "refund"]
+    return cast(ReversalRenderer, renderer).render(
+        intent, purchase=purchase, earlier=earlier, at=at
+    )
+
 
 class OrderLedger(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     order_id: str
     account: str | None = None
     # Pinned when the order operation is planned and never recomputed: a later orderNumber
-    # change must not make a second Yotpo order.
-    yotpo_order_id: str | None = None
+    # change must not make a second provider order. Ledgers written before the provider port
+    # call it `yotpo_order_id`; both names are read, the new one is written.
+    provider_order_ref: str | None = Field(
+        default=None, validation_alias=AliasChoices("provider_order_ref", "yotpo_order_id")
+    )
     currency: str | None = None
     ops: dict[str, LedgerOp] = {}  # insertion order is execution order
     blocked_reason: str | None = None
@@ -70,6 +210,12 @@ class OrderLedger(BaseModel):
     updated_at: datetime | None = None
 
     # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def yotpo_order_id(self) -> str | None:
+        """The pinned provider order reference under its name from before the provider port
+        (callers that still read it: job reports)."""
+        return self.provider_order_ref
 
     @property
     def order_op(self) -> LedgerOp | None:
@@ -216,16 +362,26 @@ class OrderLedger(BaseModel):
         )
         return self._with_op(failed, now)
 
-    def reset_failed(self, now: datetime) -> OrderLedger:
+    def reset_failed(
+        self, now: datetime, renderers: Mapping[str, PayloadRenderer] | None = None
+    ) -> OrderLedger:
         """Operator replay: FAILED operations become PENDING and unclaimed, sent by the next look.
 
         A FAILED refund does not count as refunded, so while it sat there a later refund (or
         the cancellation refund) may have taken its share. Replayed refunds are therefore
         re-capped, in execution order, to what the order still has to give back: a refund with
         nothing left stays FAILED (with `NOTHING_LEFT_TO_REFUND`), a partly covered one is
-        replayed with the smaller amount. Its payload was refused by Yotpo, so changing it
-        cannot contradict anything Yotpo holds. The transient failure count starts again.
+        replayed with the smaller amount. Its payload was refused by the provider, so changing
+        it cannot contradict anything the provider holds. The transient failure count starts
+        again.
+
+        Bodies: a re-capped refund, or an operation its renderer could not make a body for
+        (CANNOT_RENDER), is rendered again from its intent by its provider's renderer
+        (`renderers`, by provider name). A Yotpo refund planned before the port (no intent)
+        gets its `total_amount_cents` changed, as before. One that still cannot be rendered
+        stays FAILED, saying why.
         """
+        renderers = renderers or {}
         ledger = self.model_copy(update={"failure_count": 0, "updated_at": now})
         for op in self.ops.values():
             if op.status != OpStatus.FAILED:
@@ -234,17 +390,51 @@ class OrderLedger(BaseModel):
                 "status": OpStatus.PENDING,
                 "updated_at": UNCLAIMED,
             }
+            amount = op.amount_cents
             if op.kind == "refund":
                 remaining = ledger.earned_amount() - ledger.refunded_amount()
-                amount = op.amount_cents or 0
                 if remaining <= 0:
                     ledger = ledger._with_op(
                         op.model_copy(update={"error": NOTHING_LEFT_TO_REFUND, "updated_at": now}),
                         now,
                     )
                     continue
-                if amount > remaining:
-                    replay["amount_cents"] = remaining
-                    replay["payload"] = {**op.payload, YotpoFields.TOTAL_AMOUNT_CENTS: remaining}
+                if (amount or 0) > remaining:
+                    amount = remaining
+            unrendered = bool(op.error and op.error.startswith(CANNOT_RENDER))
+            if amount != op.amount_cents or unrendered:
+                body = ledger._body_again(op, amount, renderers)
+                if isinstance(body, str):
+                    ledger = ledger._with_op(
+                        op.model_copy(update={"error": body, "updated_at": now}), now
+                    )
+                    continue
+                replay.update(body)
             ledger = ledger._with_op(op.model_copy(update=replay), now)
         return ledger
+
+    def _body_again(
+        self, op: LedgerOp, amount: int | None, renderers: Mapping[str, PayloadRenderer]
+    ) -> dict[str, Any] | str:
+        """The fields of `op` rendered again for `amount`, or why it cannot be."""
+        update: dict[str, Any] = {"amount_cents": amount}
+        intent = op.intent
+        if isinstance(intent, Reversal) and amount is not None:
+            intent = intent.model_copy(update={"amount_minor": amount})
+            update["intent"] = intent
+        renderer = renderers.get(op.provider)
+        if renderer is not None and intent is not None:
+            ahead = list(self.ops.values())
+            ahead = ahead[: ahead.index(op)] if op in ahead else ahead
+            try:
+                update["payload"] = render_body(renderer, intent, ahead, op.created_at)
+            except UnsupportedOperation as exc:
+                return f"{CANNOT_RENDER}: {exc}"
+        elif op.provider == LEGACY_PROVIDER and op.payload:
+            update["payload"] = {**op.payload, YotpoFields.TOTAL_AMOUNT_CENTS: amount}
+        else:
+            return f"{CANNOT_RECAP}: {op.provider}"
+        return update
+
+
+CANNOT_RECAP = "replay needs the operation rendered again and no renderer was given for"

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -101,6 +102,9 @@ class LineItemView(BaseModel):
     net_total_minor: int
     product_type: str | None = None  # the product type's key (or id when not expanded)
     attributes: dict[str, str] = {}  # the variant's attributes that read as text
+    # `taxedPrice.totalTax` (else gross − net) and `taxRate.amount`; None: not calculated.
+    tax_minor: int | None = None
+    tax_rate: Decimal | None = None
     collections: tuple[str, ...] = ()  # the product's categories, as the caller named them
 
 
@@ -286,6 +290,9 @@ def _line_item(
     taxed = _map(item.get("taxedPrice"))
     gross = _optional_amount(taxed.get("totalGross"), currency)
     net = _optional_amount(taxed.get("totalNet"), currency)
+    tax = _optional_amount(taxed.get("totalTax"), currency)
+    if tax is None and gross is not None and net is not None:
+        tax = gross - net
     variant = _map(item.get("variant"))
     name = {k: v for k, v in _map(item.get("name")).items() if isinstance(v, str)}
     product_id = _text(item.get("productId"))
@@ -302,7 +309,22 @@ def _line_item(
         product_type=_reference_key(item.get("productType")),
         attributes=_attributes(variant),
         collections=tuple((collections or {}).get(product_id or "", ())),
+        tax_minor=tax,
+        tax_rate=_tax_rate(item.get("taxRate")),
     )
+
+
+def _tax_rate(rate: Any) -> Decimal | None:
+    """`TaxRate.amount` ("Number Percentage in the range of 0-1",
+    https://docs.commercetools.com/api/projects/taxCategories#taxrate) as an exact decimal."""
+    amount = _map(rate).get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
+        return None
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and 0 <= value <= 1 else None
 
 
 def _discount_codes(order: Mapping[str, Any]) -> tuple[DiscountCodeView, ...]:

@@ -1,4 +1,5 @@
-"""The pure planner: what Yotpo must still be told about an order, given what it was told.
+"""The pure planner: what the loyalty provider must still be told about an order, given what it
+was told.
 
 `plan_order(view, ledger, config, account, now)` compares the order as it is now with the
 ledger and returns the operations to add. Calling it again after applying its plan returns an
@@ -8,13 +9,14 @@ what keeps points right under at-least-once, unordered delivery.
 Rules, in the order they are checked:
 1. A blocked ledger gets nothing, ever.
 2. A cancelled order that never had an order operation is blocked ("cancelled_before_earning").
-3. Skips (re-evaluated on every look, nothing planned while they hold): no Yotpo account for
-   the order's store, the order's currency not enabled for that account. A missing email, or a
-   member id that needs the customer when the customer was not read ("member_unknown"), only
-   holds back the earning (the order operation needs them; refunds of an order already told to
-   Yotpo do not).
+3. Skips (re-evaluated on every look, nothing planned while they hold): no provider account
+   for the order's store, the order's currency not enabled for that account, an order told to
+   another provider than the store's now ("provider_changed"). A missing email, a member id
+   that needs the customer when the customer was not read ("member_unknown"), or an
+   EARNING_TRIGGER the provider cannot earn on ("earning_trigger_unsupported") only hold back
+   the earning (refunds of an order already told to the provider do not need them).
 4. Earning: trigger met, no order operation yet, not cancelled → one `order` operation.
-   The Yotpo order id is pinned in the ledger with it.
+   The provider order reference (the Yotpo order id) is pinned in the ledger with it.
 5. Refunds, only once an order operation exists (or is in the same plan, before them), never
    more in total than what was earned: per Refund transaction (`payments`) or per refunded
    return item (`returns`).
@@ -30,9 +32,15 @@ Rules, in the order they are checked:
    Yotpo order "{order id}-{n}" under the right member, so all its points end on one member
    and every later refund follows the new Yotpo order (ADR 0010).
 
-Payload fields are the documented ones of Create Order
-(https://loyaltyapi.yotpo.com/reference/create-order) and Create Refund
-(https://loyaltyapi.yotpo.com/reference/create-refund); see `_order_payload` (ADR 0011).
+The planner says what to tell with provider-neutral operations (`shared/domain/providers/port`:
+`OrderRecorded`, `Reversal`, `MemberUpsert`, `PointsReturned`); the store's provider renderer
+(`renderer=`, Yotpo's by default) turns each into the exact request body the ledger pins with
+it (ADR 0080). Yotpo's bodies are the documented ones of Create Order and Create Refund
+(`shared/domain/providers/yotpo.py`, ADR 0011). What earlier operations said is read back
+through the ledger operation (`LedgerOp.order_ref`, `.member_id`, `.member_email`,
+`.coupon_codes`), so a ledger written before the port plans the same. A kind the store's
+provider does not take (`Capabilities.dedup`) is not planned for it; one its renderer cannot
+make a body for is planned FAILED, for an operator to see.
 
 Trigger `paid` holds when the payment state is Paid or a Charge transaction succeeded: the
 payment state can move on (e.g. to CreditOwed after a refund) before the first look, and a
@@ -41,84 +49,73 @@ late look must still earn what an early one would have.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.domain.customers.customer_sync import CustomerSyncConfig
-from shared.domain.money import allocate
 from shared.domain.orders.ledger import LedgerOp, OpStatus, OrderLedger
+from shared.domain.orders.order_facts import (
+    CHANNEL_OFFLINE,
+    CHANNEL_ONLINE,
+    REFUND_KEY_PREFIX,
+    RETURN_REFUND_PREFIX,
+    earning_base,
+    member_of,
+    member_unresolved,
+    new_order_ref,
+    order_recorded,
+    refunds_due,
+)
 from shared.domain.orders.order_view import (
     ORDER_STATE_COMPLETE,
     PAYMENT_STATE_PAID,
-    RETURN_PAYMENT_REFUNDED,
     SHIPMENT_STATES_SHIPPED,
-    LineItemView,
     OrderView,
 )
-from shared.domain.yotpo_fields import YotpoFields as F
+from shared.domain.orders.planner_config import PlannerConfig
+from shared.domain.providers.port import (
+    AnyNeutralOp,
+    MemberUpsert,
+    OrderRecorded,
+    PayloadRenderer,
+    PointsReturned,
+    ReturnedLine,
+    Reversal,
+    StoreLocation,
+)
+from shared.domain.providers.yotpo import YOTPO_RENDERER
 
-# Documented Create Order fields not (yet) spelled in YotpoFields, all from
-# https://loyaltyapi.yotpo.com/reference/create-order.
-IGNORE_IP_UA = F.IGNORE_IP_UA
-CHANNEL_TYPE = "channel_type"
-STORE_ADDRESS = "store_address"
-STORE_CITY = "store_city"
-STORE_STATE = "store_state"
-CLERK_EMPLOYEE_ID = "clerk_employee_id"
-CLERK_NAME = "clerk_name"
-ITEM_COLLECTIONS = "collections"
-ITEM_TYPE = "type"
-ITEM_VENDOR = "vendor"
-CHANNEL_ONLINE = "online"
-CHANNEL_OFFLINE = "offline"
+# Re-exported: the settings and callers import them from here.
+__all__ = [
+    "CHANNEL_OFFLINE",
+    "CHANNEL_ONLINE",
+    "RETURN_REFUND_PREFIX",
+    "PlannerConfig",
+    "StoreLocation",
+]
+
 
 CANCELLED_BEFORE_EARNING = "cancelled_before_earning"
 NO_ACCOUNT_FOR_STORE = "no_account_for_store"
 CURRENCY_NOT_ENABLED = "currency_not_enabled"
 NO_EMAIL = "no_email"
 MEMBER_UNKNOWN = "member_unknown"  # MEMBER_ID_SOURCE needs the customer, and it was not read
+# The store's provider cannot earn on EARNING_TRIGGER (Capabilities.earning_triggers).
+EARNING_TRIGGER_UNSUPPORTED = "earning_trigger_unsupported"
+# The order was told to another provider than the one its store has now.
+PROVIDER_CHANGED = "provider_changed"
 
 ORDER_KEY_PREFIX = "order:"
-REFUND_KEY_PREFIX = "refund:"
 CUSTOMER_KEY_PREFIX = "customer:"
 REWARD_RETURN_KEY_PREFIX = "reward_return:"
 CANCEL_REFUND_SUFFIX = "-cancel"
 MOVED_REFUND_SUFFIX = "-moved"
-RETURN_REFUND_PREFIX = "return-"
-
-
-class StoreLocation(BaseModel):
-    """A physical store whose sales are imported as orders (setting INSTORE_STORES)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    address: str | None = None
-    city: str | None = None
-    state: str | None = None
-
-
-class PlannerConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    earning_trigger: Literal["created", "paid", "shipped", "completed"] = "paid"
-    yotpo_order_status: str = "paid"
-    order_id_source: Literal["orderNumber", "id"] = "orderNumber"
-    amount_base: Literal["total", "subtotal"] = "total"
-    item_id_source: Literal["sku", "productId"] = "sku"
-    locale: str = "en"
-    refund_source: Literal["payments", "returns"] = "payments"
-    return_reward_points_on_cancel: bool = True
-    members: CustomerSyncConfig = CustomerSyncConfig()
-    # Store key → location: imported orders of these stores are in-store sales.
-    instore_stores: dict[str, StoreLocation] = {}
-    item_vendor_attribute: str | None = None  # a variant attribute naming the vendor/brand
 
 
 class AccountView(BaseModel):
-    """The Yotpo account an order's store routes to."""
+    """The provider account an order's store routes to."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -130,13 +127,14 @@ class AccountView(BaseModel):
 
 
 class OrderPlan(BaseModel):
-    """The difference between what Yotpo should know and what the ledger says it was told."""
+    """The difference between what the provider should know and what the ledger says it was
+    told."""
 
     model_config = ConfigDict(frozen=True)
 
     planned_at: datetime
     new_ops: list[LedgerOp] = []  # to add as PENDING, in execution order
-    pin_yotpo_order_id: str | None = None
+    pin_yotpo_order_id: str | None = None  # the provider order reference to pin (old name)
     account: str | None = None
     currency: str | None = None
     blocked_reason: str | None = None  # a new block to record
@@ -159,8 +157,8 @@ class OrderPlan(BaseModel):
             if clash:
                 raise ValueError(f"plan adds operations already in the ledger: {clash}")
             update["ops"] = {**ledger.ops, **{op.key: op for op in self.new_ops}}
-        if self.pin_yotpo_order_id and ledger.yotpo_order_id is None:
-            update["yotpo_order_id"] = self.pin_yotpo_order_id
+        if self.pin_yotpo_order_id and ledger.provider_order_ref is None:
+            update["provider_order_ref"] = self.pin_yotpo_order_id
         if self.account and ledger.account is None:
             update["account"] = self.account
         if self.currency and ledger.currency is None:
@@ -181,15 +179,20 @@ def plan_order(
     config: PlannerConfig,
     account: AccountView | None,
     now: datetime,
+    *,
+    renderer: PayloadRenderer = YOTPO_RENDERER,
 ) -> OrderPlan:
-    """What Yotpo must still be told about this order (rules in the module docstring)."""
+    """What the provider must still be told about this order (rules in the module docstring).
+
+    `renderer`: the provider of the order's store renders every new operation's body."""
+    emit = _Emit(renderer, now, ledger)
     if ledger.blocked_reason:
         return OrderPlan(planned_at=now)
     if view.cancelled and ledger.order_op is None:
-        if _member_unresolved(view, config):
+        if member_unresolved(view, config):
             return OrderPlan(planned_at=now, skipped_reason=MEMBER_UNKNOWN)
         # Points go back only through a Yotpo account that routes this order.
-        spent = _spent_reward_return_op(view, ledger, config, now) if account else None
+        spent = _spent_reward_return_op(view, ledger, config, emit) if account else None
         return OrderPlan(
             planned_at=now,
             new_ops=[spent] if spent is not None else [],
@@ -199,56 +202,63 @@ def plan_order(
         return OrderPlan(planned_at=now, skipped_reason=NO_ACCOUNT_FOR_STORE)
     if not account.accepts(view.currency):
         return OrderPlan(planned_at=now, skipped_reason=CURRENCY_NOT_ENABLED)
+    told_to = ledger.order_op.provider if ledger.order_op is not None else None
+    if told_to is not None and told_to != renderer.capabilities.provider:
+        # The order's points are with the provider it was told to; another one cannot take
+        # its refunds. Nothing is planned until the store's provider is that one again.
+        return OrderPlan(planned_at=now, skipped_reason=PROVIDER_CHANGED)
 
     new_ops: list[LedgerOp] = []
     pin: str | None = None
     told = _Told.of(ledger)
     if told.first is None:
+        if config.earning_trigger not in renderer.capabilities.earning_triggers:
+            return OrderPlan(planned_at=now, skipped_reason=EARNING_TRIGGER_UNSUPPORTED)
         if not _trigger_met(view, config):
             return OrderPlan(planned_at=now)  # refunds wait for the earning
         if view.customer_email is None:
             return OrderPlan(planned_at=now, skipped_reason=NO_EMAIL)
-        if _member_unresolved(view, config):
+        if member_unresolved(view, config):
             return OrderPlan(planned_at=now, skipped_reason=MEMBER_UNKNOWN)
-        pinned = ledger.yotpo_order_id or _yotpo_order_id(view, config)
-        pin = pinned if ledger.yotpo_order_id is None else None
-        order_op = _order_op(view, config, pinned, pinned, now)
+        pinned = ledger.provider_order_ref or new_order_ref(view, config)
+        pin = pinned if ledger.provider_order_ref is None else None
+        order_op = _order_op(view, config, pinned, pinned, emit)
         new_ops.append(order_op)
         told = told.with_order(order_op)
     else:
-        pinned = ledger.yotpo_order_id or str(told.first.payload[F.ORDER_ID])
+        pinned = ledger.provider_order_ref or str(told.first.order_ref)
 
-    # What the order earned (the base refunds are shares of) and what Yotpo still holds of it.
+    # What the order earned (the base refunds are shares of) and what the provider still holds.
     earned = told.base
     remaining = told.earned_total - ledger.refunded_amount()
 
-    current = told.current_yotpo_order_id or pinned
-    for key, amount, items in _refunds_due(view, config, earned):
+    current = told.current_order_ref or pinned
+    for key, amount, reason, lines in refunds_due(view, config, earned):
         if key in ledger.ops:
             continue
         amount = min(amount, remaining)
         if amount <= 0:
             continue  # nothing left to give back: not sent, not recorded
-        new_ops.append(_refund_op(key, current, amount, view.currency, now, items))
+        new_ops.append(_refund_op(key, current, amount, view, emit, reason, told, lines))
         remaining -= amount
 
-    # Refunds seen now go to the Yotpo order that holds the points; then what remains moves.
-    moved = _move_to_member(view, ledger, config, told, pinned, remaining, now)
+    # Refunds seen now go to the provider order that holds the points; then what remains moves.
+    moved = _move_to_member(view, ledger, config, told, pinned, remaining, emit)
     new_ops.extend(moved)
     if moved:
         told = told.with_order(moved[-1])
-        current = told.current_yotpo_order_id or pinned
+        current = told.current_order_ref or pinned
 
     if view.cancelled:
         cancel_key = f"{REFUND_KEY_PREFIX}{pinned}{CANCEL_REFUND_SUFFIX}"
         if cancel_key not in ledger.ops and remaining > 0:
-            new_ops.append(_refund_op(cancel_key, current, remaining, view.currency, now))
-        reward_return = _reward_return_op(view, ledger, config, told, pinned, now)
+            new_ops.append(_refund_op(cancel_key, current, remaining, view, emit, "cancel", told))
+        reward_return = _reward_return_op(view, ledger, config, told, pinned, emit)
         if reward_return is not None:
             new_ops.append(reward_return)
 
     if not moved:
-        customer_op = _customer_op(view, ledger, config, told, now)
+        customer_op = _customer_op(view, ledger, config, told, emit)
         if customer_op is not None:
             new_ops.append(customer_op)
 
@@ -262,8 +272,29 @@ def plan_order(
     )
 
 
+@dataclass(frozen=True)
+class _Emit:
+    """Makes the ledger operation of a neutral one: rendered by the store's provider, now."""
+
+    renderer: PayloadRenderer
+    now: datetime
+    ledger: OrderLedger
+    made: list[LedgerOp] = field(default_factory=list)  # this plan's, in the order made
+
+    def supports(self, kind: str) -> bool:
+        return self.renderer.capabilities.supports(kind)
+
+    def op(self, key: str, intent: AnyNeutralOp, *, amount: int | None = None) -> LedgerOp:
+        before = (*self.ledger.ops.values(), *self.made)
+        made = LedgerOp.rendered(
+            key, intent, self.renderer, before=before, now=self.now, amount_cents=amount
+        )
+        self.made.append(made)
+        return made
+
+
 class _Told(BaseModel):
-    """What the ledger says Yotpo was told about the order's earning (pure reading)."""
+    """What the ledger says the provider was told about the order's earning (pure reading)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -286,7 +317,7 @@ class _Told(BaseModel):
 
     @property
     def base(self) -> int:
-        """What the order earned when first told (0 when Yotpo refused it)."""
+        """What the order earned when first told (0 when the provider refused it)."""
         first = self.first
         if first is None or first.status == OpStatus.FAILED:
             return 0
@@ -299,14 +330,14 @@ class _Told(BaseModel):
 
     @property
     def current(self) -> LedgerOp | None:
-        """The Yotpo order refunds go to: the last one not refused."""
+        """The provider order refunds go to: the last one not refused."""
         live = self.live
         return live[-1] if live else self.first
 
     @property
-    def current_yotpo_order_id(self) -> str | None:
+    def current_order_ref(self) -> str | None:
         current = self.current
-        return str(current.payload[F.ORDER_ID]) if current is not None else None
+        return str(current.order_ref) if current is not None else None
 
 
 def _trigger_met(view: OrderView, config: PlannerConfig) -> bool:
@@ -320,269 +351,46 @@ def _trigger_met(view: OrderView, config: PlannerConfig) -> bool:
     return view.order_state == ORDER_STATE_COMPLETE
 
 
-def _yotpo_order_id(view: OrderView, config: PlannerConfig) -> str:
-    if config.order_id_source == "orderNumber" and view.order_number:
-        return view.order_number
-    return view.id
-
-
-def _earning_base(view: OrderView, config: PlannerConfig) -> int:
-    base = view.total_gross_minor if config.amount_base == "total" else view.subtotal_net_minor
-    return max(base, 0)
-
-
-def _coupon_codes(view: OrderView) -> list[str]:
-    """Every code the order carries, for `coupon_code` ("Comma-separated list of coupon codes
-    used on the order", https://loyaltyapi.yotpo.com/reference/create-order).
-
-    The loyalty reward code first (Yotpo deducts delayed-redemption points only when an order
-    carries it, https://support.yotpo.com/docs/implementing-redemptions-via-api), then a
-    referral code the checkout captured, then the shop's applied discount codes whose text is
-    known (a reward turned into a commercetools discount code appears once). A code holding a
-    comma cannot travel in the list and is left out.
-    """
-    codes: list[str] = []
-    for code in (view.loyalty_reward_code, view.referral_code, *view.code_strings):
-        if code and "," not in code and code not in codes:
-            codes.append(code)
-    return codes
-
-
-def _item_name(line: LineItemView, locale: str) -> str:
-    if line.name.get(locale):
-        return line.name[locale]
-    return next((name for name in line.name.values() if name), "")
-
-
-def _item_id(line: LineItemView, config: PlannerConfig) -> str:
-    if config.item_id_source == "sku":
-        return line.sku or line.product_id or line.id
-    return line.product_id or line.sku or line.id
-
-
-def _member_unresolved(view: OrderView, config: PlannerConfig) -> bool:
-    """The member id depends on the customer (MEMBER_ID_SOURCE) and the customer was not read."""
-    return bool(view.customer_id) and view.member is None and config.members.identity.needs_customer
-
-
-def _member(view: OrderView) -> tuple[str | None, str | None]:
-    """(member id, email) the order is told under: its customer's member, else the order's."""
-    if view.customer_id is None:
-        return None, view.customer_email
-    if view.member is not None:
-        return view.member.member_id, view.member.email or view.customer_email
-    return view.customer_id, view.customer_email
-
-
-def _instore(view: OrderView, config: PlannerConfig) -> StoreLocation | None:
-    """The store of an in-store sale: an imported order (no cart) of a configured store."""
-    if view.from_cart or view.store_key is None:
-        return None
-    return config.instore_stores.get(view.store_key)
-
-
-def _customer_block(view: OrderView, config: PlannerConfig) -> dict[str, Any]:
-    """The order's `customer` object: `has_account`, `tags`, `opted_in` (Create Order)."""
-    block: dict[str, Any] = {F.HAS_ACCOUNT: view.customer_id is not None}
-    member = view.member
-    if member is not None and member.tags_known:
-        # "Include this if customer-based include or exclude rules are configured."
-        block[F.TAGS] = ",".join(member.tags)
-    if member is not None:
-        opted = member.opted_in
-    else:
-        opted = True if config.members.opt_in_policy == "always" else None
-    if opted is not None:
-        block[F.OPTED_IN] = opted
-    return block
-
-
-def _order_tags(view: OrderView, channel: str | None) -> list[str]:
-    """Order tags Yotpo's order rules can match: the store key and the sales channel.
-
-    Only facts the shopper cannot write: never a cart custom field.
-    """
-    tags = [view.store_key, channel]
-    return [t.replace(",", " ") for t in tags if t]
-
-
-def _item(line: LineItemView, config: PlannerConfig) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        F.ID: _item_id(line, config),
-        F.ITEM_NAME: _item_name(line, config.locale),
-        F.ITEM_PRICE_CENTS: line.unit_price_minor,
-        F.ITEM_QUANTITY: line.quantity,
-    }
-    # Product rules in Yotpo's admin ("exclude the gift card collection") match these.
-    if line.collections:
-        item[ITEM_COLLECTIONS] = ",".join(c.replace(",", " ") for c in line.collections)
-    if line.product_type:
-        item[ITEM_TYPE] = line.product_type
-    vendor = line.attributes.get(config.item_vendor_attribute or "")
-    if vendor:
-        item[ITEM_VENDOR] = vendor
-    return item
-
-
-def _order_payload(
-    view: OrderView,
-    config: PlannerConfig,
-    yotpo_order_id: str,
-    amount: int,
-    *,
-    with_codes: bool = True,
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {F.ORDER_ID: yotpo_order_id}
-    member_id, email = _member(view)
-    if member_id:
-        payload[F.CUSTOMER_ID] = member_id
-    payload[F.CUSTOMER_EMAIL] = email
-    payload[F.TOTAL_AMOUNT_CENTS] = amount
-    payload[F.DISCOUNT_AMOUNT_CENTS] = max(view.discount_minor, 0)
-    codes = _coupon_codes(view) if with_codes else []
-    if codes:
-        payload[F.COUPON_CODE] = ",".join(codes)
-    payload[F.CURRENCY_CODE] = view.currency
-    payload[F.CREATED_AT] = view.created_at.isoformat()
-    payload[F.STATUS] = config.yotpo_order_status
-    payload[F.ITEMS] = [_item(line, config) for line in view.line_items]
-    payload[F.CUSTOMER] = _customer_block(view, config)
-    store = _instore(view, config)
-    channel = CHANNEL_OFFLINE if store is not None else CHANNEL_ONLINE if view.from_cart else None
-    if channel:
-        payload[CHANNEL_TYPE] = channel
-    tags = _order_tags(view, channel)
-    if tags:
-        payload[F.TAGS] = ",".join(tags)
-    if store is not None:
-        for field, value in (
-            (STORE_ADDRESS, store.address),
-            (STORE_CITY, store.city),
-            (STORE_STATE, store.state),
-        ):
-            if value:
-                payload[field] = value
-    if not view.from_cart:
-        if view.clerk_employee_id:
-            payload[CLERK_EMPLOYEE_ID] = view.clerk_employee_id
-        if view.clerk_name:
-            payload[CLERK_NAME] = view.clerk_name
-    if view.ip_address:
-        payload[F.IP_ADDRESS] = view.ip_address
-    if view.user_agent:
-        payload[F.USER_AGENT] = view.user_agent
-    if not (view.ip_address and view.user_agent):
-        # Create Order lists ip_address and user_agent as required, with `ignore_ip_ua`
-        # ("Ignore IP address and user-agent fraud checks for this order") for orders that
-        # have none: server-side, back-office, backfilled and in-store orders.
-        payload[IGNORE_IP_UA] = True
-    return payload
-
-
 def _order_op(
     view: OrderView,
     config: PlannerConfig,
     key_id: str,
-    yotpo_order_id: str,
-    now: datetime,
+    order_ref: str,
+    emit: _Emit,
     *,
     amount: int | None = None,
     with_codes: bool = True,
 ) -> LedgerOp:
-    amount = _earning_base(view, config) if amount is None else amount
-    return LedgerOp(
-        key=f"{ORDER_KEY_PREFIX}{key_id}",
-        kind="order",
-        payload=_order_payload(view, config, yotpo_order_id, amount, with_codes=with_codes),
-        status=OpStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-        amount_cents=amount,
-    )
+    amount = earning_base(view, config) if amount is None else amount
+    intent = order_recorded(view, config, order_ref, amount, with_codes=with_codes)
+    return emit.op(f"{ORDER_KEY_PREFIX}{key_id}", intent, amount=amount)
 
 
 def _refund_op(
     key: str,
-    yotpo_order_id: str,
+    order_ref: str,
     amount: int,
-    currency: str,
-    now: datetime,
-    items: list[dict[str, Any]] | None = None,
+    view: OrderView,
+    emit: _Emit,
+    reason: Literal["refund", "return", "cancel", "moved"],
+    told: _Told,
+    lines: tuple[ReturnedLine, ...] = (),
 ) -> LedgerOp:
-    payload: dict[str, Any] = {
-        F.ID: key.removeprefix(REFUND_KEY_PREFIX),
-        F.ORDER_ID: yotpo_order_id,
-        F.TOTAL_AMOUNT_CENTS: amount,
-        F.CURRENCY: currency,
-    }
-    if items:
-        # `items[].id` "must match the item ID used when the order was created".
-        payload[F.ITEMS] = items
-    return LedgerOp(
-        key=key,
-        kind="refund",
-        payload=payload,
-        status=OpStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-        amount_cents=amount,
+    # The member the reversed order was told under (a provider that files reversals by member).
+    owner = next((op for op in reversed(told.orders) if op.order_ref == order_ref), None)
+    intent = Reversal(
+        refund_ref=key.removeprefix(REFUND_KEY_PREFIX),
+        order_ref=order_ref,
+        amount_minor=amount,
+        currency=view.currency,
+        reason=reason,
+        lines=lines,
+        ct_order_id=view.id,
+        member=owner.intent.member
+        if owner is not None and isinstance(owner.intent, OrderRecorded)
+        else None,
     )
-
-
-_Due = tuple[str, int, list[dict[str, Any]] | None]
-
-
-def _refunds_due(view: OrderView, config: PlannerConfig, earned: int) -> Iterator[_Due]:
-    """(key, amount in earning terms, items) of every refund the order shows, uncapped."""
-    if config.refund_source == "payments":
-        yield from _payment_refunds(view, config, earned)
-    else:
-        yield from _return_refunds(view, config)
-
-
-def _payment_refunds(view: OrderView, config: PlannerConfig, earned: int) -> Iterator[_Due]:
-    for refund in view.refunds:
-        if refund.amount_minor <= 0:
-            continue
-        if config.amount_base == "total":
-            amount = refund.amount_minor
-        elif view.total_gross_minor > 0:
-            # The shopper got back this share of what they paid; take back the same share of
-            # what earned.
-            amount = allocate(earned, refund.amount_minor, view.total_gross_minor)
-        else:
-            amount = 0
-        yield f"{REFUND_KEY_PREFIX}{refund.transaction_id}", amount, None
-
-
-def _return_refunds(view: OrderView, config: PlannerConfig) -> Iterator[_Due]:
-    """Refunded return items, each worth its units' share of its line's total.
-
-    Shares are cumulative over every return item of the line in a stable order (return infos
-    as listed, then items), refunded or not, so an item's amount never depends on which other
-    items were refunded when it was looked at, and all units of a line add up to the line total.
-    """
-    lines = {line.id: line for line in view.line_items}
-    returned_so_far: dict[str, int] = {}
-    for info in view.return_infos:
-        for item in info.items:
-            line = lines.get(item.line_item_id or "")
-            if line is None or line.quantity <= 0 or item.quantity <= 0:
-                continue  # custom line items and unknown lines earned nothing of their own
-            total = (
-                line.taxed_total_gross_minor
-                if config.amount_base == "total"
-                else line.net_total_minor
-            )
-            before = returned_so_far.get(line.id, 0)
-            after = before + item.quantity
-            returned_so_far[line.id] = after
-            share = allocate(total, min(after, line.quantity), line.quantity) - allocate(
-                total, min(before, line.quantity), line.quantity
-            )
-            if item.payment_state == RETURN_PAYMENT_REFUNDED and share > 0:
-                items = [{F.ID: _item_id(line, config), F.ITEM_QUANTITY: item.quantity}]
-                yield f"{REFUND_KEY_PREFIX}{RETURN_REFUND_PREFIX}{item.id}", share, items
+    return emit.op(key, intent, amount=amount)
 
 
 def _customer_op(
@@ -590,7 +398,7 @@ def _customer_op(
     ledger: OrderLedger,
     config: PlannerConfig,
     told: _Told,
-    now: datetime,
+    emit: _Emit,
 ) -> LedgerOp | None:
     """A guest order since assigned to a customer with the order's email: attach the member id.
 
@@ -600,25 +408,18 @@ def _customer_op(
     belongs to another member).
     """
     current = told.current
-    if current is None or not view.customer_id or _member_unresolved(view, config):
+    if current is None or not view.customer_id or member_unresolved(view, config):
         return None
-    if current.payload.get(F.CUSTOMER_ID):
+    if current.member_id or not emit.supports("customer"):
         return None
-    member_id, email = _member(view)
-    told_email = current.payload.get(F.CUSTOMER_EMAIL)
-    if not member_id or not email or not _same_email(email, told_email):
+    member_id, email = member_of(view)
+    if not member_id or not email or not _same_email(email, current.member_email):
         return None
     key = f"{CUSTOMER_KEY_PREFIX}{view.customer_id}"
     if key in ledger.ops:
         return None
-    return LedgerOp(
-        key=key,
-        kind="customer",
-        payload={F.ID: member_id, F.EMAIL: email},
-        status=OpStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-    )
+    intent = MemberUpsert(member_id=member_id, email=email, ct_customer_id=view.customer_id)
+    return emit.op(key, intent)
 
 
 def _same_email(a: Any, b: Any) -> bool:
@@ -632,9 +433,9 @@ def _move_to_member(
     told: _Told,
     pinned: str,
     remaining: int,
-    now: datetime,
+    emit: _Emit,
 ) -> list[LedgerOp]:
-    """Move an order Yotpo holds under another member to the customer's member.
+    """Move an order the provider holds under another member to the customer's member.
 
     Only when the customer was read (`view.member`), the Yotpo order told so far was not
     refused (a pending one goes out first: the ledger keeps execution order, and the refund
@@ -653,26 +454,26 @@ def _move_to_member(
         or current.status == OpStatus.FAILED
     ):
         return []
-    told_id = current.payload.get(F.CUSTOMER_ID)
+    told_id = current.member_id
     if told_id:
         # Told under this customer, by its member id or by its commercetools id (a changed
         # MEMBER_ID_SOURCE must not move every order looked at again): it is where it belongs.
         if told_id in (member.member_id, member.customer_id):
             return []
-    elif not member.email or _same_email(member.email, current.payload.get(F.CUSTOMER_EMAIL)):
+    elif not member.email or _same_email(member.email, current.member_email):
         return []  # the guest's member becomes the customer's: `_customer_op`
-    current_id = str(current.payload[F.ORDER_ID])
+    current_id = str(current.order_ref)
     refund_key = f"{REFUND_KEY_PREFIX}{current_id}{MOVED_REFUND_SUFFIX}"
     new_id = f"{pinned}-{len(told.orders) + 1}"
     if refund_key in ledger.ops or f"{ORDER_KEY_PREFIX}{new_id}" in ledger.ops:
         return []
-    refund = _refund_op(refund_key, current_id, remaining, view.currency, now)
-    order = _order_op(view, config, new_id, new_id, now, amount=remaining, with_codes=False)
+    refund = _refund_op(refund_key, current_id, remaining, view, emit, "moved", told)
+    order = _order_op(view, config, new_id, new_id, emit, amount=remaining, with_codes=False)
     return [refund, order]
 
 
 def _spent_reward_return_op(
-    view: OrderView, ledger: OrderLedger, config: PlannerConfig, now: datetime
+    view: OrderView, ledger: OrderLedger, config: PlannerConfig, emit: _Emit
 ) -> LedgerOp | None:
     """Points of an immediately deducted reward, given back when its order is cancelled before
     Yotpo was told about the order.
@@ -685,10 +486,11 @@ def _spent_reward_return_op(
     customer; the points go to the member the order would have been told under.
     """
     reward = view.reward
-    key = f"{REWARD_RETURN_KEY_PREFIX}{_yotpo_order_id(view, config)}"
-    member_id, _ = _member(view)
+    key = f"{REWARD_RETURN_KEY_PREFIX}{new_order_ref(view, config)}"
+    member_id, _ = member_of(view)
     if (
         not config.return_reward_points_on_cancel
+        or not emit.supports("reward_return")
         or key in ledger.ops
         or reward is None
         or not reward.verified
@@ -700,24 +502,10 @@ def _spent_reward_return_op(
         or not member_id
     ):
         return None
-    return _points_back(key, member_id, reward.points, _yotpo_order_id(view, config), now)
-
-
-def _points_back(key: str, member_id: str, points: int, order_id: str, now: datetime) -> LedgerOp:
-    return LedgerOp(
-        key=key,
-        kind="reward_return",
-        payload={
-            F.CUSTOMER_ID: member_id,
-            F.POINT_ADJUSTMENT_AMOUNT: points,
-            F.APPLY_ADJUSTMENT_TO_POINTS_EARNED: False,
-            F.HISTORY_TITLE: f"Points returned: order {order_id} was cancelled",
-            F.VISIBLE_TO_CUSTOMER: True,
-        },
-        status=OpStatus.PENDING,
-        created_at=now,
-        updated_at=now,
+    intent = PointsReturned(
+        member_id=member_id, points=reward.points, order_ref=new_order_ref(view, config)
     )
+    return emit.op(key, intent)
 
 
 def _reward_return_op(
@@ -726,7 +514,7 @@ def _reward_return_op(
     config: PlannerConfig,
     told: _Told,
     pinned: str,
-    now: datetime,
+    emit: _Emit,
 ) -> LedgerOp | None:
     """Points spent on a reward, given back when the order that used it is cancelled.
 
@@ -750,6 +538,7 @@ def _reward_return_op(
     key = f"{REWARD_RETURN_KEY_PREFIX}{pinned}"
     if (
         not config.return_reward_points_on_cancel
+        or not emit.supports("reward_return")
         or key in ledger.ops
         or reward is None
         or not reward.verified
@@ -763,12 +552,11 @@ def _reward_return_op(
         (
             op
             for op in told.orders
-            if op.status != OpStatus.FAILED
-            and reward.code in str(op.payload.get(F.COUPON_CODE) or "").split(",")
+            if op.status != OpStatus.FAILED and reward.code in op.coupon_codes
         ),
         None,
     )
-    member_id = used.payload.get(F.CUSTOMER_ID) if used is not None else None
+    member_id = used.member_id if used is not None else None
     if not member_id:
         return None
-    return _points_back(key, str(member_id), reward.points, pinned, now)
+    return emit.op(key, PointsReturned(member_id=member_id, points=reward.points, order_ref=pinned))

@@ -1,0 +1,2 @@
+"""Loyalty providers, I/O half: the port (`LoyaltyProvider`), the registry, each adapter
+(ADR 0080)."""
