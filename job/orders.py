@@ -18,9 +18,9 @@ from shared.commercetools import CommercetoolsClient, literal, literal_list
 from shared.domain.customers.writeback_diff import format_datetime
 from shared.domain.orders.ledger import OrderLedger
 from shared.domain.orders.order_view import OrderView, order_view
-from shared.domain.orders.planner import AccountView, OrderPlan, PlannerConfig, plan_order
+from shared.domain.orders.planner import OrderPlan, PlannerConfig
 from shared.orders.ledger_store import LEDGER_CONTAINER
-from shared.orders.reconciler import ORDER_EXPAND
+from shared.orders.reconciler import ORDER_EXPAND, plan_for_route
 from shared.runtime import Runtime
 
 PAGE = 100
@@ -133,13 +133,9 @@ def plan_for(
     member, the products' collections, the sealed reward), so a dry run plans what a real look
     would; without it the view is built from the order alone."""
     view = view_of(order, ledger) if view_of is not None else order_view(order)
-    route = runtime.yotpo_for_store(view.store_key)
-    account = (
-        AccountView(key=route.key, currencies=frozenset(route.account.currencies))
-        if route
-        else None
+    return view, plan_for_route(
+        runtime.provider_for_store(view.store_key), view, ledger, config, now
     )
-    return view, plan_order(view, ledger, config, account, now)
 
 
 # The backfill's bar (kept under its old name for callers of this module).

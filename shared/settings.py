@@ -463,7 +463,7 @@ def parse_instore_stores(raw: str) -> dict[str, StoreLocation]:
     return stores
 
 
-class ConnectorSettings(CommercetoolsSettings, YotpoSettings, LoggingSettings):
+class ConnectorSettings(CommercetoolsSettings, YotpoSettings, ProviderSettings, LoggingSettings):
     """What every app reads; each app extends it with its own keys."""
 
     app_name: ClassVar[str] = "connector"
