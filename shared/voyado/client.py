@@ -30,28 +30,21 @@ log line or an exception message: only the status and the code do (a body may ec
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import hashlib
-import hmac
-import json
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
 import requests
 
-from shared.errors import ConnectorError, PermanentError, TransientError
 from shared.http import (
     NETWORK_ERRORS,
     Jitter,
@@ -65,6 +58,16 @@ from shared.http import (
 )
 from shared.logs import REDACTED
 from shared.ratelimit import RateBudgetExhausted, RateLimiter
+from shared.voyado.answers import PointTransactionsResult, VoucherOutcome
+from shared.voyado.errors import (
+    AmbiguousContact,
+    VoyadoAuthError,
+    VoyadoError,
+    VoyadoPermanentError,
+    VoyadoRateLimited,
+    VoyadoTransientError,
+)
+from shared.voyado.numbers import POINT_ROW_NUMBERS, encode_json, receipt_numbers, with_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +79,6 @@ DEFAULT_USER_AGENT = "commercetools-loyalty-connector/1.0"
 # PointAccountsService.md).
 IDEMPOTENCY_TTL_SECONDS: Final = 24 * 3600
 MAX_POINT_TRANSACTION_ROWS: Final = 1000
-# Svix: "the timestamp ... compare it against your system timestamp and make sure it's within
-# your tolerance" (5 minutes in Svix's own libraries),
-# https://docs.svix.com/receiving/verifying-payloads/how-manual.
-SVIX_TOLERANCE_SECONDS: Final = 5 * 60
 
 
 class VoyadoPaths:
@@ -117,115 +116,6 @@ class VoyadoCodes:
     ALREADY_ACTIVATED: Final = "RewardVoucherAlreadyActivated"
     VOUCHER_EXPIRED: Final = "RewardVoucherExpired"
     REACTIVATION_LIMIT: Final = "ReactivationLimitExceeded"
-
-
-# --- errors ----------------------------------------------------------------------------------
-
-
-class VoyadoError(ConnectorError):
-    """`status` and Voyado's `error_code` (never the body text: it may echo personal data)."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, error_code: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = error_code
-
-
-class VoyadoTransientError(VoyadoError, TransientError):
-    """Timeouts, connection errors, 5xx, 429 or a used-up time budget.
-
-    `maybe_applied`: a write whose answer was lost (timeout, 5xx): Voyado may have acted, so a
-    caller that cannot rely on a natural key or idempotency key checks before sending again.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        error_code: str | None = None,
-        maybe_applied: bool = False,
-    ) -> None:
-        super().__init__(message, status=status, error_code=error_code)
-        self.maybe_applied = maybe_applied
-
-
-class VoyadoRateLimited(VoyadoTransientError):
-    """The key's rate limit stopped the call before anything was done; `retry_after` seconds."""
-
-    def __init__(self, message: str, *, retry_after: float = 1.0, status: int | None = None):
-        super().__init__(message, status=status)
-        self.retry_after = max(0.0, retry_after)
-
-
-class VoyadoPermanentError(VoyadoError, PermanentError):
-    """A 4xx: Voyado refuses this request as it is (`error_code` says why)."""
-
-
-class VoyadoAuthError(VoyadoPermanentError):
-    """401/403: the API key is wrong, or the caller's IP is not on the key's allowlist
-    (https://help.engage.voyado.com/hc/en-gb/articles/23405185859228-API-connections)."""
-
-
-class AmbiguousContact(VoyadoPermanentError):
-    """409 MultipleMatches: several contacts hold this key; someone must merge them in Engage
-    (https://developer.voyado.com/en/contacts/identify-contact/find-contact.html)."""
-
-
-class SvixVerificationError(PermanentError):
-    """A webhook whose Svix signature or timestamp does not verify: refuse it, change nothing."""
-
-
-# --- answers ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PointTransactionsResult:
-    """The accepted answer of POST point-accounts/transactions: rows it skipped and why
-    ("check the response for NotAccepted items", PointAccountsService.md)."""
-
-    not_accepted: tuple[dict[str, Any], ...] = ()
-    error_messages: tuple[str, ...] = ()
-    missing_definition_ids: tuple[Any, ...] = ()
-    missing_contact_ids: tuple[str, ...] = ()
-
-    @property
-    def all_accepted(self) -> bool:
-        return not self.not_accepted and not self.missing_contact_ids
-
-    @classmethod
-    def from_answer(cls, answer: Any) -> PointTransactionsResult:
-        if not isinstance(answer, Mapping):
-            return cls()
-
-        def rows(*names: str) -> tuple[Any, ...]:
-            for name in names:
-                value = answer.get(name)
-                if isinstance(value, list):
-                    return tuple(value)
-            return ()
-
-        return cls(
-            not_accepted=tuple(
-                r for r in rows("notAccepted", "NotAccepted") if isinstance(r, dict)
-            ),
-            error_messages=tuple(str(m) for m in rows("errorMessages", "ErrorMessages")),
-            missing_definition_ids=rows("missingDefinitionIds", "MissingDefinitionIds"),
-            missing_contact_ids=tuple(
-                str(c) for c in rows("missingContactIds", "MissingContactIds")
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class VoucherOutcome:
-    """What a redeem or reactivate did: `done` now, or found `already` in that state (the
-    documented 409 on a repeat). `voucher`: the answer's body when there is one."""
-
-    outcome: Literal["done", "already"]
-    voucher: dict[str, Any] = field(default_factory=dict)
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -434,7 +324,7 @@ class VoyadoClient:
         answer = self._request(
             "POST",
             VoyadoPaths.ADD_POINT_TRANSACTIONS,
-            body=[_numbers(dict(row), _POINT_ROW_NUMBERS) for row in rows],
+            body=[with_numbers(dict(row), POINT_ROW_NUMBERS) for row in rows],
             headers={"Idempotency-Key": idempotency_key},
             replay_safe=True,
         )
@@ -609,77 +499,6 @@ class VoyadoClient:
         )
 
 
-# --- JSON numbers without floats -----------------------------------------------------------------
-
-# Receipt fields that are decimal numbers (field definitions,
-# https://developer.voyado.com/en/receipts/receipts---field-definitions.html: "A decimal point (.)
-# is always used as decimal separator").
-_RECEIPT_NUMBERS = frozenset({"totalGrossPrice", "exchangeRateToGroupCurrency"})
-_PAYMENT_NUMBERS = frozenset({"value"})
-_ITEM_NUMBERS = frozenset(
-    {"grossPaidPrice", "taxAmount", "taxPercent", "packQuantity", "marginPercent", "quantity"}
-)
-_DISCOUNT_NUMBERS = frozenset({"value"})
-_POINT_ROW_NUMBERS = frozenset({"amount"})
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return value  # not a number: let Voyado refuse it (InvalidModel)
-        if not number.is_finite():
-            return value
-        return int(number) if number == number.to_integral_value() and "." not in value else number
-    return value
-
-
-def _numbers(row: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
-    for name in names:
-        if name in row:
-            row[name] = _number(row[name])
-    return row
-
-
-def receipt_numbers(receipt: Mapping[str, Any]) -> dict[str, Any]:
-    """A receipt whose amounts, given as decimal strings (as the ledger pins them), are
-    `Decimal`s (or ints for quantities) that `encode_json` writes as JSON numbers."""
-    body = _numbers(copy.deepcopy(dict(receipt)), _RECEIPT_NUMBERS)
-    for name, numbers in (("paymentMethods", _PAYMENT_NUMBERS), ("items", _ITEM_NUMBERS)):
-        rows = body.get(name)
-        if isinstance(rows, list):
-            body[name] = [_numbers(r, numbers) if isinstance(r, dict) else r for r in rows]
-    for item in body.get("items") or []:
-        if isinstance(item, dict) and isinstance(item.get("discounts"), list):
-            item["discounts"] = [
-                _numbers(d, _DISCOUNT_NUMBERS) if isinstance(d, dict) else d
-                for d in item["discounts"]
-            ]
-    return body
-
-
-def encode_json(value: Any) -> bytes:
-    """JSON with `Decimal`s written as exact number literals (never through a float)."""
-    return _encode(value).encode("utf-8")
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError("a JSON number must be finite")
-        text = format(value, "f")
-        return text
-    if isinstance(value, Mapping):
-        parts = (f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in value.items())
-        return "{" + ",".join(parts) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_encode(v) for v in value) + "]"
-    if isinstance(value, float):
-        raise TypeError("floats are not sent to Voyado; use Decimal or a decimal string")
-    return json.dumps(value, ensure_ascii=False)
-
-
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -779,74 +598,3 @@ def _retry_after(response: requests.Response, now: datetime) -> float | None:
     if not math.isfinite(seconds) or seconds <= 0:
         return None
     return min(seconds, _MAX_SERVER_WAIT_SECONDS)
-
-
-# --- Svix webhooks ---------------------------------------------------------------------------
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    # Svix may white-label its headers with a `webhook-` prefix ("The Svix libraries support
-    # both", https://docs.svix.com/receiving/verifying-payloads/how-manual).
-    wanted = {f"svix-{name}", f"webhook-{name}"}
-    for key, value in headers.items():
-        if str(key).lower() in wanted and value:
-            return str(value)
-    return None
-
-
-def _secret_key(secret: str) -> bytes:
-    try:
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("a Svix secret is whsec_ followed by base64") from exc
-
-
-def verify_svix(
-    secret: str | Sequence[str],
-    headers: Mapping[str, str],
-    body: bytes | str,
-    now: datetime | float,
-    *,
-    tolerance_seconds: int = SVIX_TOLERANCE_SECONDS,
-) -> str:
-    """Verify a Svix-signed webhook as https://docs.svix.com/receiving/verifying-payloads/
-    how-manual describes; answer the message id (`svix-id`, the same on every retry, so the
-    receiver can drop repeats).
-
-    The signed content is `{svix-id}.{svix-timestamp}.{raw body}`, signed with HMAC-SHA256 under
-    the base64 key after `whsec_`; `svix-signature` is a space-separated list of
-    `v1,<base64>` (several during a secret rotation; other versions are ignored). The
-    timestamp must lie within `tolerance_seconds` of `now` either way (replay protection).
-    Several secrets may be given (rotation on our side). Raises `SvixVerificationError`.
-    """
-    secrets = [secret] if isinstance(secret, str) else list(secret)
-    if not secrets or not all(secrets):
-        raise ValueError("a webhook secret is required")
-    message_id = _header(headers, "id")
-    timestamp = _header(headers, "timestamp")
-    signatures = _header(headers, "signature")
-    if not message_id or not timestamp or not signatures:
-        raise SvixVerificationError("missing Svix headers")
-    if not timestamp.strip().isdigit():
-        raise SvixVerificationError("invalid Svix timestamp")
-    moment = now.timestamp() if isinstance(now, datetime) else float(now)
-    if abs(moment - int(timestamp.strip())) > tolerance_seconds:
-        raise SvixVerificationError("Svix timestamp outside the tolerance")
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    signed = f"{message_id}.{timestamp.strip()}.".encode() + raw
-    expected = [
-        base64.b64encode(hmac.new(_secret_key(s), signed, hashlib.sha256).digest()) for s in secrets
-    ]
-    offered = []
-    for part in signatures.split(" "):
-        version, _, value = part.strip().partition(",")
-        if version == "v1" and value:
-            offered.append(value.encode("ascii", "replace"))
-    # Compare every pair in constant time, and do not stop at the first match.
-    matched = False
-    for candidate in offered:
-        for wanted in expected:
-            matched |= hmac.compare_digest(candidate, wanted)
-    if not matched:
-        raise SvixVerificationError("no Svix signature matches")
-    return message_id
