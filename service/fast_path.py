@@ -20,7 +20,12 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from service.extension_input import BodyError, json_content_type, parse_body
+from service.extension_input import (
+    PARSED_BODY_ENVIRON,
+    BodyError,
+    json_content_type,
+    parse_body,
+)
 from shared.correlation import HEADER, safe_correlation_id
 from shared.domain.checkout.cart import InvalidCart, concerns_loyalty
 from shared.webapp import DEFAULT_MAX_BODY_BYTES, SECURITY_HEADERS
@@ -67,7 +72,13 @@ class ExtensionFastPath:
         # Whatever happens next, the Flask app can read the body again.
         environ["wsgi.input"] = io.BytesIO(raw)
         environ["CONTENT_LENGTH"] = str(len(raw))
-        if not self._plain_cart(raw):
+        try:
+            body = parse_body(raw)
+        except BodyError:
+            return self._app(environ, start_response)
+        # The Flask view takes this parse instead of repeating it (extension_input).
+        environ[PARSED_BODY_ENVIRON] = body
+        if not self._plain_cart(body):
             return self._app(environ, start_response)
         headers = list(_STATIC_HEADERS)
         correlation = safe_correlation_id(environ.get(_HEADER_ENVIRON))
@@ -77,11 +88,7 @@ class ExtensionFastPath:
         return [_NO_ACTIONS]
 
     @staticmethod
-    def _plain_cart(raw: bytes) -> bool:
-        try:
-            body = parse_body(raw)
-        except BodyError:
-            return False
+    def _plain_cart(body: dict[str, Any]) -> bool:
         resource = body.get("resource")
         action = body.get("action")
         if not isinstance(action, str) or action not in _ACTIONS:

@@ -5,6 +5,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.correlation import correlation_scope
 from shared.logs import configure_logging, log_event, mask_email
@@ -142,3 +144,17 @@ def test_outgoing_call_paths_mask_phones_in_predicates():
     assert 'orderNumber+=+"ORDER-1234567"' in loggable_path(
         "/p/orders", {"where": 'orderNumber = "ORDER-1234567"'}
     )
+
+
+_MASKING_ALPHABET = "ab.z@%+-()/ 0123456789B4\u00e9"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_MASKING_ALPHABET, max_size=40))
+def test_masking_shortcuts_give_what_the_full_patterns_give(text):
+    """mask_email/mask_phone skip their regex when a value lacks "@"/"%40" or "+"/"%2":
+    the answer must be the one the regex alone gives, for any text."""
+    from shared.logs import _EMAIL, _PHONE, PHONE_MASK, mask_phone
+
+    assert mask_email(text) == _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    assert mask_phone(text) == _PHONE.sub(PHONE_MASK, text)
