@@ -17,6 +17,7 @@ from service.fast_path import ExtensionFastPath
 from service.instore import register_instore
 from service.order_guard import ConsumptionRecords, OrderGuard
 from service.settings import ServiceSettings
+from service.voyado_webhooks import register_voyado_webhooks
 from service.webhooks import YotpoWebhooks, register_webhook_route
 from shared.customers.writeback import CustomerWriteback
 from shared.domain.checkout.cart import InvalidCart, LoyaltyError, Rejection
@@ -104,6 +105,7 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
         return jsonify(answer.body), answer.status
 
     register_webhook_route(app, webhooks, settings.webhook_auth(settings.yotpo_webhook_secret))
+    register_voyado_webhooks(app, settings, runtime, webhook_ct, writeback)
     register_instore(app, settings, runtime)
     register_coupons(app, settings)
     # Carts without loyalty fields are answered before Flask (service/fast_path.py).
