@@ -86,7 +86,7 @@ class _Scrubber:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {k: self.value(str(k), v) for k, v in value.items()}
+            return {self.text(str(k)): self.value(str(k), v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(key, v) for v in value]
         return value
@@ -113,7 +113,11 @@ class _ContextFilter(logging.Filter):
         correlation = current_correlation_id()
         if correlation and "correlation_id" not in fields:
             fields["correlation_id"] = correlation
-        record.json_fields = {k: self._scrub.value(k, v) for k, v in fields.items()}
+        # Keys are scrubbed too: a field named after data (an email as a dict key) leaks as
+        # surely as a value; the secret-key rule still reads the original name.
+        record.json_fields = {
+            self._scrub.text(str(k)): self._scrub.value(str(k), v) for k, v in fields.items()
+        }
         self._scrub_http_request(record)
         return True
 

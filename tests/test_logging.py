@@ -46,6 +46,21 @@ def test_emails_are_masked_in_messages_and_fields(log_stream):
     assert second["message"] == "could not reach b***@shop.co.uk"
 
 
+def test_field_names_made_of_personal_data_are_masked_too(log_stream):
+    log_event(
+        logging.getLogger("x"),
+        "member.balances",
+        **{"jane.doe@example.com": 5},
+        per_member={"bob.smith@shop.co.uk": 7, "+49 151 2345 6789": 1},
+    )
+    text = log_stream.getvalue()
+    for leak in ("jane.doe@example.com", "bob.smith@shop.co.uk", "+49 151 2345 6789"):
+        assert leak not in text
+    (line,) = lines(log_stream)
+    assert line["j***@example.com"] == 5
+    assert line["per_member"]["b***@shop.co.uk"] == 7
+
+
 def test_secrets_never_reach_the_log(log_stream):
     log_event(
         logging.getLogger("x"),
