@@ -41,7 +41,7 @@ def record_key(message_id: str) -> str:
 
     Keys allow only `[-_~.a-zA-Z0-9]`, at most 256 characters
     (https://docs.commercetools.com/api/projects/custom-objects). Replacing the other
-    characters alone would give `a b` and `a_b` one record (review F12); the hash of the whole
+    characters alone would give `a b` and `a_b` one record; the hash of the whole
     id keeps every message id apart.
     """
     digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -518,7 +518,7 @@ class OrderReconciler:
     ) -> SendOutcome | None:
         """Whether `op` must not be sent because an earlier attempt may have done it: DUPLICATE
         (it did), None (send it), or PermanentError (cannot tell). By its kind's dedup mode
-        (review §5.5, ADR 0080).
+        (ADR 0080).
 
         An earlier attempt may have landed unseen (a timeout): the operation is then still
         pending, and this is a resend.
