@@ -31,12 +31,37 @@ class Storefront:
         self.cart_type_key = cart_type_key
 
     # --- customers -------------------------------------------------------------------------
-    def sign_up(self, email: str, first_name: str, last_name: str) -> dict[str, Any]:
-        created = self.ct.create(
-            "customers",
-            {"email": email, "firstName": first_name, "lastName": last_name, "password": "x1!"},
-        )
+    def sign_up(
+        self,
+        email: str,
+        first_name: str,
+        last_name: str,
+        *,
+        date_of_birth: str | None = None,
+    ) -> dict[str, Any]:
+        """A shopper's account; `date_of_birth` is `YYYY-MM-DD` (CustomerDraft.dateOfBirth)."""
+        draft: dict[str, Any] = {
+            "email": email,
+            "firstName": first_name,
+            "lastName": last_name,
+            "password": "x1!",
+        }
+        if date_of_birth is not None:
+            draft["dateOfBirth"] = date_of_birth
+        created = self.ct.create("customers", draft)
         return created.get("customer", created)
+
+    def update_customer(self, customer_id: str, *actions: dict[str, Any]) -> dict[str, Any]:
+        current = self.ct.get_by_id("customers", customer_id)
+        return self.ct.update("customers", customer_id, current["version"], list(actions))
+
+    def set_date_of_birth(self, customer_id: str, date_of_birth: str | None) -> dict[str, Any]:
+        """The shopper edits its profile: Set Date of Birth (None unsets it,
+        https://docs.commercetools.com/api/projects/customers#set-date-of-birth)."""
+        action: dict[str, Any] = {"action": "setDateOfBirth"}
+        if date_of_birth is not None:
+            action["dateOfBirth"] = date_of_birth
+        return self.update_customer(customer_id, action)
 
     # --- carts -----------------------------------------------------------------------------
     def cart(

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.commercetools import oauth
+from sandbox.commercetools import oauth, product_projections
 from sandbox.commercetools.catalogue import build_catalogue
 from sandbox.commercetools.errors import (
     ApiError,
@@ -308,6 +308,9 @@ def create_app(state: StandInState | None = None) -> Flask:
             state.observe(SDK_TYPES[collection], shown, f"{request.method} {request.path}")
         return jsonify({**page, "results": results})
 
+    product_projections.register_routes(
+        app, state, project, query_params=_query_params, ident=_ident
+    )
     _admin_routes(app, state)
     return app
 
@@ -398,8 +401,13 @@ def _admin_routes(app: Flask, state: StandInState) -> None:
         given = body.get("products") or []
         if not isinstance(given, list):
             raise invalid_input("'products' must be a list.")
+        categories = body.get("categories") or []
+        if not isinstance(categories, list):
+            raise invalid_input("'categories' must be a list.")
         base = None if body.get("replace") else state.catalogue
-        catalogue = build_catalogue(given, body.get("taxCategories"), base=base)
+        catalogue = build_catalogue(
+            given, body.get("taxCategories"), base=base, categories=categories
+        )
         state.set_catalogue(catalogue)
         return jsonify(catalogue.describe())
 

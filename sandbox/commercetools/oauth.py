@@ -36,6 +36,12 @@ _RESOURCE_SCOPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"manage_key_value_documents"}),
     ),
     "messages": (frozenset({"view_messages"}), frozenset()),
+    # RAML resources/product-projections.raml securedBy; the 2019-09-04 release note
+    # (https://docs.commercetools.com/api/releases/2019-09-04-view_published_products_scope).
+    "product-projections": (
+        frozenset({"view_products", "view_published_products"}),
+        frozenset({"manage_products"}),
+    ),
 }
 # The shopper's own carts (My Carts): manage_my_orders (Me endpoints, securedBy).
 MY_CARTS_SCOPES = frozenset({"manage_my_orders"})

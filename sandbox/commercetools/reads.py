@@ -39,31 +39,24 @@ class ReadsMixin(StateCore):
         expand: list[str] | None = None,
         container: str | None = None,
     ) -> dict[str, Any]:
-        if not 0 <= limit <= MAX_LIMIT:
-            raise invalid_input(f"The limit must be between 0 and {MAX_LIMIT}.")
-        if not 0 <= offset <= MAX_OFFSET:
-            raise invalid_input(f"The offset must be between 0 and {MAX_OFFSET}.")
-        orderings = [_ordering(s) for s in sort or []]
         with self.store.lock:
-            try:
-                selected = [
-                    r
-                    for r in self.store.scan(collection)
-                    if (container is None or r.get("container") == container)
-                    and matches_all(where or [], _queryable(collection, r))
-                ]
-            except PredicateError as exc:
-                raise invalid_input(f"Malformed parameter: where: {exc}") from None
-            for path, descending in reversed(orderings):
-                selected.sort(key=lambda r, p=path: _sort_key(r, p), reverse=descending)
-            page = [copy.deepcopy(r) for r in selected[offset : offset + limit]]
-            for resource in page:
+            candidates = [
+                _queryable(collection, r)
+                for r in self.store.scan(collection)
+                if container is None or r.get("container") == container
+            ]
+            page = select_page(
+                candidates,
+                where=where,
+                sort=sort,
+                limit=limit,
+                offset=offset,
+                with_total=with_total,
+            )
+            page["results"] = [_served(collection, r) for r in page["results"]]
+            for resource in page["results"]:
                 self._expand(resource, expand or [])
-        result: dict[str, Any] = {"limit": limit, "offset": offset, "count": len(page)}
-        if with_total:
-            result["total"] = len(selected)
-        result["results"] = page
-        return result
+        return page
 
     def _expand(self, resource: Resource, paths: list[str]) -> None:
         for path in paths:
@@ -93,6 +86,46 @@ class ReadsMixin(StateCore):
             found = self.store.get(collection, reference["id"])
             if found is not None:
                 reference["obj"] = found
+
+
+def select_page(
+    candidates: list[Resource],
+    *,
+    where: list[str] | None,
+    sort: list[str] | None,
+    limit: int,
+    offset: int,
+    with_total: bool,
+) -> dict[str, Any]:
+    """One page of a query over `candidates`: `{limit, offset, count, total?, results}`
+    (PagedQueryResponse), the results deep copies in `sort` order."""
+    if not 0 <= limit <= MAX_LIMIT:
+        raise invalid_input(f"The limit must be between 0 and {MAX_LIMIT}.")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise invalid_input(f"The offset must be between 0 and {MAX_OFFSET}.")
+    orderings = [_ordering(s) for s in sort or []]
+    try:
+        selected = [r for r in candidates if matches_all(where or [], r)]
+    except PredicateError as exc:
+        raise invalid_input(f"Malformed parameter: where: {exc}") from None
+    for path, descending in reversed(orderings):
+        selected.sort(key=lambda r, p=path: _sort_key(r, p), reverse=descending)
+    page = [copy.deepcopy(r) for r in selected[offset : offset + limit]]
+    result: dict[str, Any] = {"limit": limit, "offset": offset, "count": len(page)}
+    if with_total:
+        result["total"] = len(selected)
+    result["results"] = page
+    return result
+
+
+_QUERY_ONLY_FIELDS = ("lowercaseEmail",)
+
+
+def _served(collection: str, resource: Resource) -> Resource:
+    """A query result without the fields only predicates see."""
+    if collection != "customers":
+        return resource
+    return {k: v for k, v in resource.items() if k not in _QUERY_ONLY_FIELDS}
 
 
 def _queryable(collection: str, resource: Resource) -> Resource:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 from sandbox.commercetools import predicates
@@ -12,7 +14,7 @@ from sandbox.commercetools.custom import (
     set_custom_field,
     set_custom_type,
 )
-from sandbox.commercetools.errors import ApiError, invalid_input, invalid_operation
+from sandbox.commercetools.errors import ApiError, invalid_input, invalid_json, invalid_operation
 from sandbox.commercetools.kinds import (
     Action,
     Kind,
@@ -51,6 +53,27 @@ def _custom_field(resource: Resource, act: dict[str, Any], ctx: Context, emit: M
 
 
 # --- customers -------------------------------------------------------------------------------
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date_of_birth(value: Any) -> str | None:
+    """`dateOfBirth` is a Date, `YYYY-MM-DD` (CustomerDraft and Set Date of Birth,
+    https://docs.commercetools.com/api/projects/customers#customerdraft,
+    https://docs.commercetools.com/api/projects/customers#set-date-of-birth); a value that is
+    no date is not valid JSON for the field."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and _DATE.match(value):
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise invalid_json(
+        f"Request body does not contain valid JSON: 'dateOfBirth': '{value}' is not a date."
+    )
+
+
 def build_customer(draft: dict[str, Any], ctx: Context) -> Resource:
     email = text(draft, "email")
     if "@" not in (email or ""):
@@ -64,6 +87,7 @@ def build_customer(draft: dict[str, Any], ctx: Context) -> Resource:
         "email": email,
         "firstName": draft.get("firstName"),
         "lastName": draft.get("lastName"),
+        "dateOfBirth": _date_of_birth(draft.get("dateOfBirth")),
         "addresses": list(draft.get("addresses") or []),
         "shippingAddressIds": [],
         "billingAddressIds": [],
@@ -117,6 +141,16 @@ def _set_external_id(c: Resource, act: dict[str, Any], ctx: Context, emit: Messa
     set_or_drop(c, "externalId", act.get("externalId"))
 
 
+def _set_date_of_birth(c: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
+    # https://docs.commercetools.com/api/projects/customers#set-date-of-birth: "If not
+    # defined, the date of birth is unset"; the CustomerDateOfBirthSet message carries it
+    # (https://docs.commercetools.com/api/message-types#customerdateofbirthsetmessage).
+    born = _date_of_birth(act.get("dateOfBirth"))
+    if c.get("dateOfBirth") != born:
+        set_or_drop(c, "dateOfBirth", born)
+        emit("CustomerDateOfBirthSet", **({"dateOfBirth": born} if born else {}))
+
+
 def _set_customer_number(c: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
     if c.get("customerNumber") is not None:
         raise invalid_operation("The customer number can only be set once.")
@@ -133,6 +167,7 @@ CUSTOMERS = Kind(
         "setLastName": _name_setter("lastName", "CustomerLastNameSet"),
         "setCustomerGroup": _set_customer_group,
         "setCustomerNumber": _set_customer_number,
+        "setDateOfBirth": _set_date_of_birth,
         "setExternalId": _set_external_id,
         "setCustomType": _custom_type_action("customer"),
         "setCustomField": _custom_field,

@@ -2,7 +2,8 @@
 
 `StandInState` composes its parts, each a module named for what it holds:
 `state_core` (stores, logs, the shared write steps and the write pattern), `tokens` (OAuth),
-`admin` (`/_sandbox/...`), `reads` (get, query, expand), `cart_writes` (carts, My Carts,
+`admin` (`/_sandbox/...`), `reads` (get, query, expand), `product_projections` (the
+catalogue as Product Projections), `cart_writes` (carts, My Carts,
 orders from carts and the API Extensions around them), `custom_objects`; this module keeps
 the generic create/update/delete of the other resources. The names other modules import
 from here (`StandInConfig`, `Faults`, `Observation`, `Ident`, `KINDS`, ...) are re-exported.
@@ -23,7 +24,8 @@ from sandbox.commercetools.errors import ApiError, invalid_input
 from sandbox.commercetools.kinds import Kind, Resource
 from sandbox.commercetools.messages import MessageDraft, change_notification
 from sandbox.commercetools.orders import ORDER_IMPORTS, ORDERS
-from sandbox.commercetools.reads import MAX_LIMIT, MAX_OFFSET, ReadsMixin
+from sandbox.commercetools.product_projections import ProductProjectionsMixin
+from sandbox.commercetools.reads import MAX_LIMIT, MAX_OFFSET
 from sandbox.commercetools.resources import (
     CUSTOMER_GROUPS,
     CUSTOMERS,
@@ -70,7 +72,9 @@ KINDS: dict[str, Kind] = {
 MAX_EXTENSIONS = 25
 
 
-class StandInState(CartWritesMixin, CustomObjectsMixin, ReadsMixin, AdminMixin, TokensMixin):
+class StandInState(
+    CartWritesMixin, CustomObjectsMixin, ProductProjectionsMixin, AdminMixin, TokensMixin
+):
     """The commercetools project the stand-in plays: every resource, token and log."""
 
     def create(self, collection: str, draft: dict[str, Any]) -> Resource:
