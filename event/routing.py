@@ -33,7 +33,14 @@ PAYMENT_MESSAGES: frozenset[str] = frozenset(
     {"PaymentTransactionAdded", "PaymentTransactionStateChanged"}
 )
 CUSTOMER_MESSAGES: frozenset[str] = frozenset(
-    {"CustomerCreated", "CustomerEmailChanged", "CustomerFirstNameSet", "CustomerLastNameSet"}
+    {
+        "CustomerCreated",
+        "CustomerEmailChanged",
+        "CustomerFirstNameSet",
+        "CustomerLastNameSet",
+        # A birthday change alone is a reason to look (Yotpo birthday campaigns).
+        "CustomerDateOfBirthSet",
+    }
 )
 HANDLED_MESSAGE_TYPES: dict[str, frozenset[str]] = {
     "order": ORDER_MESSAGES,

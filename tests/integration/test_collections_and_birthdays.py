@@ -167,11 +167,6 @@ def test_a_customer_message_after_set_date_of_birth_updates_it(world):
     assert [c["json"]["year"] for c in _yotpo_posts(world, "/customer_birthdays")][-1] == 1988
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="event/routing.py CUSTOMER_MESSAGES has no CustomerDateOfBirthSet, and the "
-    "event app's Subscription does not ask for it: a birthday change alone never reaches Yotpo",
-)
 def test_set_date_of_birth_alone_updates_the_birthday(world):
     client = _event_app(world)
     shop = world.storefront
