@@ -183,6 +183,85 @@ def test_member_purchase_partial_return_and_cancellation(standin, provider):
     assert {r["uniqueReceiptId"] for r in stored} == {"ord-1", "ord-1:refund:ret-1", "ord-1:cancel"}
 
 
+def refund_by_amount(ref: str, amount: int) -> Reversal:
+    """A refund by payment amount (REFUND_SOURCE=payments): no returned lines."""
+    return Reversal(
+        refund_ref=ref,
+        order_ref="ord-1",
+        amount_minor=amount,
+        currency="SEK",
+        reason="refund",
+        member=JANE,
+    )
+
+
+def test_two_partial_refunds_by_amount_then_a_cancel_take_back_exactly_the_order(standin, provider):
+    """Issue #18: refunds by amount are deltas (points for what was refunded, no whole units
+    used up), and the cancellation finds and returns exactly the rest."""
+    contact_id = member(provider)
+    # Another order's points, which nothing of ord-1 may touch.
+    other = Line(
+        line_id="l9",
+        item_id="sku-9",
+        sku="sku-9",
+        name="Gloves",
+        unit_price_minor=5000,
+        quantity=1,
+        paid_total_minor=5000,
+        tax_minor=1000,
+        tax_rate=Decimal("0.25"),
+    )
+    assert send(provider, "order:ord-0", purchase("ord-0", other)) == SendOutcome.SENT
+    order = purchase()
+    assert send(provider, "order:ord-1", order) == SendOutcome.SENT
+    assert balance(standin, contact_id) == 50 + 400
+
+    sent: list[dict[str, Any]] = []
+    # 100 SEK off 300 + 100 leaves 225 + 75 (300 points); 55 more leaves 183.75 + 61.25,
+    # floored per line by the points model: 244.
+    for ref, amount, after in (("pay-1", 10000, 300), ("pay-2", 5500, 244)):
+        op = refund_by_amount(ref, amount)
+        body = provider.renderer.render(op, purchase=order, earlier=sent, at=PAID_AT)
+        assert Decimal(str(body["totalGrossPrice"])) == -Decimal(amount) / 100
+        assert send(provider, f"refund:{ref}", op, body) == SendOutcome.SENT
+        # Redelivered: Voyado drops the same uniqueReceiptId, nothing moves twice.
+        assert send(provider, f"refund:{ref}", op, body) in (
+            SendOutcome.SENT,
+            SendOutcome.DUPLICATE,
+        )
+        sent.append(body)
+        assert balance(standin, contact_id) == 50 + after
+
+    cancel = Reversal(
+        refund_ref="ord-1-cancel",
+        order_ref="ord-1",
+        amount_minor=40000 - 15500,
+        currency="SEK",
+        reason="cancel",
+        member=JANE,
+    )
+    body = provider.renderer.render(cancel, purchase=order, earlier=sent, at=PAID_AT)
+    assert [(i["type"], i["sku"], i["quantity"]) for i in body["items"]] == [
+        ("RETURN", "sku-1", -3),
+        ("RETURN", "sku-2", -1),
+    ]
+    assert Decimal(str(body["totalGrossPrice"])) == Decimal("-245.00")
+    assert send(provider, "refund:ord-1-cancel", cancel, body) == SendOutcome.SENT
+    assert balance(standin, contact_id) == 50  # ord-1's points end at 0, never below
+    stored = [
+        r
+        for r in standin.contact_state(contact_id)["receipts"]
+        if r["uniqueReceiptId"].startswith("ord-1")
+    ]
+    assert sum(Decimal(str(r["totalGrossPrice"])) for r in stored) == 0
+    # Every returned unit matched a purchased one (none deducted as unmatched), and every
+    # purchased unit, bought back ones included, is back.
+    matches = [m for r in stored for m in r["returnMatches"]]
+    assert matches and not any("unmatched" in m for m in matches)
+    purchased = [i for r in stored for i in r["items"] if i["type"] == "PURCHASE"]
+    assert all(i["returnedQuantity"] == i["quantity"] for i in purchased)
+
+
 def test_the_ambiguous_receipt_send_is_resent_and_counts_once(standin, provider):
     contact_id = member(provider)
     # The receipt is stored, then the answer is lost (503): the reconciler sees a failure.

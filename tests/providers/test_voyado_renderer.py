@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.domain.orders.order_facts import order_discount_gross
+from shared.domain.orders.order_view import order_view
 from shared.domain.providers.port import (
     DedupMode,
     Line,
@@ -27,7 +29,6 @@ from shared.domain.providers.port import (
 from shared.domain.providers.voyado import (
     ORDER_TOTAL_SKU,
     VOYADO_CAPABILITIES,
-    PurchaseLine,
     Returned,
     VoyadoRenderConfig,
     VoyadoRenderer,
@@ -38,6 +39,7 @@ from shared.domain.providers.voyado import (
     reversal_receipt_id,
     spread_discount,
 )
+from tests.domain.builders import OrderBuilder
 
 CONFIG = VoyadoRenderConfig(default_store_external_id="ecom-1", stores={"se": "store-se"})
 RENDERER = VoyadoRenderer(CONFIG)
@@ -186,6 +188,32 @@ def test_an_order_level_discount_is_spread_over_the_lines():
     assert body["totalGrossPrice"] == "360.00"
 
 
+def test_the_operations_own_order_discount_is_spread_and_its_returns_follow_it():
+    discounted = order(
+        line("l1", "sku-1", 3, 30000), line("l2", "sku-2", 1, 10000), order_discount_minor=4000
+    )
+    body = RENDERER.render(discounted)
+    assert [i["grossPaidPrice"] for i in body["items"]] == ["270.00", "90.00"]
+    assert body["totalGrossPrice"] == "360.00"
+    # A return prices the units as the purchase receipt did, after the spread.
+    cancel = RENDERER.render(reversal("cancel"), purchase=discounted, at=CREATED)
+    assert [i["grossPaidPrice"] for i in cancel["items"]] == ["270.00", "90.00"]
+
+
+def test_the_planner_fills_the_gross_share_of_a_discount_on_the_total():
+    built = OrderBuilder(currency="EUR", order_number="CT-2001")
+    built.add_line("SHIRT", 2, 2999, discount_per_unit=500, line_id="line-shirt")
+    built.add_line("MUG", 1, 1190, line_id="line-mug")
+    built.with_shipping(595).with_total_discount(1000)
+    view = order_view(built.build())
+    # 10.00 off the total; the lines (61.88 of 67.83 gross) bear 9.12 of it, as the net
+    # subtotal already does (7.66 net of 52.00), turned gross at the lines' own ratio.
+    assert order_discount_gross(view) == 912
+    plain = OrderBuilder()
+    plain.add_line("A", 1, 1000)
+    assert order_discount_gross(order_view(plain.build())) == 0
+
+
 def test_spread_shares_add_up_exactly_and_never_go_below_zero():
     assert spread_discount([333, 333, 334], 100) == [300, 299, 301]  # cumulative, exact
     assert sum(spread_discount([1, 2, 3], 5)) == 1
@@ -276,15 +304,57 @@ def test_a_cancel_returns_what_the_purchase_still_holds():
     assert reversal_receipt_id(moved) == "ord-1:moved"
 
 
-def test_a_refund_by_amount_is_spread_over_the_lines_never_more_than_each_holds():
+def test_a_refund_by_amount_reprices_the_lines_instead_of_using_up_units():
     lines = purchase_lines(PURCHASE)
     items = allocate_reversal(reversal("refund", amount=10000), lines)
-    assert [(i.line.sku, i.quantity, i.paid_minor) for i in items] == [
-        ("sku-1", 1, 7500),
-        ("sku-2", 1, 2500),
+    # 7500 of the jackets' 30000, 2500 of the scarf's 10000: every unit is returned at what it
+    # holds and bought back at what is left, so no unit is used up by a part of its price.
+    assert [(i.type, i.line.sku, i.quantity, i.paid_minor) for i in items] == [
+        ("RETURN", "sku-1", 3, 30000),
+        ("PURCHASE", "sku-1", 3, 22500),
+        ("RETURN", "sku-2", 1, 10000),
+        ("PURCHASE", "sku-2", 1, 7500),
     ]
+    assert sum(i.signed_minor for i in items) == 10000
     everything = allocate_reversal(reversal("refund", amount=10**9), lines)
-    assert [(i.quantity, i.paid_minor) for i in everything] == [(3, 30000), (1, 10000)]
+    assert [(i.type, i.quantity, i.paid_minor) for i in everything] == [
+        ("RETURN", 3, 30000),
+        ("RETURN", 1, 10000),
+    ]
+
+
+def test_a_refund_by_amount_renders_returns_and_the_units_bought_back():
+    body = RENDERER.render_reversal(reversal("refund", amount=10000), purchase=PURCHASE, at=CREATED)
+    assert [(i["type"], i["sku"], i["quantity"], i["grossPaidPrice"]) for i in body["items"]] == [
+        ("RETURN", "sku-1", -3, "300.00"),
+        ("PURCHASE", "sku-1", 3, "225.00"),
+        ("RETURN", "sku-2", -1, "100.00"),
+        ("PURCHASE", "sku-2", 1, "75.00"),
+    ]
+    assert body["totalGrossPrice"] == "-100.00"
+    assert body["paymentMethods"][0]["value"] == "-100.00"
+    assert all(i["awardsBonus"] for i in body["items"] if i["type"] == "PURCHASE")
+    cancel = RENDERER.render(reversal("cancel"), purchase=PURCHASE, earlier=[body], at=CREATED)
+    assert [(i["type"], i["quantity"], i["grossPaidPrice"]) for i in cancel["items"]] == [
+        ("RETURN", -3, "225.00"),
+        ("RETURN", -1, "75.00"),
+    ]
+    assert cancel["totalGrossPrice"] == "-300.00"
+
+
+def test_a_single_unit_survives_two_partial_refunds_and_the_cancel_returns_the_rest():
+    single = order(line("l1", "sku-1", 1, 30800))
+    first = RENDERER.render(reversal("refund", amount=10000), purchase=single, at=CREATED)
+    second = RENDERER.render(
+        reversal("refund", amount=5500, ref="r-2"), purchase=single, earlier=[first], at=CREATED
+    )
+    assert returned_so_far([first, second], "SEK") == {"sku-1": Returned(0, 15500)}
+    cancel = RENDERER.render(
+        reversal("cancel"), purchase=single, earlier=[first, second], at=CREATED
+    )
+    assert [(i["type"], i["quantity"], i["grossPaidPrice"]) for i in cancel["items"]] == [
+        ("RETURN", -1, "153.00")
+    ]
 
 
 def test_a_return_without_its_purchase_needs_amounts_and_a_date():
@@ -307,29 +377,140 @@ def test_nothing_left_to_return_is_refused_rather_than_an_empty_receipt():
         RENDERER.render_reversal(reversal("cancel"), purchase=PURCHASE, returned=everything_back)
 
 
-def test_returned_so_far_reads_pinned_return_bodies():
+def test_returned_so_far_reads_pinned_return_bodies_net_of_units_bought_back():
     body = RENDERER.render_reversal(reversal("refund", amount=10000), purchase=PURCHASE, at=CREATED)
-    assert returned_so_far([body, RENDERER.render(PURCHASE)], "SEK") == {
-        "sku-1": Returned(1, 7500),
-        "sku-2": Returned(1, 2500),
+    returned = RENDERER.render_reversal(
+        reversal("return", ReturnedLine(line_id="l1", item_id="sku-1", quantity=1), ref="r-2"),
+        purchase=PURCHASE,
+        earlier=[body],
+        at=CREATED,
+    )
+    # The purchase's own body (no RETURN item) is not a reversal: ignored.
+    assert returned_so_far([body, returned, RENDERER.render(PURCHASE)], "SEK") == {
+        "sku-1": Returned(1, 7500 + 7500),
+        "sku-2": Returned(0, 2500),
     }
 
 
-@given(
-    paid=st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=6),
-    quantities=st.lists(st.integers(min_value=1, max_value=9), min_size=6, max_size=6),
-    amount=st.integers(min_value=1, max_value=10**8),
-)
-def test_an_amount_refund_never_takes_more_than_a_line_holds(paid, quantities, amount):
+def minor(text: str) -> int:
+    return int(Decimal(text).scaleb(2))
+
+
+def engage_points(receipts: list[dict], by: str) -> list[int]:
+    """The contact's balance after each receipt, as Engage's return matching could weigh it
+    (register-a-return names the matching, not its arithmetic): a PURCHASE item earns
+    floor(paid) points (one per SEK); a RETURN item is matched to the oldest purchase lines of
+    its sku that it has not used up and takes back their points cumulatively, floored, by
+    matched units (`by="units"`) or by matched money (`by="value"`)."""
+    lines: list[dict] = []  # sku, units, money, points, units back, money back
+    balance, history = 0, []
+    for receipt in receipts:
+        for row in receipt["items"]:
+            quantity, paid = int(row["quantity"]), minor(row["grossPaidPrice"])
+            if row["type"] == "PURCHASE":
+                points = paid // 100
+                lines.append(
+                    {"sku": row["sku"], "q": quantity, "m": paid, "p": points, "qb": 0, "mb": 0}
+                )
+                balance += points
+                continue
+            units, money = -quantity, paid
+            for held in (x for x in lines if x["sku"] == row["sku"]):
+                if by == "units" and units and held["qb"] < held["q"]:
+                    take = min(units, held["q"] - held["qb"])
+                    before = held["p"] * held["qb"] // held["q"]
+                    held["qb"] += take
+                    balance -= held["p"] * held["qb"] // held["q"] - before
+                    units -= take
+                elif by == "value" and money and held["mb"] < held["m"]:
+                    take = min(money, held["m"] - held["mb"])
+                    before = held["p"] * held["mb"] // held["m"]
+                    held["mb"] += take
+                    balance -= held["p"] * held["mb"] // held["m"] - before
+                    money -= take
+        history.append(balance)
+    return history
+
+
+@st.composite
+def purchases(draw) -> OrderRecorded:
+    count = draw(st.integers(min_value=1, max_value=4))
     lines = [
-        PurchaseLine(f"s{n}", f"l{n}", f"s{n}", "x", quantities[n], p, 0, "0")
-        for n, p in enumerate(paid)
+        line(
+            f"l{n}",
+            f"sku-{n}",
+            draw(st.integers(min_value=1, max_value=5)),
+            draw(st.integers(min_value=0, max_value=10**6)),
+        )
+        for n in range(count)
     ]
-    items = allocate_reversal(reversal("refund", amount=amount), lines)
-    assert sum(i.paid_minor for i in items) == min(amount, sum(paid))
-    for entry in items:
-        assert 0 < entry.paid_minor <= entry.line.paid_minor
-        assert 1 <= entry.quantity <= entry.line.quantity
+    whole = sum(x.paid_total_minor for x in lines)
+    discount = draw(st.integers(min_value=0, max_value=whole)) if draw(st.booleans()) else 0
+    return order(*lines, order_discount_minor=discount)
+
+
+STEP = st.one_of(
+    st.tuples(st.just("amount"), st.integers(min_value=1, max_value=10**6)),
+    st.tuples(
+        st.just("lines"),
+        st.integers(min_value=0, max_value=3),
+        st.integers(min_value=1, max_value=6),
+    ),
+)
+
+
+@given(purchase=purchases(), steps=st.lists(STEP, max_size=6))
+def test_partial_refunds_never_take_more_than_the_purchase_and_the_cancel_takes_the_rest(
+    purchase, steps
+):
+    """Any sequence of partial refunds (by amount, by returned lines), then a cancel: per line,
+    the units and money all the reversal receipts take back (net of units bought back) stay
+    within what the purchase gave, a refund by amount takes exactly its amount (capped at what
+    is left), and the cancel returns exactly the rest, so the order's points end at 0, never
+    below, however Engage weighs a return."""
+    bought_body = RENDERER.render(purchase)
+    bought = {i["sku"]: (i["quantity"], minor(i["grossPaidPrice"])) for i in bought_body["items"]}
+    bodies: list[dict] = []
+
+    def held_money() -> int:
+        net = returned_so_far(bodies, "SEK")
+        return sum(m - net.get(sku, Returned()).paid_minor for sku, (_, m) in bought.items())
+
+    for n, step in enumerate(steps):
+        if step[0] == "amount":
+            op = reversal("refund", amount=step[1], ref=f"r-{n}")
+        else:
+            sku = f"sku-{step[1]}"
+            op = reversal("return", ReturnedLine(item_id=sku, quantity=step[2]), ref=f"r-{n}")
+        left = held_money()
+        try:
+            body = RENDERER.render(op, purchase=purchase, earlier=bodies, at=CREATED)
+        except UnsupportedOperation:
+            assert step[0] == "lines" or left == 0
+            continue
+        if step[0] == "amount":
+            assert -minor(body["totalGrossPrice"]) == min(step[1], left)
+        for row in body["items"]:
+            assert minor(row["grossPaidPrice"]) >= 0
+            assert (row["quantity"] < 0) == (row["type"] == "RETURN") and row["quantity"] != 0
+        bodies.append(body)
+        for sku, net in returned_so_far(bodies, "SEK").items():
+            units, money = bought[sku]
+            assert 0 <= net.quantity <= units
+            assert 0 <= net.paid_minor <= money
+    try:
+        cancel = RENDERER.render(reversal("cancel"), purchase=purchase, earlier=bodies, at=CREATED)
+        receipts = [*bodies, cancel]
+    except UnsupportedOperation:
+        receipts = bodies  # everything was already back
+    net = returned_so_far(receipts, "SEK")
+    assert {sku: (r.quantity, r.paid_minor) for sku, r in net.items() if r != Returned()} == {
+        sku: v for sku, v in bought.items() if v != (0, 0)
+    }
+    assert sum(minor(r["totalGrossPrice"]) for r in [bought_body, *receipts]) == 0
+    for by in ("units", "value"):
+        history = engage_points([bought_body, *receipts], by)
+        assert min(history) >= 0 and history[-1] == 0, (by, history)
 
 
 # --- member, points, vouchers ----------------------------------------------------------------

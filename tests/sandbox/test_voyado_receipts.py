@@ -176,6 +176,32 @@ def test_a_return_is_matched_to_its_purchase_and_takes_back_its_points() -> None
         assert matches == [{"sku": "A", "quantity": 2, "points": 67}]
 
 
+def test_a_receipt_returning_units_and_buying_them_back_cheaper_is_a_price_correction() -> None:
+    """Items carry their own type (field definitions), so one receipt can return units and buy
+    them again, as an exchange does. The RETURN matches the earlier purchase and takes back
+    what its units earned; the PURCHASE earns on its own price and is what a later return of
+    that sku matches (register-a-return, "Return matching logic")."""
+    with standin(**no_vouchers()) as (voyado, _):
+        jane = voyado.seed_contact(email="jane@example.com")
+        post(voyado, receipt(jane["id"], "o-1", [("A", 1, "308.00")]))
+        voyado.process()
+        back = receipt(jane["id"], "o-1:refund:p-1", [("A", 1, "308.00")], kind="RETURN")
+        again = receipt(jane["id"], "-", [("A", 1, "208.00")])["items"]
+        back["items"] += again
+        back["totalGrossPrice"] = back["paymentMethods"][0]["value"] = Decimal("-100.00")
+        assert post(voyado, back).status_code in (200, 201, 202, 204)
+        voyado.process()
+        assert balance(voyado, jane["id"]) == 208
+        post(voyado, receipt(jane["id"], "o-1:cancel", [("A", 1, "208.00")], kind="RETURN"))
+        voyado.process()
+        assert balance(voyado, jane["id"]) == 0
+        stored = voyado.contact_state(jane["id"])["receipts"]
+        assert [m for r in stored for m in r["returnMatches"]] == [
+            {"sku": "A", "quantity": 1, "points": 308},
+            {"sku": "A", "quantity": 1, "points": 208},
+        ]
+
+
 @pytest.mark.parametrize(("setting", "expected"), [("deduct", 100), ("ignore", 150)])
 def test_an_unmatched_return_follows_the_setting(setting: str, expected: int) -> None:
     silent = SilentAnswers(unmatched_return=setting)  # type: ignore[arg-type]

@@ -120,6 +120,19 @@ def line_of(line: LineItemView, config: PlannerConfig) -> Line:
     )
 
 
+def order_discount_gross(view: OrderView) -> int:
+    """The merchandise's share, gross, of a discount on the order's total price that no line's
+    total carries. `order_view` already took that share off the net subtotal (ADR 0012; zero
+    where the line totals carry it): it is the lines' net total minus that subtotal, turned
+    gross at the lines' own gross-to-net ratio. Never below zero, never above the lines."""
+    net = sum(line.net_total_minor for line in view.line_items)
+    gross = sum(line.taxed_total_gross_minor for line in view.line_items)
+    share = net - view.subtotal_net_minor
+    if share <= 0 or net <= 0 or gross <= 0:
+        return 0
+    return min(allocate(gross, min(share, net), net), gross)
+
+
 def order_recorded(
     view: OrderView,
     config: PlannerConfig,
@@ -137,6 +150,7 @@ def order_recorded(
         order_ref=order_ref,
         amount_minor=amount,
         discount_minor=max(view.discount_minor, 0),
+        order_discount_minor=order_discount_gross(view),
         currency=view.currency,
         created_at=view.created_at,
         status=config.yotpo_order_status,

@@ -173,6 +173,10 @@ class OrderRecorded(BaseModel):
     order_ref: str  # the provider's order reference, pinned in the ledger
     amount_minor: int  # the earning base (AMOUNT_BASE)
     discount_minor: int = 0
+    # The merchandise's share, gross, of a discount on the order's total price
+    # (`discountOnTotalPrice`) that no line's paid total carries: a provider that records the
+    # lines spreads it over them (Voyado, https://developer.voyado.com/en/receipts/discounts.html).
+    order_discount_minor: int = 0
     currency: str
     created_at: datetime
     status: str  # the order status word told to the provider (YOTPO_ORDER_STATUS)

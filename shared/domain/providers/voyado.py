@@ -4,7 +4,9 @@
   (https://developer.voyado.com/en/receipts/receipts---field-definitions.html,
   https://developer.voyado.com/en/transactions/register-a-purchase.html);
 - refund → a RETURN receipt with its own `uniqueReceiptId`, negative quantities and total,
-  positive prices (https://developer.voyado.com/en/transactions/register-a-return.html);
+  positive prices (https://developer.voyado.com/en/transactions/register-a-return.html); a
+  refund by amount also buys the returned units back at their reduced price (PURCHASE items
+  in the same receipt), so it never uses up units (`allocate_reversal`);
 - customer → a contact draft, found first and created only when missing
   (https://developer.voyado.com/en/contacts/create-contact.html: "always check if the contact
   already exists");
@@ -31,7 +33,7 @@ return strategy: docs/adr/0085-voyado-engage.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -197,7 +199,9 @@ class PurchaseLine:
 
 @dataclass(frozen=True)
 class Returned:
-    """What earlier return receipts already took from one purchase line."""
+    """What earlier return receipts took from one purchase line, net: RETURN items add, the
+    PURCHASE items a refund by amount bought the units back with subtract (`allocate_reversal`).
+    The line still holds `quantity - returned.quantity` units worth `paid - returned.paid`."""
 
     quantity: int = 0
     paid_minor: int = 0
@@ -250,10 +254,19 @@ def _units_share(total: int, units_from: int, units_to: int, quantity: int) -> i
 
 @dataclass(frozen=True)
 class ReturnItem:
+    """One item of a reversal's receipt: units of a purchase line given back (RETURN) or, in a
+    refund by amount, bought back at the price left after the refund (PURCHASE)."""
+
     line: PurchaseLine
-    quantity: int  # positive: units returned
+    quantity: int  # positive: units
     paid_minor: int
     tax_minor: int
+    type: Literal["RETURN", "PURCHASE"] = RETURN
+
+    @property
+    def signed_minor(self) -> int:
+        """What this item gives back to the shopper (a PURCHASE item takes it)."""
+        return self.paid_minor if self.type == RETURN else -self.paid_minor
 
 
 def allocate_reversal(
@@ -261,90 +274,103 @@ def allocate_reversal(
     lines: Sequence[PurchaseLine],
     returned: Mapping[str, Returned] | None = None,
 ) -> list[ReturnItem]:
-    """The purchase units and money a reversal gives back (ADR 0085, "Returns"):
+    """The receipt items of a reversal (ADR 0085, "Returns"). A line *holds* what its purchase
+    gave minus what earlier reversals took, net (`Returned`).
 
-    - cancel / moved: everything the purchase still holds, every remaining unit;
-    - returned lines: those units of their purchase line, each worth its share of the line's
-      paid total (cumulative over earlier returns, so all units add up to the line);
-    - an amount with no lines (a refund by payment amount): the amount spread over the lines in
-      proportion to what each still holds, never more than a line holds; the quantity is the
-      units that amount pays for, rounded half-even, at least one, at most what is left.
+    - cancel / moved: every line's units still held, at the money they still hold;
+    - returned lines: those units, worth their cumulative share of what the line holds;
+    - an amount with no lines (a refund by payment amount): the amount is spread over the lines
+      in proportion to what each holds. A line whose share is all it holds returns all its
+      units. Otherwise the refund is a price correction, written the way a till writes an
+      exchange (each item carries its own `type`, field definitions): the line's held units are
+      RETURNed at what they hold and bought back (PURCHASE) at what is left after the share.
+      A RETURN quantity is a negative whole number (register-a-return; `quantity` is an int64
+      in the OpenAPI, ReceiptItem.cs of the generated SDK), so part of a unit's price cannot be
+      returned without using up the unit. This way no unit is returned twice, a cancellation
+      still finds every unit, and such a RETURN takes back everything its matched units earned
+      whether Engage weighs a return by units or by price (ADR 0085).
     """
     returned = returned or {}
-    left: list[tuple[PurchaseLine, int, int]] = []  # line, units left, money left
+    held: list[tuple[PurchaseLine, int, int]] = []  # line, units held, money held
     for line in lines:
         before = returned.get(line.sku, Returned())
-        left.append(
-            (
-                line,
-                max(line.quantity - before.quantity, 0),
-                max(line.paid_minor - before.paid_minor, 0),
-            )
-        )
+        units = min(max(line.quantity - before.quantity, 0), line.quantity)
+        money = min(max(line.paid_minor - before.paid_minor, 0), line.paid_minor)
+        held.append((line, units, money if units else 0))
 
-    def item(line: PurchaseLine, units: int, paid: int) -> ReturnItem:
+    def item(
+        line: PurchaseLine, units: int, paid: int, kind: Literal["RETURN", "PURCHASE"] = RETURN
+    ) -> ReturnItem:
         tax = divide_half_even(line.tax_minor * paid, line.paid_minor) if line.paid_minor else 0
-        return ReturnItem(line, units, paid, tax)
+        return ReturnItem(line, units, paid, tax, kind)
 
     if op.reason in ("cancel", "moved"):
-        # A line whose units are all back holds at most a rounding residue: nothing to return.
-        return [item(line, units, money) for line, units, money in left if units]
+        return [item(line, units, money) for line, units, money in held if units]
     if op.lines:
-        items = []
-        by_line = {entry[0].line_id: entry for entry in left if entry[0].line_id}
-        by_sku = {entry[0].sku: entry for entry in left}
-        taken_units: dict[str, int] = {}
-        taken_money: dict[str, int] = {}
-        for wanted in op.lines:
-            entry = by_line.get(wanted.line_id) if wanted.line_id else None
-            entry = entry or by_sku.get(wanted.item_id)
-            if entry is None or wanted.quantity <= 0:
-                continue  # a line the purchase never had earned nothing there
-            line, units_left, money_left = entry
-            already = line.quantity - units_left + taken_units.get(line.sku, 0)
-            units = min(wanted.quantity, line.quantity - already)
-            if units <= 0:
-                continue
-            paid = _units_share(line.paid_minor, already, already + units, line.quantity)
-            # Never more than the line still holds (an earlier refund by amount took some).
-            paid = min(paid, money_left - taken_money.get(line.sku, 0))
-            taken_units[line.sku] = taken_units.get(line.sku, 0) + units
-            taken_money[line.sku] = taken_money.get(line.sku, 0) + paid
-            items.append(item(line, units, max(paid, 0)))
-        return items
-    holding = sum(money for _, _, money in left)
+        return _returned_lines(op, held, item)
+    holding = sum(money for _, _, money in held)
     amount = min(max(op.amount_minor, 0), holding)
     if amount <= 0:
         return []
-    items, before, cumulative = [], 0, 0
-    for line, units, money in left:
+    items: list[ReturnItem] = []
+    before, cumulative = 0, 0
+    for line, units, money in held:
         cumulative += money
         share = allocate(amount, cumulative, holding) - allocate(amount, before, holding)
         before = cumulative
-        if share <= 0:
+        if share <= 0 or not units:
             continue
-        if share >= money:
-            quantity = max(units, 1)
-        else:
-            quantity = divide_half_even(share * line.quantity, line.paid_minor)
-            quantity = min(max(quantity, 1), max(units, 1))
-        items.append(item(line, quantity, share))
+        items.append(item(line, units, money))
+        if share < money:
+            items.append(item(line, units, money - share, PURCHASE))
+    return items
+
+
+def _returned_lines(
+    op: Reversal,
+    held: list[tuple[PurchaseLine, int, int]],
+    item: Callable[[PurchaseLine, int, int], ReturnItem],
+) -> list[ReturnItem]:
+    by_line = {entry[0].line_id: entry for entry in held if entry[0].line_id}
+    by_sku = {entry[0].sku: entry for entry in held}
+    taken: dict[str, int] = {}  # units this receipt already takes, per sku
+    items: list[ReturnItem] = []
+    for wanted in op.lines:
+        entry = by_line.get(wanted.line_id) if wanted.line_id else None
+        entry = entry or by_sku.get(wanted.item_id)
+        if entry is None or wanted.quantity <= 0:
+            continue  # a line the purchase never had earned nothing there
+        line, units_held, money_held = entry
+        already = taken.get(line.sku, 0)
+        units = min(wanted.quantity, units_held - already)
+        if units <= 0:
+            continue
+        # Cumulative over what the line holds: the last unit takes the rest, to the minor unit.
+        paid = _units_share(money_held, already, already + units, units_held)
+        taken[line.sku] = already + units
+        items.append(item(line, units, paid))
     return items
 
 
 def returned_so_far(receipts: Iterable[Mapping[str, Any]], currency: str) -> dict[str, Returned]:
-    """What return receipts already sent (their pinned bodies) took back, per sku."""
+    """What the reversal receipts already sent (their pinned bodies) took back, per sku, net:
+    a RETURN item adds, a PURCHASE item of a receipt that returns something (a refund by
+    amount buying units back) subtracts. A receipt without RETURN items is a purchase: ignored."""
     digits = currency_digits(currency)
     found: dict[str, Returned] = {}
     for receipt in receipts:
-        for row in receipt.get("items") or []:
-            if not isinstance(row, Mapping) or row.get("type") != RETURN:
+        rows = [row for row in receipt.get("items") or [] if isinstance(row, Mapping)]
+        if not any(row.get("type") == RETURN for row in rows):
+            continue
+        for row in rows:
+            sign = {RETURN: 1, PURCHASE: -1}.get(str(row.get("type")))
+            if sign is None:
                 continue
             sku = str(row.get("sku"))
-            units = -int(Decimal(str(row.get("quantity", 0))))
+            units = abs(int(Decimal(str(row.get("quantity", 0)))))
             paid = int(Decimal(str(row.get("grossPaidPrice", 0))).scaleb(digits))
             old = found.get(sku, Returned())
-            found[sku] = Returned(old.quantity + units, old.paid_minor + paid)
+            found[sku] = Returned(old.quantity + sign * units, old.paid_minor + sign * paid)
     return found
 
 
@@ -441,10 +467,14 @@ class VoyadoRenderer:
 
     # --- receipts ----------------------------------------------------------------------------
     def render_purchase(
-        self, op: OrderRecorded, *, order_discount_minor: int = 0
+        self, op: OrderRecorded, *, order_discount_minor: int | None = None
     ) -> dict[str, Any]:
-        """The PURCHASE receipt. `order_discount_minor`: a discount on the order's total price
-        that no line's paid total carries (spread over the lines)."""
+        """The PURCHASE receipt. `order_discount_minor` (default: the operation's own): a
+        discount on the order's total price that no line's paid total carries, spread over the
+        lines ("The discount ... should be evenly spread out across all line-items",
+        https://developer.voyado.com/en/receipts/discounts.html)."""
+        if order_discount_minor is None:
+            order_discount_minor = op.order_discount_minor
         lines = purchase_lines(op, order_discount_minor)
         items = [
             {
@@ -481,7 +511,7 @@ class VoyadoRenderer:
         earlier: Iterable[Mapping[str, Any]] = (),
         returned: Mapping[str, Returned] | None = None,
         at: datetime | None = None,
-        order_discount_minor: int = 0,
+        order_discount_minor: int | None = None,
     ) -> dict[str, Any]:
         """The RETURN receipt of a reversal.
 
@@ -500,6 +530,9 @@ class VoyadoRenderer:
         if moment is None:
             raise UnsupportedOperation("a Voyado return needs its date (at=) or its purchase")
         if purchase is not None:
+            # The purchase's lines exactly as its receipt was rendered (same discount spread).
+            if order_discount_minor is None:
+                order_discount_minor = purchase.order_discount_minor
             lines = purchase_lines(purchase, order_discount_minor)
             returned_items = allocate_reversal(op, lines, returned)
         else:
@@ -509,21 +542,23 @@ class VoyadoRenderer:
         currency = op.currency
         items = [
             {
-                "type": RETURN,
+                "type": entry.type,
                 "sku": entry.line.sku,
                 "articleNumber": entry.line.article_number,
                 "articleName": entry.line.name,
                 **({"articleGroup": entry.line.article_group} if entry.line.article_group else {}),
                 # "The quantity field has to be negative ... The grossPaidPrice on a return
-                # should be sent as a positive value" (register-a-return).
-                "quantity": -entry.quantity,
+                # should be sent as a positive value" (register-a-return); the units bought
+                # back by a refund by amount are a purchase like any other.
+                "quantity": -entry.quantity if entry.type == RETURN else entry.quantity,
                 "grossPaidPrice": major(entry.paid_minor, currency),
                 "taxAmount": major(entry.tax_minor, currency),
                 "taxPercent": entry.line.tax_percent,
+                **({"awardsBonus": True} if entry.type == PURCHASE else {}),
             }
             for entry in returned_items
         ]
-        total = sum(entry.paid_minor for entry in returned_items)
+        total = sum(entry.signed_minor for entry in returned_items)
         return self._receipt(
             member=member,
             unique_id=reversal_receipt_id(op),
