@@ -10,18 +10,27 @@ Budget: commercetools waits `EXTENSION_TIMEOUT_MS` (2 s by default) for the answ
   it first reads the customer from commercetools, once, inside the same budget and alongside
   the Yotpo call that needs no member.
 A failure after Yotpo created a redemption cancels it, so no rejected update leaves a code
-(or, with immediate deduction, spent points) behind. Refusals carry a `loyaltyError` code and
-a fixed message, never upstream text. When it fails open or closed: docs/adr/0021.
+(or, with immediate deduction, spent points) behind.
+
+A store served by Voyado Engage (`runtime.provider_for_store`) asks for a reward voucher in the
+same field: its contact and available vouchers are read (service/provider_checkout.py), the
+voucher is validated (shared/domain/checkout/vouchers.py) and applied with the same seal and
+actions; nothing is redeemed until the order is paid (docs/adr/0095).
+Refusals carry a `loyaltyError` code and a fixed message, never upstream text. When it fails
+open or closed: docs/adr/0021.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from service.cancellations import CancelledCodes
 from service.options_cache import OptionsCache
+from service.provider_checkout import VoyadoCheckout, customer_email, voyado_checkout
 from service.settings import ServiceSettings
 from service.yotpo_calls import cancel_redemption, in_background, together
 from shared.commercetools import CommercetoolsClient
@@ -44,11 +53,13 @@ from shared.domain.checkout.cart import (
     settle_amount,
     triage,
 )
+from shared.domain.checkout.redemption import currency_refusal
 from shared.domain.checkout.reward_state import seal_key
+from shared.domain.checkout.vouchers import decide_voucher, is_voucher_id, voucher_approval
 from shared.domain.customers.member_identity import MemberIdentity
 from shared.errors import NotFoundError, PermanentError, TransientError, describe
 from shared.logs import log_event
-from shared.runtime import Runtime, YotpoRoute, commercetools_client
+from shared.runtime import ProviderRoute, Runtime, YotpoRoute, commercetools_client
 from shared.yotpo import YotpoClient
 
 logger = logging.getLogger(__name__)
@@ -159,6 +170,8 @@ class CheckoutExtension:
         cancelled: CancelledCodes,
         options: OptionsCache | None = None,
         members: MemberLookup | None = None,
+        customers: CommercetoolsClient | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._runtime = runtime
         self._config = checkout_config(settings)
@@ -167,6 +180,13 @@ class CheckoutExtension:
         self._cancelled = cancelled
         self._options = options or OptionsCache(settings.redemption_options_cache_seconds)
         self._base_currency = settings.reward_base_currency
+        self._clock = clock or (lambda: datetime.now(UTC))
+        # Voyado stores only: the customer record's own email finds the member's contact
+        # (the cart's `customerEmail` is the shopper's to write). Short timeout, no retry.
+        if customers is None and runtime.providers and not self._members.reads:
+            timeout = min(_CUSTOMER_READ_TIMEOUT, settings.loyalty_call_budget_ms / 3000)
+            customers = commercetools_client(settings, timeout=timeout, max_retries=0)
+        self._customers = customers
 
     @property
     def config(self) -> CheckoutConfig:
@@ -185,15 +205,29 @@ class CheckoutExtension:
         step = triage(facts)
         if step is Step.NOTHING:
             return NO_ACTIONS
+        other = self._other_provider(facts.store_key)
+        if other is not None:
+            if step is Step.MAINTAIN:
+                return self._maintain(facts, redeemed_in_provider=False)
+            return self._redeem_voucher(facts, other)
         if step is Step.MAINTAIN:
             return self._maintain(facts)
         return self._redeem(facts)
 
+    def _other_provider(self, store_key: str | None) -> ProviderRoute | None:
+        """The store's account when a provider other than Yotpo serves it (in memory)."""
+        if not self._runtime.providers:
+            return None
+        route = self._runtime.provider_for_store(store_key)
+        return route if route is not None and route.yotpo is None else None
+
     # --- keeping an applied reward consistent ------------------------------------------------
-    def _maintain(self, facts: CartFacts) -> ExtensionAnswer:
+    def _maintain(self, facts: CartFacts, *, redeemed_in_provider: bool = True) -> ExtensionAnswer:
+        """`redeemed_in_provider` False (a Voyado voucher): nothing was redeemed at the cart,
+        so there is no cancelled code to look up and nothing to release when it goes."""
         applied = facts.applied
         cancelled = False
-        if applied is not None and facts.requested_option is not None:
+        if applied is not None and facts.requested_option is not None and redeemed_in_provider:
             try:
                 cancelled = self._cancelled.contains(applied.code)
             except (TransientError, PermanentError) as exc:
@@ -216,7 +250,7 @@ class CheckoutExtension:
                 cart_id=facts.id,
                 outcome="cleared",
             )
-        if plan.dropped is not None:
+        if plan.dropped is not None and redeemed_in_provider:
             self._release(facts, plan.dropped, reason=plan.status or "dropped")
         if plan.actions:
             log_event(
@@ -328,6 +362,80 @@ class CheckoutExtension:
             outcome="applied",
         )
         return ExtensionAnswer(200, {"actions": actions}, "applied")
+
+    # --- a Voyado reward voucher --------------------------------------------------------------
+    def _redeem_voucher(self, facts: CartFacts, route: ProviderRoute) -> ExtensionAnswer:
+        """Validate the requested voucher against the contact's available ones and apply it;
+        nothing is redeemed in Voyado (that happens after payment, redemption_ops.py)."""
+        if not facts.customer_id or not facts.email:
+            return self._reject(facts, Rejection(LoyaltyError.CUSTOMER_REQUIRED))
+        if not is_voucher_id(facts.requested_option):
+            # Before any call: junk in the field costs Voyado nothing.
+            return self._reject(facts, Rejection(LoyaltyError.UNKNOWN_OPTION, "not a voucher id"))
+        refused = currency_refusal(facts.currency, route.currencies)
+        if refused is not None:
+            return self._reject(facts, refused)
+        if (
+            self._config.strategy == "direct-discount"
+            and self._config.stacking == "exclusive"
+            and facts.discount_codes
+        ):
+            return self._reject(facts, Rejection(LoyaltyError.DISCOUNT_CODE_CONFLICT))
+        checkout = voyado_checkout(route.provider, self._budget)
+        if checkout is None:
+            return self._reject(facts, Rejection(LoyaltyError.NOT_ELIGIBLE, "no checkout"))
+        try:
+            available = self._vouchers(checkout, facts.customer_id, facts.email)
+        except TransientError as exc:
+            return self._reject(facts, Rejection(LoyaltyError.UNAVAILABLE), exc)
+        except PermanentError as exc:
+            return self._reject(facts, Rejection(LoyaltyError.NOT_ELIGIBLE), exc)
+        if available is None:
+            return self._reject(facts, Rejection(LoyaltyError.NOT_ELIGIBLE, "no contact"))
+        decision = decide_voucher(
+            facts.requested_option,
+            available=available,
+            currency=facts.currency,
+            merchandise=facts.merchandise,
+            now=self._clock(),
+        )
+        if isinstance(decision, Rejection):
+            return self._reject(facts, decision)
+        # The seal keeps the voucher id as the redemption id (the order path reads it from
+        # there) and its number as the code; never delayed: there are no Yotpo points.
+        issued = {"reward_text": decision.number or decision.id, "id": decision.id}
+        config = replace(self._config, delay_points_deduction=False)
+        actions = redeem_actions(facts, voucher_approval(decision), issued, config)
+        log_event(
+            logger,
+            "checkout.reward_applied",
+            cart_id=facts.id,
+            option_id=decision.id,
+            amount=decision.amount_minor,
+            currency=facts.currency,
+            account=route.key,
+            provider=route.provider.name,
+            outcome="applied",
+        )
+        return ExtensionAnswer(200, {"actions": actions}, "applied")
+
+    def _vouchers(
+        self, checkout: VoyadoCheckout, customer_id: str, email: str | None
+    ) -> list[dict[str, Any]] | None:
+        """The member's available vouchers (None: no contact). Raises Transient/Permanent."""
+        member = self._members.member(customer_id, email)
+        if self._members.reads:
+            trusted = member.email  # the customer record's own (checkout_member)
+            read_email: Callable[[], str | None] = lambda: trusted  # noqa: E731
+        elif self._customers is not None:
+            customers = self._customers
+            read_email = lambda: customer_email(customers, customer_id)  # noqa: E731
+        else:
+            read_email = lambda: None  # noqa: E731
+        contact_id = checkout.find_contact(member.member_id, read_email)
+        if contact_id is None:
+            return None
+        return checkout.list_rewards(contact_id)
 
     def _undo(self, client: YotpoClient, facts: CartFacts, redemption: dict[str, Any]) -> None:
         """Cancel a redemption this call created and will not apply."""

@@ -31,6 +31,13 @@ A retry of the same cart reuses the recorded redemption instead of spending the 
 `job/consumptions.py` gives back the points of records whose order never appeared
 (docs/adr/0022-reward-consumed-at-order-placement.md).
 
+A store served by Voyado Engage consumes nothing at placement: its reward is a voucher that is
+redeemed only after payment (docs/adr/0095-voyado-vouchers-at-checkout.md). The handler asks
+Voyado again whether the sealed voucher is still available (it may have been used in a store
+since) and claims it for this cart (`VoucherClaims`, service/provider_checkout.py), so no
+second order can carry it before the first is paid; either failing refuses the order, and
+Voyado unreachable refuses it too (fail closed, as above).
+
 commercetools calls API Extensions on order creation (ExtensionResourceTypeId `order`,
 https://docs.commercetools.com/api/projects/api-extensions) and applies the returned update
 actions to the order before it is persisted.
@@ -47,16 +54,18 @@ from typing import Any, Final
 
 from service.cancellations import CancelledCodes
 from service.extension import NO_ACTIONS, ExtensionAnswer, MemberLookup, rejection_answer
+from service.provider_checkout import VoucherClaims, customer_email, voyado_checkout
 from service.yotpo_calls import cancel_redemption, in_background
 from shared.commercetools import CommercetoolsClient
 from shared.domain import values
 from shared.domain.checkout.cart import CheckoutConfig, LoyaltyError, Rejection, concerns_loyalty
 from shared.domain.checkout.reward_state import AppliedReward, seal, unseal
+from shared.domain.checkout.vouchers import is_voucher_id, still_available
 from shared.domain.loyalty_fields import OWNED_CART_FIELDS
 from shared.domain.loyalty_fields import CartFields as F
 from shared.errors import ConcurrentModificationError, PermanentError, TransientError, describe
 from shared.logs import log_event
-from shared.runtime import Runtime
+from shared.runtime import ProviderRoute, Runtime
 from shared.yotpo import YotpoClient
 
 logger = logging.getLogger(__name__)
@@ -178,6 +187,11 @@ class ConsumptionRecords:
     def __init__(self, commercetools: CommercetoolsClient) -> None:
         self._ct = commercetools
 
+    @property
+    def commercetools(self) -> CommercetoolsClient:
+        """The client the records are kept with (the checkout's quick one, service/app.py)."""
+        return self._ct
+
     def get(self, cart_id: str) -> Consumption | None:
         found = self._ct.get_custom_object(CONSUMPTIONS_CONTAINER, consumption_key(cart_id))
         record = Consumption.from_object(found) if found is not None else None
@@ -218,6 +232,8 @@ class OrderGuard:
         members: MemberLookup | None = None,
         consumptions: ConsumptionRecords | None = None,
         clock: Callable[[], datetime] | None = None,
+        claims: VoucherClaims | None = None,
+        customers: CommercetoolsClient | None = None,
     ) -> None:
         self._config = config
         self._runtime = runtime
@@ -231,6 +247,11 @@ class OrderGuard:
         self._members = members or MemberLookup(
             config.identity, runtime.commercetools if config.identity.needs_customer else None
         )
+        # Voyado stores: the voucher claims and the customer record's email (its contact), on
+        # the same quick client as the consumption records.
+        quick = self._consumptions.commercetools
+        self._claims = claims or VoucherClaims(quick)
+        self._customers = customers or quick
 
     def handle(self, order: dict[str, Any]) -> ExtensionAnswer:
         """Raises InvalidCart (a ValueError) for custom fields of an impossible shape."""
@@ -260,9 +281,85 @@ class OrderGuard:
                 cart_id,
                 Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "customer changed"),
             )
+        other = self._other_provider(order)
+        if other is not None:
+            return self._check_voucher(order, order_ref, cart_id, applied, other)
         if applied.delayed:
             return self._consume(order, order_ref, cart_id, applied)
         return self._check_still_valid(order_ref, cart_id, applied)
+
+    def _other_provider(self, order: Mapping[str, Any]) -> ProviderRoute | None:
+        if not self._runtime.providers:
+            return None
+        store = order.get("store")
+        store_key = values.text(store.get("key")) if isinstance(store, Mapping) else None
+        route = self._runtime.provider_for_store(store_key)
+        return route if route is not None and route.yotpo is None else None
+
+    # --- a Voyado reward voucher -------------------------------------------------------------
+    def _check_voucher(
+        self,
+        order: Mapping[str, Any],
+        order_ref: str | None,
+        cart_id: str,
+        applied: AppliedReward,
+        route: ProviderRoute,
+    ) -> ExtensionAnswer:
+        """The sealed voucher must still be available to the order's customer and not be
+        claimed by another cart's order; nothing is redeemed (after payment, ADR 0095)."""
+        voucher_id = applied.redemption_id
+        if voucher_id is None or not is_voucher_id(voucher_id) or applied.customer_id is None:
+            return self._refuse(
+                order_ref,
+                cart_id,
+                Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "not a voucher seal"),
+            )
+        checkout = voyado_checkout(route.provider, self._budget)
+        if checkout is None:
+            return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.NOT_ELIGIBLE))
+        customer_id = applied.customer_id
+        try:
+            member = self._members.member(customer_id, values.text(order.get("customerEmail")))
+            if self._members.reads:
+                trusted = member.email
+                contact_id = checkout.find_contact(member.member_id, lambda: trusted)
+            else:
+                contact_id = checkout.find_contact(
+                    member.member_id, lambda: customer_email(self._customers, customer_id)
+                )
+            available = checkout.list_rewards(contact_id) if contact_id is not None else []
+        except TransientError as exc:
+            return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
+        except PermanentError as exc:
+            return self._refuse(
+                order_ref, cart_id, Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE), exc
+            )
+        if not still_available(voucher_id, available):
+            return self._refuse(
+                order_ref,
+                cart_id,
+                Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "voucher not available"),
+            )
+        try:
+            claimed = self._claims.claim(voucher_id, cart_id, customer_id, self._clock())
+        except (TransientError, PermanentError) as exc:
+            return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
+        if claimed == "taken":
+            return self._refuse(
+                order_ref,
+                cart_id,
+                Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "voucher on another order"),
+            )
+        log_event(
+            logger,
+            "checkout.voucher_claimed",
+            order=order_ref,
+            cart_id=cart_id,
+            voucher_id=voucher_id,
+            account=route.key,
+            outcome=claimed,
+        )
+        return NO_ACTIONS
 
     def _check_still_valid(
         self, order_ref: str | None, cart_id: str, applied: AppliedReward

@@ -110,3 +110,28 @@ class LoyaltyProvider(Protocol):
         """The monotonic time until which the provider told this account to hold off (a 429's
         reset), None when it did not."""
         ...
+
+
+class CheckoutRewards(Protocol):
+    """What the cart extension asks of a provider whose rewards are redeemed after payment
+    (`Capabilities.redemption_commit_after_payment`, a Voyado reward voucher). Yotpo's
+    checkout keeps talking to its client directly (service/extension.py); its adapter answers
+    these with `CheckoutNotUsed`. Design: docs/adr/0095-voyado-vouchers-at-checkout.md.
+    """
+
+    def list_rewards(self, contact_id: str) -> list[dict[str, Any]]:
+        """The member's rewards usable now, as the provider lists them."""
+        ...
+
+    def commit_redemption(self, reward_id: str) -> SendOutcome:
+        """Spend the reward (after payment). A repeat is `DUPLICATE`."""
+        ...
+
+    def release_redemption(self, reward_id: str) -> SendOutcome:
+        """Make a committed reward usable again (its order was cancelled). A repeat is
+        `DUPLICATE`."""
+        ...
+
+
+class CheckoutNotUsed(NotImplementedError):
+    """The provider's checkout does not go through `CheckoutRewards` (Yotpo's stays as it is)."""

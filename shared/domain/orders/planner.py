@@ -75,6 +75,7 @@ from shared.domain.orders.order_view import (
     OrderView,
 )
 from shared.domain.orders.planner_config import PlannerConfig
+from shared.domain.orders.redemption_ops import plan_redemption_ops
 from shared.domain.providers.port import (
     AnyNeutralOp,
     MemberUpsert,
@@ -256,6 +257,18 @@ def plan_order(
         reward_return = _reward_return_op(view, ledger, config, told, pinned, emit)
         if reward_return is not None:
             new_ops.append(reward_return)
+
+    # A provider that redeems a reward after payment (a Voyado voucher) commits it now, and
+    # gives it back when the order is cancelled afterwards (ADR 0095).
+    new_ops += plan_redemption_ops(
+        view,
+        ledger,
+        renderer,
+        now,
+        order_ref=pinned,
+        trigger_met=_trigger_met(view, config),
+        before=tuple(new_ops),
+    )
 
     if not moved:
         customer_op = _customer_op(view, ledger, config, told, emit)
