@@ -13,6 +13,15 @@ through the reconciler, so a claim that outlived its worker never waits for a me
 lists the Yotpo cancellation requests that could not be honoured because an order had already
 used the code (`job.cancellations`), and totals what was sent to Yotpo per day, for the chart
 of the HTML report.
+
+Every order is planned and judged for the provider that serves its store now
+(`Runtime.provider_for_store`, ADR 0080), so the ledger of a Voyado store's order is read like
+a Yotpo one; each entry names its `provider` account.
+
+Reward consumptions (`job.consumptions`): points redeemed at order placement for a cart whose
+order never appeared. With `recover` the audit releases them as the nightly run does (the same
+sweep, under the same versioned claim, so an audit and a nightly run never both cancel one);
+with `recover=False` it only lists them (`orphaned`), like stuck orders.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from typing import Any
 
 from job.cancellations import refused_cancellations
 from job.clients import JobClients, order_reconciler
+from job.consumptions import ORDERED, ORPHANED, RETRY, release_orphans
 from job.failures import JobDeadLetters
 from job.orders import OrderRange, count_orders, orders_with_ledgers, plan_for
 from job.settings import JobSettings
@@ -41,7 +51,8 @@ from shared.orders.ledger_store import LedgerStore
 
 NEVER_EARNED = "{trigger} but never earned"
 NOT_REVERSED = "refunded but not reversed"
-NOT_LINKED = "customer not linked in Yotpo"
+NOT_LINKED = "customer not linked in {provider}"
+NOT_SENT = "{kind} never sent ({key})"
 PENDING = "pending"
 STUCK = "stuck"
 FAILED = "failed"
@@ -56,6 +67,7 @@ class AuditEntry:
     earned_cents: int
     refunded_cents: int
     issues: list[str] = field(default_factory=list)
+    provider: str | None = None  # "<provider>:<account>" serving the order's store; None: none
 
     @property
     def name(self) -> str:
@@ -76,6 +88,10 @@ class AuditReport:
     stuck_error: str | None = None
     # Yotpo cancellation requests refused because an order already used the code.
     refused_cancellations: list[dict[str, Any]] = field(default_factory=list)
+    # Reward consumptions whose cart was never ordered (cartId, redemptionId, result):
+    # `orphaned` when only listed, `released` / `failed` / `retry` when recovered.
+    consumptions: list[dict[str, Any]] = field(default_factory=list)
+    consumptions_error: str | None = None
     # currency → day (YYYY-MM-DD) → [earned, reversed] minor units sent to Yotpo that day.
     daily: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     generated_at: str = ""
@@ -83,10 +99,17 @@ class AuditReport:
     @property
     def clean(self) -> bool:
         unresolved = [s for s in self.stuck if s.get("result") != "recovered"]
-        return not self.mismatches and not unresolved and not self.refused_cancellations
+        held = [c for c in self.consumptions if c.get("result") in _UNRESOLVED_CONSUMPTIONS]
+        return (
+            not self.mismatches and not unresolved and not self.refused_cancellations and not held
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "clean": self.clean}
+
+
+# A consumption still holding a shopper's points (or whose release Yotpo refused).
+_UNRESOLVED_CONSUMPTIONS = frozenset({ORPHANED, RETRY, "failed"})
 
 
 def audit(
@@ -103,6 +126,7 @@ def audit(
     moment = now()
     report = AuditReport(range=order_range.as_dict(), generated_at=format_datetime(moment))
     report.stuck, report.stuck_error = _stuck(settings, clients, moment, lease, recover)
+    report.consumptions, report.consumptions_error = _consumptions(clients, moment, recover)
     # Plans from the view a real look builds (member, collections, sealed reward).
     views = order_reconciler(settings, clients)
     earned: Counter[str] = Counter()
@@ -117,6 +141,8 @@ def audit(
         if bar is not None:
             bar.step()
         view, plan = plan_for(order, ledger, clients.runtime, config, moment, view_of=views.view_of)
+        route = clients.runtime.provider_for_store(view.store_key)
+        provider = route.provider.name if route is not None else None
         entry = AuditEntry(
             order_id=view.id,
             order_number=view.order_number,
@@ -124,7 +150,15 @@ def audit(
             currency=view.currency,
             earned_cents=ledger.earned_amount(),
             refunded_cents=ledger.refunded_amount(),
-            issues=issues(plan, ledger, config.earning_trigger, now=moment, lease=lease),
+            issues=issues(
+                plan,
+                ledger,
+                config.earning_trigger,
+                now=moment,
+                lease=lease,
+                provider=provider or "yotpo",
+            ),
+            provider=f"{provider}:{route.key}" if route is not None else None,
         )
         earned[view.currency] += entry.earned_cents
         refunded[view.currency] += entry.refunded_cents
@@ -171,6 +205,16 @@ def _stuck(
     return [o.as_dict() for o in found.orders], None
 
 
+def _consumptions(
+    clients: JobClients, moment: datetime, recover: bool
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Consumed rewards whose cart has no order: released when recovering, else only listed.
+    A cart that was ordered is no finding and is left out."""
+    swept = release_orphans(clients.commercetools, clients.runtime, now=moment, release=recover)
+    found = [r for r in swept.results if r.get("result") != ORDERED]
+    return found, swept.error
+
+
 def _add_daily(daily: dict[str, dict[str, list[int]]], ledger: OrderLedger, currency: str) -> None:
     """What Yotpo was told for this order, on the day it was told (DONE operations only)."""
     for op in ledger.ops.values():
@@ -190,17 +234,20 @@ def issues(
     *,
     now: datetime | None = None,
     lease: timedelta | None = None,
+    provider: str = "yotpo",
 ) -> list[str]:
-    """What is wrong with one order: what it deserves but Yotpo was never told, then the
-    ledger's unfinished and refused operations (with the full reason)."""
+    """What is wrong with one order: what it deserves but its provider was never told, then
+    the ledger's unfinished and refused operations (with the full reason)."""
     found: list[str] = []
     for op in plan.new_ops:
         if op.kind == "order":
             found.append(NEVER_EARNED.format(trigger=trigger))
         elif op.kind == "refund":
             found.append(f"{NOT_REVERSED} ({op.key.removeprefix('refund:')})")
+        elif op.kind == "customer":
+            found.append(NOT_LINKED.format(provider=provider.capitalize()))
         else:
-            found.append(NOT_LINKED)
+            found.append(NOT_SENT.format(kind=op.kind, key=op.key))
     stuck = (
         {op.key for op in ledger.stuck_ops(now, lease)}
         if now is not None and lease is not None
@@ -255,6 +302,12 @@ def render_table(report: AuditReport, width: int | None = None) -> str:
             for r in report.refused_cancellations
         ]
         lines.append(table(("code", "order", "requested", "reason"), refused_rows, width=width))
+    if report.consumptions:
+        lines += ["", "rewards consumed for a cart that was never ordered (points held):"]
+        held_rows = [(c["cartId"], c["redemptionId"], c["result"]) for c in report.consumptions]
+        lines.append(table(("cart", "redemption", "result"), held_rows, width=width))
+    if report.consumptions_error:
+        lines += ["", f"reward consumptions could not be checked: {report.consumptions_error}"]
     lines.append("")
     lines.append(f"{report.orders} order(s) audited, {len(report.mismatches)} with mismatches")
     lines.extend(_totals("earned", report.earned_cents))

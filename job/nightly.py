@@ -1,5 +1,23 @@
 """The nightly run: which customers to look at, inside a time and rate budget.
 
+Each customer is written back from the loyalty provider of its store (issue #18: "point
+balance read back to commercetools", through the same port as checkout and webhooks): the
+account of its first store that has one of its own, else `default`
+(`shared.customers.writeback.customer_account`, the rule the Yotpo write-back always used).
+A Yotpo customer goes through `CustomerWriteback` (Yotpo's member record: balance, tier,
+referral code); a customer of a store served by another provider (LOYALTY_PROVIDERS) through
+`ProviderWriteback` and the port's `member_state`. Each provider's calls run on its own client
+and limiter at the job's share of that provider's rate (`job.clients`), and are counted apart
+(`provider_calls`).
+
+A provider account that keeps failing (`OUTAGE_AFTER` transient failures in a row, after its
+client's own retries) is left alone for the rest of the run, apart from one probe every
+`OUTAGE_PROBE_SECONDS`: its customers are *handed back* (counted in `handed_back`, the account
+and its error in `providers_unavailable`) instead of each waiting out the client's retries, and
+the rest of the run goes on. Handed-back customer ids are kept in the checkpoint (at most
+`HANDED_BACK_LIMIT`) and looked at first by the next run (`handed_back_retried`); past the
+limit the rolling slice still reaches everyone within NIGHTLY_COVERAGE_NIGHTS.
+
 A *pass* looks at three kinds of customers, in phases:
 
 1. `orders`  — customers of orders modified since the previous pass started (their balance or
@@ -47,12 +65,20 @@ from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
 from job.stuck import StuckReport, recover_stuck
 from shared.commercetools import CommercetoolsClient, after_id, literal
-from shared.customers.writeback import CustomerWriteback, WritebackResult
+from shared.customers.provider_writeback import ProviderWriteback, ProviderWritebackTimeout
+from shared.customers.writeback import CustomerWriteback, WritebackResult, customer_account
 from shared.deadletters import DeadLetterStore
 from shared.domain.customers.writeback_diff import format_datetime
 from shared.domain.loyalty_fields import CustomerFields
-from shared.errors import PermanentError, TransientError, describe
+from shared.errors import (
+    CommercetoolsError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+    describe,
+)
 from shared.logs import log_event, log_failure
+from shared.runtime import ProviderRoute
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +92,13 @@ CUSTOMER_PAGE = 200
 RECENT_LIMIT = 10_000  # customers remembered as done in this run (bounded memory)
 CHECKPOINT_EVERY = 50
 CHECKPOINT_SECONDS = 10.0
+# A provider account whose calls failed transiently this many times in a row (each after its
+# client's own retries) is taken as out for the run: its customers are handed back at once.
+OUTAGE_AFTER = 3
+# While out, one customer of the account tries again this often (the outage may end mid-run).
+OUTAGE_PROBE_SECONDS = 60.0
+# Handed-back customers remembered for the next run (bounded: the checkpoint stays small).
+HANDED_BACK_LIMIT = 1_000
 
 Phase = Literal["orders", "expired", "slice"]
 Outcome = Literal[
@@ -92,6 +125,8 @@ class NightlyCursor(BaseModel):
     slice_after: str | None = None  # the rolling slice's id cursor, kept across passes
     passes_completed: int = 0
     current: PassState | None = None
+    # Customers whose provider was out: the next run looks at them first.
+    handed_back: list[str] = []
 
 
 @dataclass
@@ -110,6 +145,13 @@ class NightlySummary:
     stuck_recovered: int = 0
     # Rewards consumed at order placement whose order never appeared: points given back.
     consumptions_released: int = 0
+    # Customers of a provider account that was out: left for a later run, not failed.
+    handed_back: int = 0
+    handed_back_retried: int = 0  # customers handed back earlier, looked at again in this run
+    # "<provider>:<account>" → the error that made the run leave the account alone.
+    providers_unavailable: dict[str, str] | None = None
+    # Calls to providers other than Yotpo, by provider name (each on its own rate share).
+    provider_calls: dict[str, int] | None = None
     rate_share_per_second: float | None = None  # the Yotpo rate this run was given
     nights_for_full_coverage: int | None = None
 
@@ -119,6 +161,75 @@ class NightlySummary:
 
 class _BudgetExhausted(Exception):
     """The run's time is up: stop before the next customer, keep the cursor on it."""
+
+
+class _HandedBack(Exception):
+    """The customer's provider account is out: nothing was written, a later run looks again."""
+
+    def __init__(self, account: str, error: str) -> None:
+        super().__init__(f"{account}: {error}")
+        self.account = account
+        self.error = error
+
+
+def _from_provider(exc: TransientError) -> bool:
+    """A failure of the provider itself, not of commercetools nor of the run's own budget."""
+    return not isinstance(exc, CommercetoolsError | ProviderWritebackTimeout)
+
+
+class _Outages:
+    """Provider accounts failing in this run (shared by the worker threads).
+
+    `OUTAGE_AFTER` transient failures in a row take an account out; while out, `down` lets one
+    call through every `OUTAGE_PROBE_SECONDS`, and a success brings the account back."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._down_since: dict[str, float] = {}
+        self._errors: dict[str, str] = {}
+        self.unavailable: dict[str, str] = {}  # every account that was out during the run
+
+    def down(self, account: str) -> str | None:
+        """The error the account is out with, or None when a call may go (a probe too)."""
+        with self._lock:
+            since = self._down_since.get(account)
+            if since is None:
+                return None
+            if self._monotonic() - since >= OUTAGE_PROBE_SECONDS:
+                self._down_since[account] = self._monotonic()  # this call probes; others wait
+                return None
+            return self._errors.get(account, "unavailable")
+
+    def failed(self, account: str, error: str) -> bool:
+        """Note a transient failure; True when it takes (or keeps) the account out."""
+        with self._lock:
+            count = self._failures.get(account, 0) + 1
+            self._failures[account] = count
+            self._errors[account] = error
+            if count < OUTAGE_AFTER:
+                return False
+            opened = account not in self._down_since
+            self._down_since[account] = self._monotonic()
+            self.unavailable.setdefault(account, error)
+        if opened:
+            log_event(
+                logger,
+                "job.provider_unavailable",
+                level=logging.WARNING,
+                account=account,
+                error=error,
+                failures=count,
+                outcome="handed_back",
+                retry="next_run",
+            )
+        return True
+
+    def succeeded(self, account: str) -> None:
+        with self._lock:
+            self._failures.pop(account, None)
+            self._down_since.pop(account, None)
 
 
 class _RecentlyDone:
@@ -145,6 +256,7 @@ class NightlyJob:
         clients: JobClients,
         *,
         writeback: CustomerWriteback | None = None,
+        provider_writeback: ProviderWriteback | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
         lock_lease_seconds: float | None = None,
@@ -162,6 +274,16 @@ class NightlyJob:
             type_key=settings.customer_type_key,
             tier_groups=settings.tier_groups(),
             # The member is named as orders name it (MEMBER_ID_SOURCE, docs/adr/0010).
+            identity=settings.member_identity(),
+            now=now,
+            monotonic=monotonic,
+        )
+        # Customers of stores served by another provider (LOYALTY_PROVIDERS): the port's
+        # member state, written with the same fields, custom type and member identity.
+        self.provider_writeback = provider_writeback or ProviderWriteback(
+            clients.commercetools,
+            type_key=settings.customer_type_key,
+            tier_groups=settings.tier_groups(),
             identity=settings.member_identity(),
             now=now,
             monotonic=monotonic,
@@ -256,6 +378,9 @@ class _Run:
         self.deadline = self.started + budget_seconds
         self.ct_before = job._clients.ct_calls.value
         self.yotpo_before = job._clients.yotpo_calls.value
+        self.providers_before = {k: c.value for k, c in job._clients.provider_calls.items()}
+        self.outages = _Outages(job._monotonic)
+        self.again: set[str] = set()  # customers handed back in this run
         self.summary = NightlySummary(outcome="complete")
         self.recent = _RecentlyDone()
         self.cursor = NightlyCursor()
@@ -351,6 +476,7 @@ class _Run:
             self.cursor.current = current
             self._save()
         self._log_coverage(current)  # every run, a resumed pass too
+        self._handed_back_phase()
         if current.phase == "orders":
             self._orders_phase(current)
             current.phase, current.after = "expired", None
@@ -432,6 +558,34 @@ class _Run:
         if stopped:
             raise _BudgetExhausted
 
+    def _handed_back_phase(self) -> None:
+        """Customers an earlier run handed back (their provider was out), first. Each leaves
+        the list once looked at, unless it is handed back again."""
+        waiting = list(self.cursor.handed_back)
+        if not waiting:
+            return
+
+        def items() -> Iterator[tuple[str, Callable[[], None] | None]]:
+            for customer_id in waiting:
+                work = self._by_id(customer_id) if self._claim(customer_id) else None
+                yield customer_id, (self._work(customer_id, work) if work else None)
+
+        def done(customer_id: str) -> None:
+            with self._counts:
+                if customer_id not in self.again:
+                    self.cursor.handed_back.remove(customer_id)
+                self.summary.handed_back_retried += 1
+            self._maybe_save()
+
+        self._run_ordered(items(), done)
+
+    def _hand_back(self, customer_id: str) -> None:
+        """Remember a handed-back customer for the next run (the caller holds `_counts`)."""
+        self.again.add(customer_id)
+        kept = self.cursor.handed_back
+        if customer_id not in kept and len(kept) < HANDED_BACK_LIMIT:
+            kept.append(customer_id)
+
     def _orders_phase(self, current: PassState) -> None:
         def items() -> Iterator[tuple[str, Callable[[], None] | None]]:
             for order in self.job.modified_orders(current.since, current.after):
@@ -499,12 +653,46 @@ class _Run:
         customer_id = str(customer["id"])
         if not self._claim(customer_id):
             return None
-        return self._work(
-            customer_id, lambda d: self.job.writeback.sync_customer(customer, deadline=d)
-        )
+        return self._work(customer_id, lambda d: self._sync(customer, d))
 
     def _by_id(self, customer_id: str) -> Callable[[float], WritebackResult]:
-        return lambda d: self.job.writeback.sync(customer_id, deadline=d)
+        def sync(deadline: float) -> WritebackResult:
+            try:
+                customer = self.job._ct.get_by_id("customers", customer_id)
+            except NotFoundError:
+                return WritebackResult(customer_id, "customer_gone")
+            return self._sync(customer, deadline)
+
+        return sync
+
+    def _sync(self, customer: Mapping[str, Any], deadline: float) -> WritebackResult:
+        """One customer through the provider of its store (runs on a worker thread)."""
+        route = customer_account(customer, self.job._clients.runtime.provider_for_store)
+        if route is None or route.yotpo is not None:
+            # Yotpo's own write-back (its member record carries tier and referral code too);
+            # with no account at all it answers `no_account`, as it always did.
+            return self.job.writeback.sync_customer(customer, deadline=deadline)
+        return self._provider_sync(customer, route, deadline)
+
+    def _provider_sync(
+        self, customer: Mapping[str, Any], route: ProviderRoute, deadline: float
+    ) -> WritebackResult:
+        account = f"{route.provider.name}:{route.key}"
+        error = self.outages.down(account)
+        if error is not None:
+            raise _HandedBack(account, error)
+        try:
+            result = self.job.provider_writeback.sync_customer(
+                customer, route.provider, deadline=deadline
+            )
+        except TransientError as exc:
+            if not _from_provider(exc) or self._out_of_time():
+                raise  # commercetools, or the budget: as for any customer
+            error = describe(exc)
+            self.outages.failed(account, error)
+            raise _HandedBack(account, error) from exc
+        self.outages.succeeded(account)
+        return result
 
     def _work(
         self, customer_id: str, sync: Callable[[float], WritebackResult]
@@ -517,6 +705,21 @@ class _Run:
             raise _BudgetExhausted
         try:
             result = work(self.deadline)
+        except _HandedBack as handed:
+            with self._counts:
+                self.summary.handed_back += 1
+                self._hand_back(customer_id)
+            log_event(
+                logger,
+                "job.customer_handed_back",
+                level=logging.WARNING,
+                customer_id=customer_id,
+                account=handed.account,
+                error=handed.error,
+                outcome="handed_back",
+                retry="next_run",
+            )
+            return
         except (TransientError, PermanentError) as exc:
             if isinstance(exc, TransientError) and self._out_of_time():
                 raise _BudgetExhausted from None  # cut short by the budget: look again next run
@@ -535,7 +738,8 @@ class _Run:
 
     # --- checkpoints -----------------------------------------------------------------------------
     def _stored(self) -> dict[str, Any]:
-        return self.cursor.model_dump(mode="json")
+        with self._counts:  # workers add handed-back customers meanwhile
+            return self.cursor.model_dump(mode="json")
 
     def _save(self) -> None:
         self.checkpoint.save(self._stored())
@@ -556,5 +760,13 @@ class _Run:
         summary.error = error
         summary.ct_calls = self.job._clients.ct_calls.value - self.ct_before
         summary.yotpo_calls = self.job._clients.yotpo_calls.value - self.yotpo_before
+        counters = self.job._clients.provider_calls
+        if counters:
+            summary.provider_calls = {
+                name: counter.value - self.providers_before.get(name, 0)
+                for name, counter in sorted(counters.items())
+            }
+        if self.outages.unavailable:
+            summary.providers_unavailable = dict(sorted(self.outages.unavailable.items()))
         summary.duration_seconds = round(self.job._monotonic() - self.started, 3)
         return summary

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -128,6 +128,37 @@ class WritebackResult:
 
 
 RouteFor = Callable[[str | None], YotpoRoute | None]
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+AccountT = TypeVar("AccountT", bound=_Keyed)
+
+
+def customer_account(
+    customer: Mapping[str, Any], account_for: Callable[[str | None], AccountT | None]
+) -> AccountT | None:
+    """The account serving a customer: that of its first store that has one of its own, else
+    the default account (`account_for(None)`), else None.
+
+    One rule for every caller, whatever the provider: `account_for` is
+    `Runtime.yotpo_for_store` for the Yotpo write-back and `Runtime.provider_for_store` for the
+    nightly run, which sends each customer to its store's provider. A customer's `stores`
+    (https://docs.commercetools.com/api/projects/customers#customer) are KeyReferences; a store
+    without its own account is served by `default`, so only an account whose key is the store's
+    own counts as that store's.
+    """
+    for store in customer.get("stores") or []:
+        key = store.get("key") if isinstance(store, Mapping) else None
+        if not isinstance(key, str) or not key:
+            continue
+        found = account_for(key)
+        if found is not None and found.key == key:
+            return found
+    return account_for(None)
 
 
 class CustomerWriteback:
@@ -328,12 +359,7 @@ class CustomerWriteback:
     # --- helpers ---------------------------------------------------------------------------------
     def _route(self, customer: Mapping[str, Any]) -> YotpoRoute | None:
         """The account of the customer's first store that has one, else the default account."""
-        for store in customer.get("stores") or []:
-            key = store.get("key") if isinstance(store, Mapping) else None
-            route = self._route_for(key) if key else None
-            if route is not None and route.key == key:
-                return route
-        return self._route_for(None)
+        return customer_account(customer, self._route_for)
 
     def _client(self, route: YotpoRoute, deadline: float | None) -> YotpoClient:
         if deadline is None:

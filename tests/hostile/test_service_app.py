@@ -1,19 +1,36 @@
-"""Hostile input to the service app: the cart extension, Yotpo's webhooks, the in-store API."""
+"""Hostile input to the service app: the cart extension, Yotpo's and Voyado's webhooks, the
+in-store API."""
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
+import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sandbox.voyado import SandboxConfig, TenantConfig, VoyadoServer, receipt
+from sandbox.voyado import sign as svix_sign
+from sandbox.voyado.webhooks import encode as svix_encode
+from service.app import create_app as create_service_app
+from service.settings import ServiceSettings
+from shared.runtime import build_runtime
+from shared.settings import load_settings
 from tests.hostile.conftest import (
     EXTENSION_SECRET,
     HOSTILE,
     OTHER_POS_SECRET,
     POS_SECRET,
+    SEEDED_EMAIL,
     WEBHOOK_SECRET,
     Apps,
+    Probe,
 )
 from tests.hostile.strategies import (
     CONTENT_TYPES,
@@ -339,3 +356,253 @@ def test_pos_public_pages_and_misc(apps: Apps, probe: Any) -> None:
         ("GET", "/loyalty/" + "a" * 5000),
     ):
         p.send(apps.service, method, path)
+
+
+# --- Voyado's Svix-signed webhooks ------------------------------------------------------------
+# The service app of the session answers 404 (no Voyado account has a webhookSecret); the probes
+# below run a second service app over the same world whose LOYALTY_PROVIDERS names a Voyado
+# account (the stand-in, started here) with a webhookSecret. A delivery is signed as Svix signs
+# one (https://docs.svix.com/receiving/verifying-payloads/how-manual).
+VOYADO_PATH = "/voyado/webhooks"
+VOYADO_STORE = "voyado-hostile"
+VOYADO_KEY = "hostile-voyado-api-key-0123"
+VOYADO_SECRET = "whsec_" + base64.b64encode(b"hostile-voyado-webhook-secret-01").decode()
+EARNED = "250.00"  # SEK paid on the seeded contact's receipt: 250 points (1 per unit)
+
+
+@dataclass
+class VoyadoApps(Apps):
+    voyado: VoyadoServer | None = None
+    contact_id: str = ""
+
+    def snapshot(self) -> Any:
+        # The tenants' data only: the dump's "now" moves with the clock.
+        assert self.voyado is not None
+        tenants = self.voyado.engine.state()["tenants"]
+        return super().snapshot() + json.dumps(tenants, sort_keys=True, default=str)
+
+
+@pytest.fixture(scope="module")
+def voyado_apps(apps: Apps) -> Iterator[VoyadoApps]:
+    config = SandboxConfig(
+        tenants=[
+            TenantConfig(
+                name="hostile",
+                api_keys=[VOYADO_KEY],
+                stores=["ecom-1"],
+                batch_interval_seconds=None,
+            )
+        ]
+    )
+    with VoyadoServer(config) as voyado:
+        contact = voyado.seed_contact(email=SEEDED_EMAIL)
+        # A balance to read back: one purchase receipt, applied by the batch.
+        body = receipt(str(contact["id"]), "hostile-receipt-1", [("sku-1", 1, EARNED)])
+        answer = requests.post(
+            f"{voyado.url}/api/v3/receipts",
+            data=svix_encode(body),
+            headers=voyado.headers(VOYADO_KEY),
+            timeout=5,
+        )
+        assert answer.status_code in (200, 202), answer.text
+        assert voyado.process("hostile") == 1
+        entry = {
+            "provider": "voyado",
+            "baseUrl": voyado.url,
+            "apiKey": VOYADO_KEY,
+            "storeExternalId": "ecom-1",
+            "webhookSecret": VOYADO_SECRET,
+        }
+        env = {
+            **apps.world.env,
+            "EXTENSION_SECRET": EXTENSION_SECRET,
+            "YOTPO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "LOYALTY_PROVIDERS": json.dumps({VOYADO_STORE: entry}),
+            "OIDC_VERIFICATION": "off",
+        }
+        settings = load_settings(ServiceSettings, env)
+        service = create_service_app(settings, build_runtime(settings)).test_client()
+        yield VoyadoApps(
+            apps.world,
+            service,
+            apps.event,
+            apps.job,
+            [*apps.secrets, VOYADO_KEY, VOYADO_SECRET],
+            apps.customer_id,
+            apps.order_number,
+            voyado=voyado,
+            contact_id=str(contact["id"]),
+        )
+
+
+def svix_headers(raw: bytes, *, secret: str = VOYADO_SECRET, msg_id: str = "msg_hostile") -> Any:
+    timestamp = int(time.time())
+    return {
+        "svix-id": msg_id,
+        "svix-timestamp": str(timestamp),
+        "svix-signature": svix_sign(secret, msg_id, timestamp, raw),
+    }
+
+
+def _contact(apps: VoyadoApps, value: Any) -> Any:
+    return apps.contact_id if value == "<contact>" else value
+
+
+CONTACT_IDS = st.sampled_from(["<contact>", "00000000-0000-0000-0000-000000000000"]) | TEXT
+VOYADO_BODY = loose_object(
+    {
+        "id": TEXT,
+        "eventId": TEXT,
+        "eventType": st.sampled_from(
+            ["point.balance.updated", "reward.voucher.created", "contact.created"]
+        )
+        | TEXT,
+        "isEncrypted": st.booleans() | JSON,
+        "payload": loose_object(
+            {
+                "contactId": CONTACT_IDS,
+                "ContactId": CONTACT_IDS,
+                "Id": TEXT,
+                "balance": NUMBERS,
+                "definitionId": NUMBERS,
+            }
+        ),
+    }
+)
+
+
+def _real_contacts(apps: VoyadoApps, body: Any) -> Any:
+    payload = body.get("payload") if isinstance(body, dict) else None
+    if isinstance(payload, dict):
+        payload = {k: _contact(apps, v) for k, v in payload.items()}
+        body = {**body, "payload": payload}
+    return body
+
+
+def test_voyado_webhook_without_an_account_is_not_found(apps: Apps, probe: Any) -> None:
+    raw = json.dumps({"eventType": "point.balance.updated", "payload": {}}).encode()
+    answer = probe("POST /voyado/webhooks unconfigured").send(
+        apps.service,
+        "POST",
+        VOYADO_PATH,
+        data=raw,
+        content_type="application/json",
+        headers=svix_headers(raw),
+    )
+    assert answer.status_code == 404
+    assert answer.get_json()["error"] == "not_configured"
+
+
+@HOSTILE
+@given(body=VOYADO_BODY)
+def test_voyado_webhook_signed_structured(voyado_apps: VoyadoApps, body: Any) -> None:
+    raw = json.dumps(_real_contacts(voyado_apps, body)).encode()
+    Probe(voyado_apps, "POST /voyado/webhooks").send(
+        voyado_apps.service,
+        "POST",
+        VOYADO_PATH,
+        data=raw,
+        content_type="application/json",
+        headers=svix_headers(raw),
+    )
+
+
+@HOSTILE
+@given(raw=RAW_BODIES, content_type=CONTENT_TYPES)
+def test_voyado_webhook_signed_raw(voyado_apps: VoyadoApps, raw: bytes, content_type: str) -> None:
+    answer = Probe(voyado_apps, "POST /voyado/webhooks").send(
+        voyado_apps.service,
+        "POST",
+        VOYADO_PATH,
+        data=raw,
+        content_type=content_type,
+        headers=svix_headers(raw),
+    )
+    # Whatever a verified body is, it is never an outcome that retries (nothing is upstream).
+    assert answer.status_code in (200, 400)
+
+
+SVIX_HEADER_NAMES = ("svix-id", "svix-timestamp", "svix-signature")
+
+
+@HOSTILE
+@given(
+    body=VOYADO_BODY,
+    headers=st.dictionaries(st.sampled_from(SVIX_HEADER_NAMES), HOSTILE_AUTH | TEXT, max_size=3),
+    tamper=st.sampled_from(["none", "other-secret", "old", "body-changed"]),
+)
+def test_voyado_webhook_unsigned_or_wrongly_signed(
+    voyado_apps: VoyadoApps, body: Any, headers: dict[str, Any], tamper: str
+) -> None:
+    raw = json.dumps(_real_contacts(voyado_apps, body)).encode()
+    if tamper == "other-secret":
+        other = "whsec_" + base64.b64encode(b"not-the-hostile-tenant-secret-02").decode()
+        headers = svix_headers(raw, secret=other)
+    elif tamper == "old":
+        stamp = int(time.time()) - 3600  # Svix refuses timestamps older than five minutes
+        headers = {
+            "svix-id": "msg_old",
+            "svix-timestamp": str(stamp),
+            "svix-signature": svix_sign(VOYADO_SECRET, "msg_old", stamp, raw),
+        }
+    elif tamper == "body-changed":
+        headers = svix_headers(raw)
+        raw = raw + b" "
+    sendable = {k: v for k, v in headers.items() if v is not None}
+    if not all(str(v).isascii() and str(v).isprintable() for v in sendable.values()):
+        return  # not sendable as an HTTP header at all
+    answer = Probe(voyado_apps, "POST /voyado/webhooks unsigned").send(
+        voyado_apps.service,
+        "POST",
+        VOYADO_PATH,
+        data=raw,
+        content_type="application/json",
+        headers=sendable,
+        authorized=False,
+    )
+    assert answer.status_code == 401
+
+
+def test_voyado_webhook_oversized_body(voyado_apps: VoyadoApps) -> None:
+    raw = b'{"eventType": "point.balance.updated", "pad": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    for headers in (svix_headers(raw), {}):
+        answer = Probe(voyado_apps, "POST /voyado/webhooks oversized").send(
+            voyado_apps.service,
+            "POST",
+            VOYADO_PATH,
+            data=raw,
+            content_type="application/json",
+            headers=headers,
+            authorized=False,
+        )
+        assert answer.status_code == 413
+
+
+def test_voyado_webhook_signed_balance_writes_the_seeded_customer(
+    voyado_apps: VoyadoApps,
+) -> None:
+    """The probes above reach the write-back: a verified balance event for the seeded contact is
+    written (not only refused), so the hostile inputs were tried against a live path."""
+    body = {
+        "id": "evt-hostile-1",
+        "eventType": "point.balance.updated",
+        "isEncrypted": False,
+        "payload": {"contactId": voyado_apps.contact_id, "balance": 999_999},
+    }
+    raw = json.dumps(body).encode()
+    answer = Probe(voyado_apps, "POST /voyado/webhooks").send(
+        voyado_apps.service,
+        "POST",
+        VOYADO_PATH,
+        data=raw,
+        content_type="application/json",
+        headers=svix_headers(raw),
+    )
+    assert answer.status_code == 200
+    # The webhook names its tenant (the account whose secret verified it): the contact's
+    # balance as Voyado holds it now is what lands, never the body's.
+    assert answer.get_json()["outcome"] in ("updated", "unchanged")
+    fields = (
+        voyado_apps.world.ct.get_by_id("customers", voyado_apps.customer_id).get("custom") or {}
+    ).get("fields") or {}
+    assert fields.get("loyaltyPointsBalance") == 250
