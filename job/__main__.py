@@ -195,6 +195,16 @@ def nightly_text(summary: dict[str, Any]) -> str:
             f"  stuck orders: {summary['stuck_found']} found, "
             f"{summary.get('stuck_recovered', 0)} re-sent"
         )
+    if summary.get("handed_back") or summary.get("handed_back_retried"):
+        down = summary.get("providers_unavailable") or {}
+        out = ", ".join(f"{k}: {v}" for k, v in down.items())
+        lines.append(
+            f"  handed back: {summary.get('handed_back', 0):,} (provider out: {out or '-'}); "
+            f"{summary.get('handed_back_retried', 0):,} from earlier runs looked at again"
+        )
+    if summary.get("provider_calls"):
+        calls = ", ".join(f"{name} {n:,}" for name, n in summary["provider_calls"].items())
+        lines.append(f"  provider calls: {calls}")
     used = share_used(summary)
     lines.append(
         f"  calls: Yotpo {summary.get('yotpo_calls', 0):,}, "

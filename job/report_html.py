@@ -79,6 +79,8 @@ def render_html(report: AuditReport) -> str:
         _stuck(report),
         "<h2>Yotpo cancellations not honoured</h2>",
         _refused(report),
+        "<h2>Rewards consumed for carts never ordered</h2>",
+        _consumptions(report),
         _counts(report),
         "</main></body></html>",
     ]
@@ -243,6 +245,25 @@ def _refused(report: AuditReport) -> str:
         for r in report.refused_cancellations
     ]
     return _table(["code", "used by order", "requested", "what to do"], rows)
+
+
+def _consumptions(report: AuditReport) -> str:
+    note = (
+        f'<p class="muted">Not read: {escape(report.consumptions_error)}</p>'
+        if report.consumptions_error
+        else ""
+    )
+    if not report.consumptions:
+        return note + '<p class="muted">None.</p>'
+    rows: list[list[tuple[str, str]]] = [
+        [
+            ("", str(c.get("cartId"))),
+            ("", str(c.get("redemptionId"))),
+            ("", str(c.get("result"))),
+        ]
+        for c in report.consumptions
+    ]
+    return note + _table(["cart", "redemption", "result"], rows)
 
 
 def _counts(report: AuditReport) -> str:

@@ -38,7 +38,8 @@ abort-message` so that Svix stops retrying what can never work
 (https://docs.svix.com/retries). A transient failure (Voyado or commercetools later) → 503,
 and Svix retries. A permanent one (the custom type is missing, MultipleMatches, an encrypted
 payload) → 200, logged at ERROR. Once the cause is fixed, the contact's next balance change
-writes the fresh balance (the nightly run reads Yotpo only, so far). No input produces a 500.
+writes the fresh balance (and the nightly run reads the balance from Voyado too). No input
+produces a 500.
 """
 
 from __future__ import annotations

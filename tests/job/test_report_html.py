@@ -102,3 +102,15 @@ def test_the_cli_writes_the_report(scene, tmp_path):
     page = target.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 1
     assert "orders audited" in page
+
+
+def test_rewards_consumed_for_carts_never_ordered_are_listed_escaped():
+    audit = report()
+    audit.consumptions = [{"cartId": HOSTILE, "redemptionId": "r-9", "result": "orphaned"}]
+    page = render_html(audit)
+    assert "Rewards consumed for carts never ordered" in page
+    assert "r-9" in page and "orphaned" in page
+    assert HOSTILE not in page and "&lt;script&gt;" in page
+    empty = report()
+    empty.consumptions_error = "CommercetoolsError: 503"
+    assert "Not read: CommercetoolsError: 503" in render_html(empty)
