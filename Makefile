@@ -11,6 +11,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 CT_TYPES := tools/ct-types
 NPM_STAMP := $(CT_TYPES)/node_modules/.installed-$(shell sha256sum $(CT_TYPES)/package-lock.json | cut -c1-16)
 
+# The loyalty provider of the demo's store: yotpo, or voyado (a Yotpo store runs beside it).
+PROVIDER ?= yotpo
+
 .PHONY: run test lint format bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -32,7 +35,7 @@ $(NPM_STAMP): $(CT_TYPES)/package.json $(CT_TYPES)/package-lock.json
 	@touch $@
 
 run: $(STAMP)  ## The end-to-end demo on the local sandbox (no credentials needed)
-	$(BIN)/python -m sandbox.demo
+	$(BIN)/python -m sandbox.demo --provider $(PROVIDER)
 
 test: $(STAMP) $(NPM_STAMP)  ## Unit, contract and end-to-end tests
 	@scripts/ensure-test-tools.sh

@@ -1,18 +1,24 @@
-"""The whole connector on one machine: both stand-ins, Pub/Sub, and the three real apps.
+"""The whole connector on one machine: the stand-ins, Pub/Sub, and the three real apps.
 
 Used by `make run` (the demo), the end-to-end tests and the benchmarks. Every piece runs as
 its own process, exactly as deployed: the apps under gunicorn, configured only through the
 environment, talking HTTP to the stand-ins through the connector's own clients.
+
+With `StackOptions(provider="voyado")` the Voyado Engage stand-in (`sandbox/voyado/`) runs too
+and one commercetools store (`VOYADO_STORE`) is served by it through `LOYALTY_PROVIDERS`
+(ADR 0080); every other store stays on Yotpo's account, so one project runs both providers.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import requests
 
@@ -36,6 +42,67 @@ COUPON_REWARDS = {
     "1": {"kind": "fixed", "amount": {"EUR": 500}},
     "2": {"kind": "percentage", "percentBp": 1000, "minimum": {"EUR": 5000}},
 }
+# The Voyado Engage tenant of the sandbox (a `sandbox.voyado.SandboxConfig`): the commercetools
+# store it serves, its one storeExternalId ("at least one store",
+# https://partner-integrations.voyado.com/docs/ecom/integrating-your-ecom) and its points model.
+VOYADO_STORE = "nordic"
+VOYADO_TENANT = "sandbox"
+VOYADO_API_KEY = "voyado-sandbox-key"
+VOYADO_STORE_EXTERNAL_ID = "ecom-nordic"
+VOYADO_POINTS_PER_EURO = 10
+# The tenant's step model: every 1000 points become a €10 reward voucher (the points are
+# deducted, https://voyado.mintlify.app/docs/loyalty/vouchers).
+VOYADO_VOUCHER_STEP_POINTS = 1000
+VOYADO_VOUCHER_EUR = 10
+# The Svix endpoint secret of the tenant's webhooks ("whsec_" + base64 of the key,
+# https://docs.svix.com/receiving/verifying-payloads/how-manual).
+VOYADO_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"sandbox-voyado-webhook-key-01").decode()
+
+
+def voyado_config(
+    points_per_euro: int = VOYADO_POINTS_PER_EURO,
+    *,
+    voucher_step_points: int = VOYADO_VOUCHER_STEP_POINTS,
+    webhook_url: str | None = None,
+) -> dict[str, Any]:
+    """The stand-in's tenant: group currency EUR (the shop's), `points_per_euro` points per
+    euro paid, a €10 voucher per `voucher_step_points`, its webhooks (point.balance.updated)
+    sent to `webhook_url` when given."""
+    webhooks = {"webhook_url": webhook_url, "webhook_secret": VOYADO_WEBHOOK_SECRET}
+    return {
+        "tenants": [
+            {
+                "name": VOYADO_TENANT,
+                "api_keys": [VOYADO_API_KEY],
+                "stores": [VOYADO_STORE_EXTERNAL_ID],
+                "currency": "EUR",
+                "rewards": {
+                    "points_per_currency_unit": str(points_per_euro),
+                    "voucher_step_points": voucher_step_points,
+                    "voucher_value": str(VOYADO_VOUCHER_EUR),
+                },
+                # Receipts are applied by the batch "all the way down to 0 minutes"
+                # (https://developer.voyado.com/en/receipts/introduction-to-receipts.html).
+                "batch_interval_seconds": 0,
+                **(webhooks if webhook_url else {}),
+            }
+        ]
+    }
+
+
+def voyado_provider_entry(base_url: str, *, webhooks: bool = False) -> dict[str, Any]:
+    """The `LOYALTY_PROVIDERS` value of the Voyado store (the adapter's `VoyadoAccount`);
+    `webhooks`: with the secret its Svix webhooks are verified with."""
+    entry: dict[str, Any] = {
+        "provider": "voyado",
+        "baseUrl": base_url,
+        "apiKey": VOYADO_API_KEY,
+        "storeExternalId": VOYADO_STORE_EXTERNAL_ID,
+        "currencies": ["EUR"],
+    }
+    if webhooks:
+        entry["webhookSecret"] = VOYADO_WEBHOOK_SECRET
+    return entry
 
 
 def eventually(
@@ -55,6 +122,8 @@ def eventually(
 @dataclass
 class StackOptions:
     pubsub: str = "auto"  # "emulator", "direct" (the stand-in pushes itself) or "auto"
+    # "voyado": the Voyado stand-in runs as well and serves VOYADO_STORE; Yotpo serves the rest.
+    provider: Literal["yotpo", "voyado"] = "yotpo"
     apps: tuple[str, ...] = APPS
     workers: int = 2
     threads: int = 4
@@ -72,7 +141,10 @@ class SandboxStack:
         if mode == "auto":
             mode = "emulator" if emulator_available() else "direct"
         self.pubsub_mode = mode
-        self.ports = {name: free_port() for name in ("yotpo", "commercetools", *self.options.apps)}
+        names = ["yotpo", "commercetools", *self.options.apps]
+        if self.options.provider == "voyado":
+            names.append("voyado")
+        self.ports = {name: free_port() for name in names}
         self.processes: dict[str, ManagedProcess] = {}
         self.emulator: PubSubEmulator | None = None
 
@@ -88,8 +160,19 @@ class SandboxStack:
     def ct_url(self) -> str:
         return self.url("commercetools")
 
+    @property
+    def voyado_url(self) -> str:
+        return self.url("voyado")
+
     def app_env(self) -> dict[str, str]:
         """The environment each app reads, exactly the keys connect.yaml declares."""
+        providers: dict[str, str] = {}
+        if self.options.provider == "voyado":
+            entry = voyado_provider_entry(self.voyado_url, webhooks="service" in self.options.apps)
+            providers["LOYALTY_PROVIDERS"] = json.dumps({VOYADO_STORE: entry})
+            # Voyado takes back points by returned unit, so refunds are planned from return
+            # items, which name their units, not from payment amounts (ADR 0085).
+            providers["REFUND_SOURCE"] = "returns"
         return {
             "CTP_PROJECT_KEY": PROJECT_KEY,
             "CTP_CLIENT_ID": "sandbox-client",
@@ -110,6 +193,7 @@ class SandboxStack:
             "COUPON_REWARDS": json.dumps(COUPON_REWARDS),
             # The sandbox pushes messages itself, without Google-signed tokens.
             "OIDC_VERIFICATION": "off",
+            **providers,
             **self.options.app_env,
         }
 
@@ -136,6 +220,17 @@ class SandboxStack:
             )
             yotpo_args += ["--config", str(config)]
         self._spawn("yotpo", yotpo_args, {}, f"{self.url('yotpo')}/_sandbox/state")
+        if self.options.provider == "voyado":
+            config = log_dir / "voyado-config.json"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            # Voyado's webhooks go to the service app (service/voyado_webhooks.py).
+            webhook_url = None
+            if "service" in self.options.apps:
+                webhook_url = f"{self.url('service')}/voyado/webhooks"
+            config.write_text(json.dumps(voyado_config(webhook_url=webhook_url)))
+            voyado_args = [python, "-m", "sandbox.voyado", "--port", str(self.ports["voyado"])]
+            voyado_args += ["--config", str(config)]
+            self._spawn("voyado", voyado_args, {}, f"{self.voyado_url}/_sandbox/state")
 
         ct_env: dict[str, str] = {}
         if self.pubsub_mode == "emulator":
@@ -281,6 +376,49 @@ class SandboxStack:
             json=dict(body),
             timeout=30,
         )
+
+    # --- the Voyado stand-in's admin API (provider="voyado") -------------------------------
+    def voyado_state(self) -> dict[str, Any]:
+        """The Voyado tenant's contacts and receipts (`GET /_sandbox/state`)."""
+        response = requests.get(
+            f"{self.voyado_url}/_sandbox/state", params={"tenant": VOYADO_TENANT}, timeout=5
+        )
+        response.raise_for_status()
+        return response.json()["tenants"][VOYADO_TENANT]
+
+    def voyado_contact(self, contact_id: str) -> dict[str, Any]:
+        """One contact's balance, receipts and transactions (`GET /_sandbox/contacts/{id}`)."""
+        response = requests.get(
+            f"{self.voyado_url}/_sandbox/contacts/{contact_id}",
+            params={"tenant": VOYADO_TENANT},
+            timeout=5,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def voyado_seed_contact(self, attributes: Mapping[str, object]) -> dict[str, Any]:
+        """A contact made in Voyado itself (not by the connector): `POST /_sandbox/contacts`."""
+        response = requests.post(
+            f"{self.voyado_url}/_sandbox/contacts",
+            params={"tenant": VOYADO_TENANT},
+            json=dict(attributes),
+            timeout=5,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def voyado_webhooks(self) -> list[dict[str, Any]]:
+        """The Svix deliveries the stand-in made, with their attempts (`/_sandbox/webhooks`)."""
+        response = requests.get(f"{self.voyado_url}/_sandbox/webhooks", timeout=5)
+        response.raise_for_status()
+        return response.json()["deliveries"]
+
+    def voyado_requests(self, since: int = 0) -> list[dict[str, Any]]:
+        response = requests.get(
+            f"{self.voyado_url}/_sandbox/requests", params={"since": since}, timeout=5
+        )
+        response.raise_for_status()
+        return response.json()["requests"]
 
     def yotpo_requests(self, since: int = 0) -> list[dict]:
         response = requests.get(

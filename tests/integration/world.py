@@ -1,7 +1,11 @@
-"""Both stand-ins as real HTTP servers in this process, and the real apps wired to them.
+"""The stand-ins as real HTTP servers in this process, and the real apps wired to them.
 
 The apps run unchanged (Flask test clients over the apps `create_app` builds from settings);
-every commercetools and Yotpo call they make is real HTTP to the stand-ins.
+every commercetools, Yotpo and Voyado call they make is real HTTP to the stand-ins.
+
+`start_world(voyado=True)` adds the Voyado Engage stand-in and configures the apps with
+`LOYALTY_PROVIDERS`: the store `VOYADO_STORE` is served by Voyado, every other store by the
+Yotpo account, as in one project running both providers (ADR 0080).
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sandbox.commercetools.app import create_app as create_ct_app
 from sandbox.commercetools.state import StandInConfig, StandInState
 from sandbox.serving import ServerThread
+from sandbox.stack import VOYADO_STORE, VOYADO_TENANT, voyado_config, voyado_provider_entry
 from sandbox.storefront import Storefront
+from sandbox.voyado import SandboxConfig, VoyadoServer
 from sandbox.yotpo import YotpoEngine
 from sandbox.yotpo import create_app as create_yotpo_app
 from shared.commercetools import CommercetoolsClient
@@ -31,6 +38,7 @@ class World:
     yotpo_server: ServerThread
     ct_server: ServerThread
     env: dict[str, str] = field(default_factory=dict)
+    voyado: VoyadoServer | None = None
 
     @property
     def ct(self) -> CommercetoolsClient:
@@ -81,14 +89,62 @@ class World:
         )["results"]
         return [{**m, "notificationType": "Message", "projectKey": PROJECT} for m in found]
 
+    # --- the Voyado side (start_world(voyado=True)) ------------------------------------------
+    @property
+    def voyado_server(self) -> VoyadoServer:
+        assert self.voyado is not None, "start_world(voyado=True) runs the Voyado stand-in"
+        return self.voyado
+
+    def voyado_state(self) -> dict[str, Any]:
+        """The tenant's contacts, receipts (applied or pending), duplicates seen."""
+        return self.voyado_server.engine.state(VOYADO_TENANT)["tenants"][VOYADO_TENANT]
+
+    def voyado_process(self) -> int:
+        """Run Voyado's receipt batch now (the world's tenant applies receipts only then)."""
+        return self.voyado_server.process(VOYADO_TENANT)
+
+    def voyado_receipts(self, order_ref: str | None = None) -> list[dict[str, Any]]:
+        """Stored receipts; with `order_ref`, the order's purchase and its return receipts."""
+        receipts = self.voyado_state()["receipts"]
+        if order_ref is None:
+            return receipts
+        return [
+            r
+            for r in receipts
+            if r["uniqueReceiptId"] == order_ref or r["uniqueReceiptId"].startswith(f"{order_ref}:")
+        ]
+
+    def voyado_receipt_posts(self, unique_id: str) -> list[dict[str, Any]]:
+        """Every receipt request the connector made with this uniqueReceiptId."""
+        return [
+            r
+            for r in self.voyado_server.engine.requests_since(0)
+            if r["method"] == "POST"
+            and r["path"].endswith("/receipts")
+            and (r.get("json") or {}).get("uniqueReceiptId") == unique_id
+        ]
+
+    def voyado_contact(self, email: str) -> dict[str, Any] | None:
+        for contact in self.voyado_state()["contacts"]:
+            if (contact.get("attributes") or {}).get("email") == email.lower():
+                return contact
+        return None
+
+    def voyado_balance(self, contact_id: str) -> Decimal:
+        return Decimal(str(self.voyado_server.contact_state(contact_id, VOYADO_TENANT)["balance"]))
+
     def close(self) -> None:
+        if self.voyado is not None:
+            self.voyado.stop()
         self.ct_server.stop()
         self.yotpo_server.stop()
         self.ct_state.close()
         self.yotpo.close()
 
 
-def start_world() -> World:
+def start_world(*, voyado: bool = False, voyado_silent: dict[str, Any] | None = None) -> World:
+    """`voyado_silent`: the Voyado stand-in's answers where Voyado's documentation is silent
+    (`sandbox.voyado.SilentAnswers`), defaults otherwise."""
     yotpo = YotpoEngine()
     ct_state = StandInState(StandInConfig(project_key=PROJECT))
     yotpo_server = ServerThread(create_yotpo_app(yotpo)).start()
@@ -110,6 +166,24 @@ def start_world() -> World:
         # In-process apps on loopback: no Google-signed tokens to verify (the default is on).
         "OIDC_VERIFICATION": "off",
     }
+    if voyado:
+        # The sandbox tenant, its batch run only on `voyado_process()` so tests read a settled
+        # state (Voyado applies receipts "at a preset interval",
+        # https://developer.voyado.com/en/receipts/introduction-to-receipts.html).
+        # No voucher step within reach: a voucher deducts the points it is made of, and the
+        # tests compare balances with what orders earned.
+        config = voyado_config(voucher_step_points=10**9)
+        config["tenants"][0]["batch_interval_seconds"] = None
+        if voyado_silent:
+            config["tenants"][0]["silent"] = dict(voyado_silent)
+        try:
+            world.voyado = VoyadoServer(SandboxConfig.model_validate(config)).start()
+        except BaseException:
+            world.close()
+            raise
+        world.env["LOYALTY_PROVIDERS"] = json.dumps(
+            {VOYADO_STORE: voyado_provider_entry(world.voyado.url)}
+        )
     return world
 
 
