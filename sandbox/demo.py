@@ -416,19 +416,12 @@ class VoyadoStory:
         assert not any(c["email"] == VOYADO_EMAIL for c in yotpo), (
             f"a customer of store {VOYADO_STORE!r} became a Yotpo member"
         )
-        if isinstance(found, dict):
-            self.contact_id = found["id"]
-            return f"Voyado has a contact with Ada's email (contact {self.contact_id})"
-        # The connector made none: Ada joins as a member Voyado already knows (as a shop that
-        # ran Voyado before the connector has), so the receipts below have a contact to match.
-        seeded = self.stack.voyado_seed_contact(
-            {"email": VOYADO_EMAIL, "firstName": "Ada", "lastName": "Lovelace"}
+        assert isinstance(found, dict), (
+            "the connector made no Voyado contact from the sign-up in store "
+            f"{VOYADO_STORE!r} within {CONTACT_WAIT_SECONDS}s"
         )
-        self.contact_id = seeded["id"]
-        raise NotYetAvailable(
-            "the connector does not create Voyado contacts from sign-ups yet (customer sync "
-            "speaks Yotpo only); Ada is seeded in the Voyado stand-in as an existing member"
-        )
+        self.contact_id = found["id"]
+        return f"the connector made Ada a Voyado contact (contact {self.contact_id})"
 
     def pay_and_wait(self, order: dict[str, Any]) -> dict[str, Any]:
         """Pay, then wait for Voyado to have applied the order's purchase receipt."""

@@ -45,11 +45,9 @@ def deliver_all(client: FlaskClient, world: World, resource_id: str) -> list[int
 
 
 def voyado_customer(world: World, email: str = "nils@example.com") -> dict[str, Any]:
-    """A customer of the Voyado store, and the contact Voyado already holds for that email.
-
-    The contact is seeded in the stand-in (a member the tenant knew before the connector):
-    the connector does not create Voyado contacts from customers yet, see
-    `test_a_customer_of_the_voyado_store_becomes_a_contact`.
+    """A customer of the Voyado store whom the tenant knew before the connector: the contact
+    is seeded in the stand-in (the connector finds it and never makes a second one); a
+    customer Voyado does not know yet is `test_a_customer_of_the_voyado_store_becomes_a_contact`.
     """
     created = world.ct.create(
         "customers",
@@ -371,16 +369,9 @@ def test_the_event_app_reads_loyalty_providers(voyado_world):
     assert build_runtime(settings).provider_for_store(None).provider.name == "yotpo"
 
 
-# --- what is not through the port yet ----------------------------------------------------------
+# --- members: a Voyado contact before the first receipt -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "shared/customers/sync.py: CustomerSync sends customers to Yotpo accounts only "
-        "(runtime.yotpo_for_store); no Voyado contact is made from a customer"
-    ),
-)
 def test_a_customer_of_the_voyado_store_becomes_a_contact(voyado_world):
     world = voyado_world
     client = event_app(world)
@@ -403,14 +394,6 @@ def test_a_customer_of_the_voyado_store_becomes_a_contact(voyado_world):
     assert world.yotpo_customer("ingrid@example.com") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "no Voyado contact is made before an order's receipt: the planner plans no customer "
-        "operation for an order's member on Voyado, and CustomerSync speaks Yotpo only; the "
-        "receipt then fails (404 ContactNotFound) or is dropped in Voyado's batch"
-    ),
-)
 def test_an_order_of_a_customer_voyado_does_not_know_yet_still_earns(voyado_world):
     """Under either answer Voyado may give a receipt whose contact it does not know (refused
     at once, or accepted and dropped in the batch), the order's points must not be lost."""

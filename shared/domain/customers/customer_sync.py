@@ -40,6 +40,7 @@ from shared.domain.customers.member_identity import (
     customer_group_tags,
     member_id,
 )
+from shared.domain.providers.port import MemberUpsert
 from shared.domain.yotpo_fields import YotpoFields as F
 
 FIELD_PHONE_NUMBER = "loyaltyPhoneNumber"
@@ -187,3 +188,26 @@ def _date(value: Any) -> date | None:
         return date.fromisoformat(text[:10])
     except ValueError:
         return None
+
+
+def member_upsert(
+    customer: Mapping[str, Any], config: CustomerSyncConfig | None = None
+) -> MemberUpsert | None:
+    """The provider-neutral member upsert for this customer (ADR 0080): the same facts as
+    `customer_payload`, for a provider other than Yotpo to render; None without email."""
+    config = config or CustomerSyncConfig()
+    email = values.text(customer.get("email"))
+    if email is None:
+        return None
+    born = _date(customer.get("dateOfBirth"))
+    return MemberUpsert(
+        member_id=member_id(customer, config.identity),
+        email=email,
+        phone=_phone_number(customer),
+        first_name=values.text(customer.get("firstName")),
+        last_name=values.text(customer.get("lastName")),
+        ct_customer_id=values.text(customer.get("id")),
+        opted_in=opted_in(customer, config),
+        tags=tuple(customer_group_tags(customer)) if config.tags_from_groups else None,
+        birthday=born.isoformat() if born is not None else None,
+    )
