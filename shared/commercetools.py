@@ -30,15 +30,13 @@ from shared.errors import (
     NotFoundError,
 )
 from shared.http import (
-    NETWORK_ERRORS,
+    ApiClient,
+    Failed,
     Jitter,
     Params,
-    backoff_delay,
+    Request,
     correlation_headers,
-    encode_params,
-    log_call,
     loggable_path,
-    new_session,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,7 +54,10 @@ _REFRESH_SHARE = 0.1
 _REFRESH_MARGIN_SECONDS = 300.0
 
 
-class CommercetoolsClient:
+class CommercetoolsClient(ApiClient):
+    _service = "commercetools"
+    _logger = logger
+
     def __init__(
         self,
         *,
@@ -73,20 +74,13 @@ class CommercetoolsClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Jitter = random.random,
     ) -> None:
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        super().__init__(timeout, max_retries, session, clock, sleep, jitter)
         self.project_key = project_key
         self._client_id = client_id
         self._client_secret = client_secret
         self._scope = scope
         self._base = f"{api_url.rstrip('/')}/{quote(project_key, safe='')}"
         self._token_url = f"{auth_url.rstrip('/')}/oauth/token"
-        self._timeout = timeout
-        self._max_retries = max_retries
-        self._session = session or new_session()
-        self._clock = clock
-        self._sleep = sleep
-        self._jitter = jitter
         self._token_lock = threading.Lock()
         self._token: str | None = None
         self._token_refresh_at = 0.0
@@ -245,64 +239,17 @@ class CommercetoolsClient:
         token: str | None = None,
         auth: tuple[str, str] | None = None,
         service: str = "commercetools",
+        what: str | None = None,
     ) -> requests.Response:
-        """The response to the last attempt; retryable failures are retried with backoff."""
-        retry_statuses = _RETRY_READS if method in _READ_METHODS else _RETRY_ANY
+        """The first answer that is not worth retrying; network errors and retryable statuses
+        are retried with backoff and, once retries are spent, raised (`what` names the call
+        in the error, as the caller names it when it reads an answer)."""
         headers = correlation_headers()
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        attempt = 0
-        while True:
-            attempt += 1
-            started = self._clock()
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=encode_params(params),
-                    json=json,
-                    data=data,
-                    auth=auth,
-                    headers=headers,
-                    timeout=self._timeout,
-                )
-            except NETWORK_ERRORS as exc:
-                retry = attempt <= self._max_retries
-                self._log(service, method, shown_path, None, started, attempt, retry, exc)
-                if not retry:
-                    raise CommercetoolsTransientError(
-                        f"{method} {shown_path}: {type(exc).__name__} after {attempt} attempts"
-                    ) from exc
-            else:
-                status = response.status_code
-                retry = status in retry_statuses and attempt <= self._max_retries
-                self._log(service, method, shown_path, status, started, attempt, retry)
-                if not retry:
-                    return response
-            self._sleep(backoff_delay(attempt, jitter=self._jitter))
-
-    def _log(
-        self,
-        service: str,
-        method: str,
-        path: str,
-        status: int | None,
-        started: float,
-        attempt: int,
-        retry: bool,
-        exc: Exception | None = None,
-    ) -> None:
-        log_call(
-            logger,
-            service=service,
-            method=method,
-            path=path,
-            status=status,
-            duration_ms=(self._clock() - started) * 1000,
-            attempt=attempt,
-            retry=retry,
-            error=type(exc).__name__ if exc is not None else None,
-        )
+        request = Request(method, url, shown_path, headers, params, json=json, data=data, auth=auth)
+        policy = _CommercetoolsAttempts(method, shown_path, what or f"{method} {shown_path}")
+        return self._exchange(request, policy, service=service)
 
     # --- OAuth -----------------------------------------------------------------------------
     def _access_token(self, replace: str | None = None) -> str:
@@ -322,6 +269,7 @@ class CommercetoolsClient:
             data={"grant_type": "client_credentials", "scope": self._scope},
             auth=(self._client_id, self._client_secret),
             service="commercetools-auth",
+            what="commercetools authentication",
         )
         if not response.ok:
             raise _error_from(response, "commercetools authentication")
@@ -334,6 +282,42 @@ class CommercetoolsClient:
         self._token = token
         self._token_refresh_at = requested_at + lifetime - margin
         return token
+
+
+class _CommercetoolsAttempts:
+    """commercetools' reading of one call's attempts (`ExchangePolicy`): network errors and the
+    retryable statuses are repeated; any other answer is handed back to be read."""
+
+    def __init__(self, method: str, shown: str, what: str) -> None:
+        self._what = f"{method} {shown}"
+        self._answer_what = what
+        self._retry_statuses = _RETRY_READS if method in _READ_METHODS else _RETRY_ANY
+        self._attempts = 0
+
+    def network_failure(self, exc: Exception) -> Failed:
+        self._attempts += 1
+        failure = CommercetoolsTransientError(
+            f"{self._what}: {type(exc).__name__} after {self._attempts} attempts"
+        )
+        failure.__cause__ = exc
+        return Failed(failure)
+
+    def answer(self, response: requests.Response) -> Failed | None:
+        self._attempts += 1
+        if response.status_code not in self._retry_statuses:
+            return None
+        # Raised as the caller would read this answer, should it be the last.
+        return Failed(_error_from(response, self._answer_what))
+
+    # The client has no limiter and no deadline; were one given, this is what it would mean.
+    def budget_exhausted(self, ready_in: float) -> Exception:
+        return CommercetoolsTransientError(f"{self._what}: rate limit budget exhausted")
+
+    def out_of_time(self) -> Exception:
+        return CommercetoolsTransientError(f"{self._what}: time budget used up")
+
+    def give_up(self, failed: Failed, status: int | None, delay: float) -> Exception:
+        return failed.failure
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -1,18 +1,26 @@
-"""What both HTTP clients share: sessions, backoff, the correlation header, one call log line.
+"""What the HTTP clients share: sessions, backoff, the correlation header, one call log line,
+and the attempt loop (`ApiClient._exchange`).
 
-The retry loops themselves live in each client: commercetools and Yotpo differ in what is worth
-retrying and in how a caller's deadline bounds the work, and a hand loop says that plainly.
+The loop is one; what differs between commercetools, Yotpo and Voyado is what an answer or a
+network error means (which error class, whether a repeat may do the work twice, what the server
+asked us to wait), and each client says that in its own `ExchangePolicy`.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import os
 import random
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Literal, Protocol, Self
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -20,6 +28,7 @@ from requests.adapters import HTTPAdapter
 
 from shared.correlation import HEADER, correlation_id
 from shared.logs import PHONE_MASK, REDACTED, log_event, mask_personal
+from shared.ratelimit import RateBudgetExhausted, RateLimiter
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -201,3 +210,314 @@ def log_call(
     # A 4xx is an answer (404 is often expected); only broken calls deserve a warning.
     level = logging.WARNING if broken else logging.INFO
     log_event(logger, "http.call", level=level, **fields)
+
+
+# --- the attempt loop ------------------------------------------------------------------------
+AUTH_STATUSES = frozenset({401, 403})
+FailureKind = Literal["auth", "transient", "permanent"]
+
+
+def failure_kind(status: int, retry_statuses: frozenset[int]) -> FailureKind:
+    """What a non-2xx status is: refused credentials, worth another try (5xx and the
+    client's `retry_statuses`), or a refusal of the request as it is."""
+    if status in AUTH_STATUSES:
+        return "auth"
+    if status >= 500 or status in retry_statuses:
+        return "transient"
+    return "permanent"
+
+
+def wait_seconds(raw: str | None, *, cap: float, now: datetime | None = None) -> float | None:
+    """Seconds a rate-limit header asks for, at most `cap`: delta-seconds, or (given `now`) an
+    HTTP date (`Retry-After`, RFC 9110 §10.2.3). None when absent, unreadable or not positive."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        if now is None:
+            return None
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, cap)
+
+
+def json_or_empty(
+    response: requests.Response,
+    *,
+    parse_float: Callable[[str], Any] | None = None,
+    unparsed: Callable[[], None] | None = None,
+) -> Any:
+    """A successful answer's JSON; {} for an empty or unreadable body (`unparsed` is told of
+    the latter). Raising instead would make a caller repeat a write that succeeded."""
+    if not response.content.strip():
+        return {}
+    try:
+        return response.json(parse_float=parse_float)
+    except ValueError:
+        if unparsed is not None:
+            unparsed()
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One call as every attempt sends it; `shown` is its `loggable_path`."""
+
+    method: str
+    url: str
+    shown: str
+    headers: Mapping[str, str]
+    params: Params | None = None
+    json: Any = None
+    data: Any = None
+    auth: tuple[str, str] | None = None
+
+
+@dataclass(slots=True)
+class Failed:
+    """What one failed attempt means: `failure` is raised when the call stops here;
+    `retry_allowed` whether the request may be sent again at all (a write that may have done its
+    work may not); `server_wait` seconds the server asked for (they pause the whole limiter)."""
+
+    failure: Exception
+    retry_allowed: bool = True
+    server_wait: float | None = None
+
+
+class ExchangePolicy(Protocol):
+    """One call's reading of its attempts (an instance per call may keep state across them)."""
+
+    def network_failure(self, exc: Exception) -> Failed: ...
+
+    def answer(self, response: requests.Response) -> Failed | None:
+        """None: this answer ends the call and is handed back."""
+        ...
+
+    def budget_exhausted(self, ready_in: float) -> Exception:
+        """The limiter cannot grant a call inside the deadline."""
+        ...
+
+    def out_of_time(self) -> Exception:
+        """The deadline has passed before an attempt."""
+        ...
+
+    def give_up(self, failed: Failed, status: int | None, delay: float) -> Exception:
+        """What to raise when `failed` is not retried (`delay`: the wait a retry would have had)."""
+        ...
+
+
+class ProviderAttempts(ABC):
+    """The `ExchangePolicy` of a rate-limited provider's call (Yotpo, Voyado): a 2xx (and a 404
+    when `missing_ok`) ends the call; `failure` names any other answer; a permanent one is not
+    retried; a 429 waits what the server asked (`server_wait`) and, on the last attempt, ends as
+    `rate_limited` (nothing was done: the caller comes back after `retry_after`)."""
+
+    def __init__(self, provider: str, method: str, shown: str, *, missing_ok: bool) -> None:
+        self.what = f"{provider} {method} {shown}"
+        self.method = method
+        self.shown = shown
+        self.missing_ok = missing_ok
+
+    @abstractmethod
+    def failure(self, response: requests.Response) -> Exception:
+        """The provider's error for a non-2xx answer."""
+
+    @abstractmethod
+    def is_permanent(self, failure: Exception) -> bool: ...
+
+    @abstractmethod
+    def server_wait(self, response: requests.Response) -> float | None:
+        """Seconds a 429 asks for (None: not said; the loop backs off)."""
+
+    @abstractmethod
+    def transient(self, message: str) -> Exception: ...
+
+    @abstractmethod
+    def rate_limited(
+        self, message: str, retry_after: float, answered: Exception | None
+    ) -> Exception:
+        """The provider's rate-limit error; `answered`: the 429's own failure (None: the limiter
+        refused the call before it went out)."""
+
+    def network_failure(self, exc: Exception) -> Failed:
+        return Failed(self.transient(f"{self.what}: {type(exc).__name__}"))
+
+    def answer(self, response: requests.Response) -> Failed | None:
+        status = response.status_code
+        if response.ok or (status == 404 and self.missing_ok):
+            return None
+        failure = self.failure(response)
+        if self.is_permanent(failure):
+            return Failed(failure, retry_allowed=False)
+        return self.transient_answer(response, failure)
+
+    def transient_answer(self, response: requests.Response, failure: Exception) -> Failed:
+        wait = self.server_wait(response) if response.status_code == 429 else None
+        return Failed(failure, server_wait=wait)
+
+    def budget_exhausted(self, ready_in: float) -> Exception:
+        return self.rate_limited(f"{self.what}: rate limit budget exhausted", ready_in, None)
+
+    def out_of_time(self) -> Exception:
+        return self.transient(f"{self.what}: time budget used up")
+
+    def give_up(self, failed: Failed, status: int | None, delay: float) -> Exception:
+        if status == 429:
+            return self.rate_limited(str(failed.failure), delay, failed.failure)
+        return failed.failure
+
+
+class ApiClient:
+    """Session, clock, sleep, jitter, timeout and retry count of one API client, its call log
+    line and the attempt loop. Without a `limiter` calls are not rate limited; `_deadline` is
+    set only on the views `RateLimitedClient.bounded` makes."""
+
+    _service: ClassVar[str]
+    _logger: ClassVar[logging.Logger]
+
+    def __init__(
+        self,
+        timeout: float,
+        max_retries: int,
+        session: requests.Session | None,
+        clock: Clock,
+        sleep: Sleep,
+        jitter: Jitter,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._session = session or new_session()
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self._limiter = limiter
+        self._deadline: float | None = None
+
+    def _exchange(
+        self, request: Request, policy: ExchangePolicy, *, service: str | None = None
+    ) -> requests.Response:
+        """Attempts of one call until an answer ends it (returned) or the policy's failure is
+        not retried (raised); the waits between are the server's or `backoff_delay`'s."""
+        method, shown = request.method, request.shown
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._limiter is not None:
+                try:
+                    self._limiter.acquire(deadline=self._deadline)
+                except RateBudgetExhausted as exc:
+                    raise policy.budget_exhausted(exc.ready_in) from None
+            timeout = self._call_timeout(policy)
+            started = self._clock()
+            status: int | None = None
+            error: str | None = None
+            try:
+                response = self._session.request(
+                    method,
+                    request.url,
+                    params=encode_params(request.params),
+                    json=request.json,
+                    data=request.data,
+                    auth=request.auth,
+                    headers=request.headers,
+                    timeout=timeout,
+                )
+            except NETWORK_ERRORS as exc:
+                error = type(exc).__name__
+                failed = policy.network_failure(exc)
+            else:
+                status = response.status_code
+                judged = policy.answer(response)
+                if judged is None:
+                    self._log(method, shown, status, started, attempt, False, service=service)
+                    return response
+                failed = judged
+                if failed.server_wait is not None and self._limiter is not None:
+                    # Every thread spending this account or key holds off, not only this one.
+                    self._limiter.pause_until(self._clock() + failed.server_wait)
+            retry = False
+            delay = 0.0
+            if failed.retry_allowed:
+                delay = failed.server_wait or backoff_delay(attempt, jitter=self._jitter)
+                retry = attempt <= self._max_retries and self._fits(delay)
+            self._log(method, shown, status, started, attempt, retry, error, service=service)
+            if not retry:
+                raise policy.give_up(failed, status, delay)
+            self._sleep(delay)
+
+    def _call_timeout(self, policy: ExchangePolicy) -> float:
+        if self._deadline is None:
+            return self._timeout
+        left = self._deadline - self._clock()
+        if left <= 0:
+            raise policy.out_of_time()
+        return min(self._timeout, left)
+
+    def _fits(self, delay: float) -> bool:
+        """Whether waiting `delay` still leaves time for another attempt inside the budget."""
+        return self._deadline is None or self._clock() + delay < self._deadline
+
+    def _log(
+        self,
+        method: str,
+        shown: str,
+        status: int | None,
+        started: float,
+        attempt: int,
+        retry: bool,
+        error: str | None = None,
+        *,
+        service: str | None = None,
+    ) -> None:
+        log_call(
+            self._logger,
+            service=service or self._service,
+            method=method,
+            path=shown,
+            status=status,
+            duration_ms=(self._clock() - started) * 1000,
+            attempt=attempt,
+            retry=retry,
+            error=error,
+        )
+
+
+class RateLimitedClient(ApiClient):
+    """An `ApiClient` built with a rate limiter (shared by every view of it), whose `bounded`
+    views end their calls, waits and retries included, inside a budget."""
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The limiter every view of this client draws from."""
+        if self._limiter is None:
+            raise TypeError(f"{type(self).__name__} was built without a rate limiter")
+        return self._limiter
+
+    @property
+    def deadline(self) -> float | None:
+        """The clock value this view's calls must finish by (None: unbounded)."""
+        return self._deadline
+
+    def bounded(self, budget_seconds: float, *, max_retries: int | None = None) -> Self:
+        """A view on the same session and limiter whose calls end within `budget_seconds`
+        (and, with `max_retries`, are retried at most that often: 0 makes one attempt)."""
+        view = copy.copy(self)
+        deadline = self._clock() + max(0.0, budget_seconds)
+        view._deadline = deadline if self._deadline is None else min(deadline, self._deadline)
+        if max_retries is not None:
+            if max_retries < 0:
+                raise ValueError("max_retries must be >= 0")
+            view._max_retries = min(max_retries, self._max_retries)
+        return view

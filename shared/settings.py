@@ -183,22 +183,40 @@ class YotpoSettings(_Base):
         return problems
 
 
-def _parse_accounts(raw: str) -> dict[str, YotpoAccount]:
+_STORE_ACCOUNTS = "a JSON object mapping store keys (or 'default') to accounts"
+
+
+def json_object_setting(raw: str, *, shape: str = _STORE_ACCOUNTS) -> dict[str, Any]:
+    """A setting holding a non-empty JSON object (YOTPO_ACCOUNTS, LOYALTY_PROVIDERS); a
+    ValueError says where the JSON breaks, or that it must be `shape`."""
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(data, dict) or not data:
-        raise ValueError("must be a JSON object mapping store keys (or 'default') to accounts")
+        raise ValueError(f"must be {shape}")
+    return data
+
+
+def located_problems(entry: object, exc: ValidationError) -> list[str]:
+    """One problem line per error of one entry of such a setting, `entry.field: message`
+    (never the input: an entry holds secrets)."""
+    lines = []
+    for err in exc.errors(include_input=False):
+        where = ".".join(str(p) for p in err["loc"])
+        lines.append(f"{entry}{'.' + where if where else ''}: {_text(err)}")
+    return lines
+
+
+def _parse_accounts(raw: str) -> dict[str, YotpoAccount]:
+    data = json_object_setting(raw)
     accounts: dict[str, YotpoAccount] = {}
     problems: list[str] = []
     for store, value in data.items():
         try:
             accounts[str(store)] = YotpoAccount.model_validate(value)
         except ValidationError as exc:
-            for err in exc.errors(include_input=False):
-                where = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{store}{'.' + where if where else ''}: {_text(err)}")
+            problems.extend(located_problems(store, exc))
     if problems:
         raise ValueError("; ".join(problems))
     return accounts
@@ -267,12 +285,7 @@ class ProviderSettings(_Base):
 def _parse_providers(raw: str) -> dict[str, ProviderAccount]:
     from shared.providers.registry import UnknownProvider, factory
 
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    if not isinstance(data, dict) or not data:
-        raise ValueError("must be a JSON object mapping store keys (or 'default') to accounts")
+    data = json_object_setting(raw)
     accounts: dict[str, ProviderAccount] = {}
     problems: list[str] = []
     for store, value in data.items():
@@ -291,9 +304,7 @@ def _parse_providers(raw: str) -> dict[str, ProviderAccount]:
         try:
             options = made.account({k: v for k, v in value.items() if k != "provider"})
         except ValidationError as exc:
-            for err in exc.errors(include_input=False):
-                where = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{store}{'.' + where if where else ''}: {_text(err)}")
+            problems.extend(located_problems(store, exc))
             continue
         accounts[str(store)] = ProviderAccount(provider=name, options=options)
     if problems:

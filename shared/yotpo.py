@@ -25,7 +25,6 @@ was done; callers defer the work (match the type, never the message).
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import random
@@ -46,18 +45,20 @@ from shared.errors import (
     YotpoTransientError,
 )
 from shared.http import (
-    NETWORK_ERRORS,
+    Failed,
     Jitter,
     Params,
-    backoff_delay,
+    ProviderAttempts,
+    RateLimitedClient,
+    Request,
     correlation_headers,
-    encode_params,
-    log_call,
+    failure_kind,
+    json_or_empty,
     loggable_path,
-    new_session,
+    wait_seconds,
 )
 from shared.logs import REDACTED, log_event, mask_email
-from shared.ratelimit import RateBudgetExhausted, RateLimiter
+from shared.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +101,15 @@ class YotpoPaths:
 
 _RETRY_STATUSES = frozenset({408, 423, 429})
 _MAX_UPLOAD_CODES = 10_000
-_AUTH_STATUSES = frozenset({401, 403})
 _MAX_BODY_CHARS = 500
 # A reset header far in the future is more likely a timestamp than a delay; cap the wait.
 _MAX_SERVER_WAIT_SECONDS = 60.0
 
 
-class YotpoClient:
+class YotpoClient(RateLimitedClient):
+    _service = "yotpo"
+    _logger = logger
+
     def __init__(
         self,
         *,
@@ -122,43 +125,14 @@ class YotpoClient:
         limiter: RateLimiter | None = None,
         jitter: Jitter = random.random,
     ) -> None:
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        limiter = limiter or RateLimiter(rate_limit_per_second, clock=clock, sleep=sleep)
+        super().__init__(timeout, max_retries, session, clock, sleep, jitter, limiter)
         self.guid = guid
         self._api_key = api_key
         self._api_url = api_url.rstrip("/")
-        self._timeout = timeout
-        self._max_retries = max_retries
-        self._session = session or new_session()
-        self._clock = clock
-        self._sleep = sleep
-        self._jitter = jitter
-        self._limiter = limiter or RateLimiter(rate_limit_per_second, clock=clock, sleep=sleep)
-        self._deadline: float | None = None
 
     def __repr__(self) -> str:
         return f"YotpoClient(guid={self.guid!r}, api_url={self._api_url!r})"
-
-    @property
-    def limiter(self) -> RateLimiter:
-        return self._limiter
-
-    @property
-    def deadline(self) -> float | None:
-        """The clock value this view's calls must finish by (None: unbounded)."""
-        return self._deadline
-
-    def bounded(self, budget_seconds: float, *, max_retries: int | None = None) -> YotpoClient:
-        """A view on the same session and limiter whose calls end within `budget_seconds`
-        (and, with `max_retries`, are retried at most that often: 0 makes one attempt)."""
-        view = copy.copy(self)
-        deadline = self._clock() + max(0.0, budget_seconds)
-        view._deadline = deadline if self._deadline is None else min(deadline, self._deadline)
-        if max_retries is not None:
-            if max_retries < 0:
-                raise ValueError("max_retries must be >= 0")
-            view._max_retries = min(max_retries, self._max_retries)
-        return view
 
     # --- API -------------------------------------------------------------------------------
     def upsert_customer(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,61 +296,10 @@ class YotpoClient:
             YotpoFields.API_KEY_HEADER: self._api_key,
             "Accept": "application/json",
         }
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._limiter.acquire(deadline=self._deadline)
-            except RateBudgetExhausted as exc:
-                raise YotpoRateLimited(
-                    f"Yotpo {method} {shown}: rate limit budget exhausted",
-                    retry_after=exc.ready_in,
-                ) from None
-            timeout = self._call_timeout(method, shown)
-            started = self._clock()
-            server_wait: float | None = None
-            try:
-                response = self._session.request(
-                    method,
-                    self._api_url + path,
-                    params=encode_params(params),
-                    json=body,
-                    headers=headers,
-                    timeout=timeout,
-                )
-            except NETWORK_ERRORS as exc:
-                status: int | None = None
-                failure: YotpoError = YotpoTransientError(
-                    f"Yotpo {method} {shown}: {type(exc).__name__}"
-                )
-                error: str | None = type(exc).__name__
-            else:
-                status = response.status_code
-                error = None
-                self._observe_rate(response)
-                if response.ok or (status == 404 and missing_ok):
-                    self._log(method, shown, status, started, attempt, retry=False)
-                    return _parsed(response, method, shown) if response.ok else None
-                failure = _failure(response, method, shown, self._api_key)
-                if isinstance(failure, YotpoPermanentError):
-                    self._log(method, shown, status, started, attempt, retry=False)
-                    raise failure
-                if status == 429:
-                    server_wait = _server_wait(response)
-                    if server_wait is not None:
-                        # Every thread of this account holds off, not only this one.
-                        self._limiter.pause_until(self._clock() + server_wait)
-            delay = server_wait if server_wait else backoff_delay(attempt, jitter=self._jitter)
-            retry = attempt <= self._max_retries and self._fits(delay)
-            self._log(method, shown, status, started, attempt, retry=retry, error=error)
-            if not retry:
-                if status == 429:
-                    # Yotpo's limit, not a fault: nothing was done, come back after its reset.
-                    raise YotpoRateLimited(
-                        str(failure), retry_after=delay, status=429, body=failure.body
-                    ) from None
-                raise failure
-            self._sleep(delay)
+        request = Request(method, self._api_url + path, shown, headers, params=params, json=body)
+        policy = _YotpoAttempts(self, method, shown, missing_ok=missing_ok)
+        response = self._exchange(request, policy)
+        return _parsed(response, method, shown) if response.ok else None
 
     def _observe_rate(self, response: requests.Response) -> None:
         remaining = _header_number(response, YotpoFields.RATELIMIT_REMAINING_HEADER)
@@ -389,42 +312,48 @@ class YotpoClient:
             # for the earliest moment costs at most one 429 (which then pauses properly);
             # waiting for the latest would halve the throughput of evenly spaced calls.
             reset = max(0.0, reset - 1.0)
-        self._limiter.observe(int(remaining), min(reset, _MAX_SERVER_WAIT_SECONDS))
+        self.limiter.observe(int(remaining), min(reset, _MAX_SERVER_WAIT_SECONDS))
 
-    def _call_timeout(self, method: str, shown: str) -> float:
-        if self._deadline is None:
-            return self._timeout
-        left = self._deadline - self._clock()
-        if left <= 0:
-            raise YotpoTransientError(f"Yotpo {method} {shown}: time budget used up")
-        return min(self._timeout, left)
 
-    def _fits(self, delay: float) -> bool:
-        """Whether waiting `delay` still leaves time for another attempt inside the budget."""
-        return self._deadline is None or self._clock() + delay < self._deadline
+class _YotpoAttempts(ProviderAttempts):
+    """Yotpo's reading of one call's attempts: every failure but a 4xx is retried; every
+    answer feeds the account's limiter; a 429 waits for Yotpo's reset."""
 
-    def _log(
-        self,
-        method: str,
-        shown: str,
-        status: int | None,
-        started: float,
-        attempt: int,
-        *,
-        retry: bool,
-        error: str | None = None,
-    ) -> None:
-        log_call(
-            logger,
-            service="yotpo",
-            method=method,
-            path=shown,
-            status=status,
-            duration_ms=(self._clock() - started) * 1000,
-            attempt=attempt,
-            retry=retry,
-            error=error,
-        )
+    def __init__(self, client: YotpoClient, method: str, shown: str, *, missing_ok: bool) -> None:
+        super().__init__("Yotpo", method, shown, missing_ok=missing_ok)
+        self._client = client
+
+    def answer(self, response: requests.Response) -> Failed | None:
+        self._client._observe_rate(response)
+        return super().answer(response)
+
+    def failure(self, response: requests.Response) -> Exception:
+        return _failure(response, self.method, self.shown, self._client._api_key)
+
+    def is_permanent(self, failure: Exception) -> bool:
+        return isinstance(failure, YotpoPermanentError)
+
+    def server_wait(self, response: requests.Response) -> float | None:
+        """`ratelimit-reset`, else `Retry-After` (guidelines-and-conventions); a header that
+        holds an HTTP date or garbage falls back to the other one, or to backoff."""
+        for header in (YotpoFields.RATELIMIT_RESET_HEADER, YotpoFields.RETRY_AFTER_HEADER):
+            seconds = wait_seconds(response.headers.get(header), cap=_MAX_SERVER_WAIT_SECONDS)
+            if seconds is not None:
+                return seconds
+        return None
+
+    def transient(self, message: str) -> Exception:
+        return YotpoTransientError(message)
+
+    def rate_limited(
+        self, message: str, retry_after: float, answered: Exception | None
+    ) -> Exception:
+        # Yotpo's limit, not a fault: nothing was done, come back after its reset.
+        if isinstance(answered, YotpoError):
+            return YotpoRateLimited(
+                message, retry_after=retry_after, status=429, body=answered.body
+            )
+        return YotpoRateLimited(message, retry_after=retry_after)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -437,12 +366,7 @@ def _one_identifier(candidates: dict[str, str | None], *, required: bool) -> dic
 
 
 def _parsed(response: requests.Response, method: str, shown: str) -> Any:
-    if not response.content.strip():
-        return {}
-    try:
-        return response.json()
-    except ValueError:
-        # The call succeeded; raising would make callers retry a non-idempotent write.
+    def unparsed() -> None:
         log_event(
             logger,
             "yotpo.unparsed_answer",
@@ -451,7 +375,8 @@ def _parsed(response: requests.Response, method: str, shown: str) -> Any:
             path=shown,
             status=response.status_code,
         )
-        return {}
+
+    return json_or_empty(response, unparsed=unparsed)
 
 
 def _as_object(answer: Any, path: str) -> dict[str, Any]:
@@ -465,14 +390,12 @@ def _failure(response: requests.Response, method: str, shown: str, api_key: str)
     # Error bodies end up in exception messages and ledger entries: keep them short and clean.
     text = response.text.replace(api_key, REDACTED) if api_key else response.text
     body = mask_email(text[:_MAX_BODY_CHARS])
-    message = f"Yotpo {method} {shown}: {status} {body}".strip()
-    if status in _AUTH_STATUSES:
-        return YotpoAuthError(
-            f"Yotpo {method} {shown}: {status} (check GUID and API key)", status=status, body=body
-        )
-    if status >= 500 or status in _RETRY_STATUSES:
-        return YotpoTransientError(message, status=status, body=body)
-    return YotpoPermanentError(message, status=status, body=body)
+    kind = failure_kind(status, _RETRY_STATUSES)
+    if kind == "auth":
+        message = f"Yotpo {method} {shown}: {status} (check GUID and API key)"
+        return YotpoAuthError(message, status=status, body=body)
+    error = YotpoTransientError if kind == "transient" else YotpoPermanentError
+    return error(f"Yotpo {method} {shown}: {status} {body}".strip(), status=status, body=body)
 
 
 def _header_number(response: requests.Response, header: str) -> float | None:
@@ -484,21 +407,6 @@ def _header_number(response: requests.Response, header: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value >= 0 else None
-
-
-def _server_wait(response: requests.Response) -> float | None:
-    """Seconds the server asks us to wait (`ratelimit-reset`, else `Retry-After`)."""
-    for header in (YotpoFields.RATELIMIT_RESET_HEADER, YotpoFields.RETRY_AFTER_HEADER):
-        raw = response.headers.get(header)
-        if raw is None:
-            continue
-        try:
-            seconds = float(raw.strip())
-        except ValueError:
-            continue  # an HTTP date or garbage: fall back to the other header or backoff
-        if math.isfinite(seconds) and seconds > 0:
-            return min(seconds, _MAX_SERVER_WAIT_SECONDS)
-    return None
 
 
 # --- redemption options --------------------------------------------------------------------

@@ -8,11 +8,10 @@ import signal
 import sys
 from types import FrameType
 
-from werkzeug.serving import make_server
-
 from sandbox.commercetools.app import create_app
 from sandbox.commercetools.delivery import DeliveryConfig
 from sandbox.commercetools.state import StandInConfig, StandInState
+from sandbox.serving import make_keepalive_server
 from shared.logs import configure_logging, log_event
 
 logger = logging.getLogger("sandbox.commercetools")
@@ -50,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             ignore_cart_discounts_default=args.ignore_cart_discounts_default == "true",
         )
     )
-    server = make_server(args.host, args.port, create_app(state), threaded=True)
+    # Persistent connections, as the other stand-ins (sandbox/serving.py says why).
+    server = make_keepalive_server(create_app(state), args.host, args.port)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(0)

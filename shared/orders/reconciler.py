@@ -1,4 +1,5 @@
 """Reconcile one order with its loyalty provider: the ledger protocol (docs/adr/0001).
+(Kept whole at ~610 lines: one protocol whose steps share the ledger's compare-and-set rounds.)
 
 1. read the ledger (with its version) and the current order;
 2. plan = what Yotpo should know − what the ledger says it was told (pure planner);
@@ -279,13 +280,8 @@ class OrderReconciler:
                 limit=len(ids),
             )
         except CommercetoolsPermanentError as exc:
-            log_event(
-                logger,
-                "order.collections_unread",
-                level=logging.WARNING,
-                order_id=order.get("id"),
-                error=describe(exc),
-                outcome="sent_without_collections",
+            _order_step_skipped(
+                "order.collections_unread", order, exc, outcome="sent_without_collections"
             )
             return None
         return product_collections(found.get("results") or [])
@@ -301,14 +297,7 @@ class OrderReconciler:
             # One attempt per code: an advisory look-up is not worth a second Yotpo call.
             flag_foreign_codes(self._ct, route.client.bounded(budget, max_retries=0), order)
         except Exception as exc:  # it catches its look-ups' failures; this is for odd data
-            log_event(
-                logger,
-                "coupon.ownership_unchecked",
-                level=logging.WARNING,
-                order_id=order.get("id"),
-                error=describe(exc),
-                outcome="skipped",
-            )
+            _order_step_skipped("coupon.ownership_unchecked", order, exc, outcome="skipped")
 
     def _reclaim_stale(
         self, ledger: OrderLedger, *, exclude: Sequence[str], now: datetime
@@ -349,44 +338,42 @@ class OrderReconciler:
             for key in keys:
                 op = ledger.ops[key]
                 blocker = self._blocker(ledger, op, self._now()) or _other_provider(op, route)
-                if blocker:
-                    ledger, version = self._settle(
-                        ledger,
-                        version,
-                        lambda lg, k=key, b=blocker: lg.mark_failed(k, b, self._now()),
-                    )
-                    unfinished.remove(key)
-                    failed.append((key, blocker))
-                    continue
                 name = route.provider.name
-                try:
-                    provider = self._provider(route, deadline)
-                    outcome = self._applied_before(provider, op, self._now()) or self._send(
-                        provider, op
-                    )
-                except TransientError as exc:
-                    throttled = self._as_throttled(route, exc)
-                    if throttled is None:
-                        raise
-                    raise throttled from exc
-                except PermanentError as exc:
-                    error = describe(exc)
+                error = blocker
+                outcome: SendOutcome | None = None
+                if not blocker:
+                    try:
+                        provider = self._provider(route, deadline)
+                        outcome = self._applied_before(provider, op, self._now()) or self._send(
+                            provider, op
+                        )
+                    except TransientError as exc:
+                        throttled = self._as_throttled(route, exc)
+                        if throttled is None:
+                            raise
+                        raise throttled from exc
+                    except PermanentError as exc:
+                        error = describe(exc)
+                if outcome is None:
+                    # Blocked before sending, or refused for good by the provider.
+                    reason = error or "failed"
                     ledger, version = self._settle(
                         ledger,
                         version,
-                        lambda lg, k=key, e=error: lg.mark_failed(k, e, self._now()),
+                        lambda lg, k=key, e=reason: lg.mark_failed(k, e, self._now()),
                     )
                     unfinished.remove(key)
-                    failed.append((key, error))
-                    log_event(
-                        logger,
-                        f"{name}.operation_failed",
-                        level=logging.ERROR,
-                        order_id=ledger.order_id,
-                        operation=key,
-                        error=error,
-                        outcome="failed_permanently",
-                    )
+                    failed.append((key, reason))
+                    if not blocker:
+                        log_event(
+                            logger,
+                            f"{name}.operation_failed",
+                            level=logging.ERROR,
+                            order_id=ledger.order_id,
+                            operation=key,
+                            error=reason,
+                            outcome="failed_permanently",
+                        )
                     continue
                 # The provider has it now: whatever happens next, this one is not handed back.
                 unfinished.remove(key)
@@ -608,4 +595,16 @@ def _other_provider(op: LedgerOp, route: ProviderRoute) -> str | None:
     return (
         f"planned for {op.provider}, but the store is now served by {route.provider.name}; "
         "restore the store's provider to send it"
+    )
+
+
+def _order_step_skipped(event: str, order: dict, exc: Exception, *, outcome: str) -> None:
+    """A step the order goes on without (collections, a code check): one warning line."""
+    log_event(
+        logger,
+        event,
+        level=logging.WARNING,
+        order_id=order.get("id"),
+        error=describe(exc),
+        outcome=outcome,
     )

@@ -30,34 +30,33 @@ log line or an exception message: only the status and the code do (a body may ec
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
 import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
 import requests
 
 from shared.http import (
-    NETWORK_ERRORS,
+    Failed,
     Jitter,
     Params,
-    backoff_delay,
+    ProviderAttempts,
+    RateLimitedClient,
+    Request,
     correlation_headers,
-    encode_params,
-    log_call,
+    failure_kind,
+    json_or_empty,
     loggable_path,
-    new_session,
+    wait_seconds,
 )
 from shared.logs import REDACTED
-from shared.ratelimit import RateBudgetExhausted, RateLimiter
+from shared.ratelimit import RateLimiter
 from shared.voyado.answers import PointTransactionsResult, VoucherOutcome
 from shared.voyado.errors import (
     AmbiguousContact,
@@ -120,7 +119,6 @@ class VoyadoCodes:
 
 # --- the client ------------------------------------------------------------------------------
 
-_AUTH_STATUSES = frozenset({401, 403})
 _RETRY_STATUSES = frozenset({408, 429})
 _MAX_SERVER_WAIT_SECONDS = 60.0
 _ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
@@ -129,7 +127,10 @@ _PERSONAL_PARAMS = frozenset({"email", "mobilePhone", "socialSecurityNumber", "c
 _LOOKUP_KEYS = {"email": "email", "mobile_phone": "mobilePhone", "custom_key": "customKey"}
 
 
-class VoyadoClient:
+class VoyadoClient(RateLimitedClient):
+    _service = "voyado"
+    _logger = logger
+
     def __init__(
         self,
         base_url: str,
@@ -151,41 +152,18 @@ class VoyadoClient:
             raise ValueError("api_key is required")
         if not user_agent or not user_agent.strip():
             raise ValueError("Voyado requires a User-Agent on every call")
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        limiter = limiter or RateLimiter(rate_limit_per_second, clock=clock, sleep=sleep)
+        super().__init__(timeout, max_retries, session, clock, sleep, jitter, limiter)
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._user_agent = user_agent.strip()
-        self._timeout = timeout
-        self._max_retries = max_retries
-        self._session = session or new_session()
-        self._clock = clock
-        self._sleep = sleep
-        self._jitter = jitter
-        self._limiter = limiter or RateLimiter(rate_limit_per_second, clock=clock, sleep=sleep)
-        self._deadline: float | None = None
 
     def __repr__(self) -> str:
         return f"VoyadoClient(base_url={self._base_url!r})"
 
     @property
-    def limiter(self) -> RateLimiter:
-        return self._limiter
-
-    @property
     def base_url(self) -> str:
         return self._base_url
-
-    def bounded(self, budget_seconds: float, *, max_retries: int | None = None) -> VoyadoClient:
-        """A view on the same session and limiter whose calls end within `budget_seconds`."""
-        view = copy.copy(self)
-        deadline = self._clock() + max(0.0, budget_seconds)
-        view._deadline = deadline if self._deadline is None else min(deadline, self._deadline)
-        if max_retries is not None:
-            if max_retries < 0:
-                raise ValueError("max_retries must be >= 0")
-            view._max_retries = min(max_retries, self._max_retries)
-        return view
 
     # --- contacts ----------------------------------------------------------------------------
     def find_contact_id(
@@ -377,7 +355,6 @@ class VoyadoClient:
     ) -> Any:
         """One call with its retries. `replay_safe`: whether sending the request again can
         never do its work twice (GETs always; POSTs say so)."""
-        safe = method == "GET" if replay_safe is None else replay_safe
         shown = loggable_path(path, _shown_params(params))
         sent_headers = {
             **correlation_headers(),
@@ -388,115 +365,80 @@ class VoyadoClient:
             **(headers or {}),
         }
         data = encode_json(body) if body is not None else None
-        attempt = 0
-        # Whether an earlier attempt of this write may have been applied: it stays so.
-        landed = False
-        while True:
-            attempt += 1
-            try:
-                self._limiter.acquire(deadline=self._deadline)
-                timeout = self._call_timeout(method, shown)
-            except RateBudgetExhausted as exc:
-                limited = VoyadoRateLimited(
-                    f"Voyado {method} {shown}: rate limit budget exhausted",
-                    retry_after=exc.ready_in,
-                )
-                limited.maybe_applied = landed
-                raise limited from None
-            except VoyadoTransientError as exc:
-                exc.maybe_applied = landed
-                raise
-            started = self._clock()
-            server_wait: float | None = None
-            status: int | None = None
-            error: str | None = None
-            try:
-                response = self._session.request(
-                    method,
-                    self._base_url + path,
-                    params=encode_params(params),
-                    data=data,
-                    headers=sent_headers,
-                    timeout=timeout,
-                )
-            except NETWORK_ERRORS as exc:
-                error = type(exc).__name__
-                # A connection never opened cannot have done anything.
-                unsent = isinstance(exc, requests.exceptions.ConnectTimeout)
-                failure: VoyadoError = VoyadoTransientError(
-                    f"Voyado {method} {shown}: {error}",
-                    maybe_applied=method != "GET" and not unsent,
-                )
-                retry_allowed = safe or unsent
-            else:
-                status = response.status_code
-                if response.ok or (status == 404 and missing_ok):
-                    self._log(method, shown, status, started, attempt, retry=False)
-                    return _parsed(response) if response.ok else None
-                failure = _failure(response, method, shown, self._api_key)
-                if isinstance(failure, VoyadoPermanentError):
-                    self._log(method, shown, status, started, attempt, retry=False)
-                    raise failure
-                if status == 429:
-                    server_wait = _retry_after(response, self._wall_now())
-                    if server_wait is not None:
-                        # Every thread spending this key holds off, not only this one.
-                        self._limiter.pause_until(self._clock() + server_wait)
-                # A 429 is refused before any work; a 5xx on a write may follow the work.
-                retry_allowed = safe or status == 429
-                if isinstance(failure, VoyadoTransientError) and method != "GET":
-                    failure.maybe_applied = status != 429
-            if isinstance(failure, VoyadoTransientError):
-                landed = landed or failure.maybe_applied
-                failure.maybe_applied = landed
-            delay = server_wait if server_wait else backoff_delay(attempt, jitter=self._jitter)
-            retry = retry_allowed and attempt <= self._max_retries and self._fits(delay)
-            self._log(method, shown, status, started, attempt, retry=retry, error=error)
-            if not retry:
-                if status == 429:
-                    limited = VoyadoRateLimited(str(failure), retry_after=delay, status=429)
-                    limited.maybe_applied = landed
-                    raise limited from None
-                raise failure
-            self._sleep(delay)
+        request = Request(method, self._base_url + path, shown, sent_headers, params, data=data)
+        safe = method == "GET" if replay_safe is None else replay_safe
+        policy = _VoyadoAttempts(self, method, shown, safe=safe, missing_ok=missing_ok)
+        response = self._exchange(request, policy)
+        return _parsed(response) if response.ok else None
 
     @staticmethod
     def _wall_now() -> datetime:
         return datetime.now(UTC)
 
-    def _call_timeout(self, method: str, shown: str) -> float:
-        if self._deadline is None:
-            return self._timeout
-        left = self._deadline - self._clock()
-        if left <= 0:
-            raise VoyadoTransientError(f"Voyado {method} {shown}: time budget used up")
-        return min(self._timeout, left)
 
-    def _fits(self, delay: float) -> bool:
-        return self._deadline is None or self._clock() + delay < self._deadline
+class _VoyadoAttempts(ProviderAttempts):
+    """Voyado's reading of one call's attempts, after its retry-policy page: a request that is
+    not replay-safe is repeated only when nothing can have been done (a 429, a connection never
+    opened); once an attempt may have landed, every later failure of the call says so
+    (`maybe_applied`)."""
 
-    def _log(
-        self,
-        method: str,
-        shown: str,
-        status: int | None,
-        started: float,
-        attempt: int,
-        *,
-        retry: bool,
-        error: str | None = None,
+    def __init__(
+        self, client: VoyadoClient, method: str, shown: str, *, safe: bool, missing_ok: bool
     ) -> None:
-        log_call(
-            logger,
-            service="voyado",
-            method=method,
-            path=shown,
-            status=status,
-            duration_ms=(self._clock() - started) * 1000,
-            attempt=attempt,
-            retry=retry,
-            error=error,
+        super().__init__("Voyado", method, shown, missing_ok=missing_ok)
+        self._client = client
+        self._safe = safe
+        # Whether an earlier attempt of this write may have been applied: it stays so.
+        self._landed = False
+
+    def network_failure(self, exc: Exception) -> Failed:
+        # A connection never opened cannot have done anything.
+        unsent = isinstance(exc, requests.exceptions.ConnectTimeout)
+        failure = VoyadoTransientError(
+            f"{self.what}: {type(exc).__name__}",
+            maybe_applied=self.method != "GET" and not unsent,
         )
+        return Failed(self._remember(failure), retry_allowed=self._safe or unsent)
+
+    def failure(self, response: requests.Response) -> Exception:
+        return _failure(response, self.method, self.shown, self._client._api_key)
+
+    def is_permanent(self, failure: Exception) -> bool:
+        return isinstance(failure, VoyadoPermanentError)
+
+    def transient_answer(self, response: requests.Response, failure: Exception) -> Failed:
+        status = response.status_code
+        if isinstance(failure, VoyadoTransientError) and self.method != "GET":
+            # A 429 is refused before any work; a 5xx on a write may follow the work.
+            failure.maybe_applied = status != 429
+        failed = super().transient_answer(response, failure)
+        failed.failure = self._remember(failure)
+        failed.retry_allowed = self._safe or status == 429
+        return failed
+
+    def server_wait(self, response: requests.Response) -> float | None:
+        # Not documented by the rate-limit page; honoured if it comes (delta or HTTP date).
+        now = self._client._wall_now()
+        return wait_seconds(
+            response.headers.get("Retry-After"), cap=_MAX_SERVER_WAIT_SECONDS, now=now
+        )
+
+    def transient(self, message: str) -> Exception:
+        return VoyadoTransientError(message, maybe_applied=self._landed)
+
+    def rate_limited(
+        self, message: str, retry_after: float, answered: Exception | None
+    ) -> Exception:
+        status = 429 if answered is not None else None
+        limited = VoyadoRateLimited(message, retry_after=retry_after, status=status)
+        limited.maybe_applied = self._landed
+        return limited
+
+    def _remember(self, failure: Exception) -> Exception:
+        if isinstance(failure, VoyadoTransientError):
+            self._landed = self._landed or failure.maybe_applied
+            failure.maybe_applied = self._landed
+        return failure
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -527,13 +469,7 @@ def _contact_id_of(answer: Any) -> str | None:
 
 
 def _parsed(response: requests.Response) -> Any:
-    if not response.content.strip():
-        return {}
-    try:
-        return response.json(parse_float=Decimal)
-    except ValueError:
-        # The call succeeded; raising would make a caller repeat a write.
-        return {}
+    return json_or_empty(response, parse_float=Decimal)
 
 
 def _as_object(answer: Any, path: str) -> dict[str, Any]:
@@ -571,30 +507,9 @@ def _failure(response: requests.Response, method: str, shown: str, api_key: str)
     message = f"Voyado {method} {shown}: {status}" + (f" {code}" if code else "")
     if api_key:
         message = message.replace(api_key, REDACTED)
-    if status in _AUTH_STATUSES:
-        return VoyadoAuthError(
-            f"{message} (check the API key and its IP allowlist)", status=status, error_code=code
-        )
-    if status >= 500 or status in _RETRY_STATUSES:
-        return VoyadoTransientError(message, status=status, error_code=code)
-    return VoyadoPermanentError(message, status=status, error_code=code)
-
-
-def _retry_after(response: requests.Response, now: datetime) -> float | None:
-    """Seconds a `Retry-After` asks for (delta-seconds or an HTTP date, RFC 9110 §10.2.3)."""
-    raw = (response.headers.get("Retry-After") or "").strip()
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    if not math.isfinite(seconds) or seconds <= 0:
-        return None
-    return min(seconds, _MAX_SERVER_WAIT_SECONDS)
+    kind = failure_kind(status, _RETRY_STATUSES)
+    if kind == "auth":
+        message += " (check the API key and its IP allowlist)"
+        return VoyadoAuthError(message, status=status, error_code=code)
+    error = VoyadoTransientError if kind == "transient" else VoyadoPermanentError
+    return error(message, status=status, error_code=code)

@@ -21,7 +21,9 @@ Amounts: Voyado takes decimal major units with VAT ("A decimal point (.) is alwa
 decimal separator", field definitions). The neutral operations carry integer minor units; they
 become decimal *strings* with the currency's own fraction digits here ("123.45" SEK, "1234"
 JPY, "1.234" KWD), so the pinned body is plain JSON that no float ever touched. The client
-writes them as JSON numbers (`shared/voyado.py`, `receipt_numbers`).
+writes them as JSON numbers (`shared/voyado/numbers.py`, `receipt_numbers`). What a receipt's
+items are worth (the discount spread, a reversal's allocation) is computed in
+`voyado_allocation.py`; its names are importable from here too.
 
 Receipts are immutable ("Data sent to this endpoint cannot be reversed or updated",
 register-a-purchase) and deduplicated for good on `uniqueReceiptId`: the purchase's id is the
@@ -33,20 +35,16 @@ return strategy: docs/adr/0085-voyado-engage.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.money import allocate, currency_digits, divide_half_even
 from shared.domain.providers.port import (
     AnyNeutralOp,
     Capabilities,
     DedupMode,
-    Line,
     MemberRef,
     MemberUpsert,
     OrderRecorded,
@@ -55,13 +53,57 @@ from shared.domain.providers.port import (
     Reversal,
     UnsupportedOperation,
 )
+from shared.domain.providers.rendering import (
+    points_returned_text,
+    put_given,
+    render_kind,
+)
+from shared.domain.providers.voyado_allocation import (
+    ORDER_TOTAL_SKU,
+    PURCHASE,
+    RETURN,
+    PurchaseLine,
+    Returned,
+    ReturnItem,
+    allocate_reversal,
+    major,
+    purchase_lines,
+    returned_so_far,
+    spread_discount,
+)
+
+__all__ = [
+    "ACTION",
+    "ACTION_REACTIVATE",
+    "ACTION_REDEEM",
+    "CONTACT",
+    "LOOKUP",
+    "ORDER_REF",
+    "ORDER_TOTAL_SKU",
+    "PROVIDER",
+    "PURCHASE",
+    "RETURN",
+    "ROW",
+    "SOURCE",
+    "STORE_EXTERNAL_ID",
+    "VOUCHER_ID",
+    "VOYADO_CAPABILITIES",
+    "MatchKeyType",
+    "PurchaseLine",
+    "ReturnItem",
+    "Returned",
+    "VoyadoRenderConfig",
+    "VoyadoRenderer",
+    "allocate_reversal",
+    "major",
+    "points_description",
+    "purchase_lines",
+    "returned_so_far",
+    "reversal_receipt_id",
+    "spread_discount",
+]
 
 PROVIDER = "voyado"
-
-PURCHASE = "PURCHASE"
-RETURN = "RETURN"
-# The item an order without line items is recorded under (a receipt needs one item).
-ORDER_TOTAL_SKU = "order-total"
 
 # Pinned-body fields of the operations that are not one Voyado body as such.
 ACTION = "action"
@@ -143,235 +185,9 @@ class VoyadoRenderConfig(BaseModel):
         return self.default_store_external_id
 
 
-def major(amount_minor: int, currency: str) -> str:
-    """Minor units as Voyado's decimal major units, with the currency's own digits."""
-    digits = currency_digits(currency)
-    value = Decimal(amount_minor).scaleb(-digits)
-    return format(value.quantize(Decimal(1).scaleb(-digits)), "f")
-
-
-def _percent(rate: Decimal | None) -> str:
-    if rate is None:
-        return "0"
-    return format((rate * 100).normalize(), "f")
-
-
 def _moment(value: datetime) -> str:
     # "ISO8601 with Time Zone Designators" (field definitions): a naive time is taken as UTC.
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-
-
-# --- allocation ------------------------------------------------------------------------------
-
-
-def spread_discount(paid: Sequence[int], discount_minor: int) -> list[int]:
-    """Line totals after an order-level discount spread over the lines in proportion to what
-    each paid, as Voyado asks ("The discount ... should be evenly spread out across all
-    line-items", https://developer.voyado.com/en/receipts/discounts.html). Shares are
-    cumulative, so they add up to the discount exactly; never below zero."""
-    whole = sum(paid)
-    if discount_minor <= 0 or whole <= 0:
-        return list(paid)
-    discount = min(discount_minor, whole)
-    result, before, cumulative = [], 0, 0
-    for amount in paid:
-        cumulative += amount
-        share = allocate(discount, cumulative, whole) - allocate(discount, before, whole)
-        before = cumulative
-        result.append(amount - share)
-    return result
-
-
-@dataclass(frozen=True)
-class PurchaseLine:
-    """One PURCHASE item as it was (or will be) sent: what a return can take back from."""
-
-    sku: str
-    line_id: str | None
-    article_number: str
-    name: str
-    quantity: int
-    paid_minor: int
-    tax_minor: int
-    tax_percent: str
-    article_group: str | None = None
-
-
-@dataclass(frozen=True)
-class Returned:
-    """What earlier return receipts took from one purchase line, net: RETURN items add, the
-    PURCHASE items a refund by amount bought the units back with subtract (`allocate_reversal`).
-    The line still holds `quantity - returned.quantity` units worth `paid - returned.paid`."""
-
-    quantity: int = 0
-    paid_minor: int = 0
-
-
-def purchase_lines(op: OrderRecorded, order_discount_minor: int = 0) -> list[PurchaseLine]:
-    """The receipt items of an order, in order: lines with a positive quantity, their paid
-    totals after `order_discount_minor` (a discount on the order's total that no line total
-    carries) is spread over them, tax reduced in the same proportion."""
-    lines: list[Line] = [line for line in op.lines if line.quantity > 0]
-    if not lines:
-        return [
-            PurchaseLine(
-                sku=ORDER_TOTAL_SKU,
-                line_id=None,
-                article_number=ORDER_TOTAL_SKU,
-                name="Order total",
-                quantity=1,
-                paid_minor=max(op.amount_minor - max(order_discount_minor, 0), 0),
-                tax_minor=0,
-                tax_percent="0",
-            )
-        ]
-    paid = spread_discount([max(line.paid_total_minor, 0) for line in lines], order_discount_minor)
-    result = []
-    for line, after in zip(lines, paid, strict=True):
-        tax = line.tax_minor or 0
-        if tax and line.paid_total_minor > 0 and after != line.paid_total_minor:
-            tax = divide_half_even(tax * after, line.paid_total_minor)
-        result.append(
-            PurchaseLine(
-                sku=line.item_id,
-                line_id=line.line_id,
-                article_number=line.sku or line.item_id,
-                name=line.name or line.item_id,
-                quantity=line.quantity,
-                paid_minor=after,
-                tax_minor=max(tax, 0),
-                tax_percent=_percent(line.tax_rate),
-                article_group=line.product_type,
-            )
-        )
-    return result
-
-
-def _units_share(total: int, units_from: int, units_to: int, quantity: int) -> int:
-    """The money of units (units_from, units_to] of a line of `quantity` units (cumulative)."""
-    return allocate(total, units_to, quantity) - allocate(total, units_from, quantity)
-
-
-@dataclass(frozen=True)
-class ReturnItem:
-    """One item of a reversal's receipt: units of a purchase line given back (RETURN) or, in a
-    refund by amount, bought back at the price left after the refund (PURCHASE)."""
-
-    line: PurchaseLine
-    quantity: int  # positive: units
-    paid_minor: int
-    tax_minor: int
-    type: Literal["RETURN", "PURCHASE"] = RETURN
-
-    @property
-    def signed_minor(self) -> int:
-        """What this item gives back to the shopper (a PURCHASE item takes it)."""
-        return self.paid_minor if self.type == RETURN else -self.paid_minor
-
-
-def allocate_reversal(
-    op: Reversal,
-    lines: Sequence[PurchaseLine],
-    returned: Mapping[str, Returned] | None = None,
-) -> list[ReturnItem]:
-    """The receipt items of a reversal (ADR 0085, "Returns"). A line *holds* what its purchase
-    gave minus what earlier reversals took, net (`Returned`).
-
-    - cancel / moved: every line's units still held, at the money they still hold;
-    - returned lines: those units, worth their cumulative share of what the line holds;
-    - an amount with no lines (a refund by payment amount): the amount is spread over the lines
-      in proportion to what each holds. A line whose share is all it holds returns all its
-      units. Otherwise the refund is a price correction, written the way a till writes an
-      exchange (each item carries its own `type`, field definitions): the line's held units are
-      RETURNed at what they hold and bought back (PURCHASE) at what is left after the share.
-      A RETURN quantity is a negative whole number (register-a-return; `quantity` is an int64
-      in the OpenAPI, ReceiptItem.cs of the generated SDK), so part of a unit's price cannot be
-      returned without using up the unit. This way no unit is returned twice, a cancellation
-      still finds every unit, and such a RETURN takes back everything its matched units earned
-      whether Engage weighs a return by units or by price (ADR 0085).
-    """
-    returned = returned or {}
-    held: list[tuple[PurchaseLine, int, int]] = []  # line, units held, money held
-    for line in lines:
-        before = returned.get(line.sku, Returned())
-        units = min(max(line.quantity - before.quantity, 0), line.quantity)
-        money = min(max(line.paid_minor - before.paid_minor, 0), line.paid_minor)
-        held.append((line, units, money if units else 0))
-
-    def item(
-        line: PurchaseLine, units: int, paid: int, kind: Literal["RETURN", "PURCHASE"] = RETURN
-    ) -> ReturnItem:
-        tax = divide_half_even(line.tax_minor * paid, line.paid_minor) if line.paid_minor else 0
-        return ReturnItem(line, units, paid, tax, kind)
-
-    if op.reason in ("cancel", "moved"):
-        return [item(line, units, money) for line, units, money in held if units]
-    if op.lines:
-        return _returned_lines(op, held, item)
-    holding = sum(money for _, _, money in held)
-    amount = min(max(op.amount_minor, 0), holding)
-    if amount <= 0:
-        return []
-    items: list[ReturnItem] = []
-    before, cumulative = 0, 0
-    for line, units, money in held:
-        cumulative += money
-        share = allocate(amount, cumulative, holding) - allocate(amount, before, holding)
-        before = cumulative
-        if share <= 0 or not units:
-            continue
-        items.append(item(line, units, money))
-        if share < money:
-            items.append(item(line, units, money - share, PURCHASE))
-    return items
-
-
-def _returned_lines(
-    op: Reversal,
-    held: list[tuple[PurchaseLine, int, int]],
-    item: Callable[[PurchaseLine, int, int], ReturnItem],
-) -> list[ReturnItem]:
-    by_line = {entry[0].line_id: entry for entry in held if entry[0].line_id}
-    by_sku = {entry[0].sku: entry for entry in held}
-    taken: dict[str, int] = {}  # units this receipt already takes, per sku
-    items: list[ReturnItem] = []
-    for wanted in op.lines:
-        entry = by_line.get(wanted.line_id) if wanted.line_id else None
-        entry = entry or by_sku.get(wanted.item_id)
-        if entry is None or wanted.quantity <= 0:
-            continue  # a line the purchase never had earned nothing there
-        line, units_held, money_held = entry
-        already = taken.get(line.sku, 0)
-        units = min(wanted.quantity, units_held - already)
-        if units <= 0:
-            continue
-        # Cumulative over what the line holds: the last unit takes the rest, to the minor unit.
-        paid = _units_share(money_held, already, already + units, units_held)
-        taken[line.sku] = already + units
-        items.append(item(line, units, paid))
-    return items
-
-
-def returned_so_far(receipts: Iterable[Mapping[str, Any]], currency: str) -> dict[str, Returned]:
-    """What the reversal receipts already sent (their pinned bodies) took back, per sku, net:
-    a RETURN item adds, a PURCHASE item of a receipt that returns something (a refund by
-    amount buying units back) subtracts. A receipt without RETURN items is a purchase: ignored."""
-    digits = currency_digits(currency)
-    found: dict[str, Returned] = {}
-    for receipt in receipts:
-        rows = [row for row in receipt.get("items") or [] if isinstance(row, Mapping)]
-        if not any(row.get("type") == RETURN for row in rows):
-            continue
-        for row in rows:
-            sign = {RETURN: 1, PURCHASE: -1}.get(str(row.get("type")))
-            if sign is None:
-                continue
-            sku = str(row.get("sku"))
-            units = abs(int(Decimal(str(row.get("quantity", 0)))))
-            paid = int(Decimal(str(row.get("grossPaidPrice", 0))).scaleb(digits))
-            old = found.get(sku, Returned())
-            found[sku] = Returned(old.quantity + sign * units, old.paid_minor + sign * paid)
-    return found
 
 
 # --- the renderer ----------------------------------------------------------------------------
@@ -402,17 +218,21 @@ class VoyadoRenderer:
         """The body of `op`. A reversal renders best with its context: the purchase it takes
         from, the pinned bodies of the reversals sent before it, and its date (see
         `render_reversal`); the other kinds need none."""
-        if isinstance(op, OrderRecorded):
-            return self.render_purchase(op)
-        if isinstance(op, Reversal):
+
+        def reversal(op: Reversal) -> dict[str, Any]:
             return self.render_reversal(op, purchase=purchase, earlier=earlier, at=at)
-        if isinstance(op, MemberUpsert):
-            return self.render_contact(op)
-        if isinstance(op, PointsReturned):
-            return self.render_points(op)
-        if isinstance(op, RedemptionCommitted):
-            return self.render_redeem(op)
-        raise UnsupportedOperation(f"Voyado has no {op.kind!r} operation")
+
+        return render_kind(
+            "Voyado",
+            op,
+            (
+                (OrderRecorded, self.render_purchase),
+                (Reversal, reversal),
+                (MemberUpsert, self.render_contact),
+                (PointsReturned, self.render_points),
+                (RedemptionCommitted, self.render_redeem),
+            ),
+        )
 
     # --- contacts ----------------------------------------------------------------------------
     def _contact_key(self, member: MemberRef) -> dict[str, str]:
@@ -437,17 +257,17 @@ class VoyadoRenderer:
 
     def render_contact(self, op: MemberUpsert) -> dict[str, Any]:
         """The contact draft, and the keys to look it up by before creating it."""
-        draft: dict[str, Any] = {"contactType": self._config.contact_type}
-        for name, value in (
-            ("email", op.email),
-            ("mobilePhone", op.phone),
-            ("externalId", op.member_id),
-            ("firstName", op.first_name),
-            ("lastName", op.last_name),
-            ("birthDay", op.birthday),
-        ):
-            if value:
-                draft[name] = value
+        draft = put_given(
+            {"contactType": self._config.contact_type},
+            (
+                ("email", op.email),
+                ("mobilePhone", op.phone),
+                ("externalId", op.member_id),
+                ("firstName", op.first_name),
+                ("lastName", op.last_name),
+                ("birthDay", op.birthday),
+            ),
+        )
         if op.opted_in is not None:
             # Contact preferences as the create-contact page shows them.
             draft["preferences"] = {"acceptsEmail": op.opted_in}
@@ -673,4 +493,4 @@ def reversal_receipt_id(op: Reversal) -> str:
 def points_description(op: PointsReturned) -> str:
     """The description a points row carries: unique per operation, what `was_applied` looks
     for in the account's history."""
-    return f"Points returned: order {op.order_ref} was cancelled"
+    return points_returned_text(op.order_ref)

@@ -29,7 +29,12 @@ from shared.domain.providers.port import (
     OrderRecorded,
     PointsReturned,
     Reversal,
-    UnsupportedOperation,
+)
+from shared.domain.providers.rendering import (
+    is_given,
+    points_returned_text,
+    put_given,
+    render_kind,
 )
 from shared.domain.yotpo_fields import YotpoFields as F
 
@@ -88,15 +93,16 @@ class YotpoRenderer:
         return YOTPO_CAPABILITIES
 
     def render(self, op: AnyNeutralOp) -> dict[str, Any]:
-        if isinstance(op, OrderRecorded):
-            return self._order(op)
-        if isinstance(op, Reversal):
-            return self._refund(op)
-        if isinstance(op, MemberUpsert):
-            return self._customer(op)
-        if isinstance(op, PointsReturned):
-            return self._points_back(op)
-        raise UnsupportedOperation(f"Yotpo has no {op.kind!r} operation")
+        return render_kind(
+            "Yotpo",
+            op,
+            (
+                (OrderRecorded, self._order),
+                (Reversal, self._refund),
+                (MemberUpsert, self._customer),
+                (PointsReturned, self._points_back),
+            ),
+        )
 
     @staticmethod
     def _item(line: Line) -> dict[str, Any]:
@@ -147,13 +153,14 @@ class YotpoRenderer:
         if op.tags:
             payload[F.TAGS] = _listed(op.tags)
         if op.location is not None:
-            for field, value in (
-                (STORE_ADDRESS, op.location.address),
-                (STORE_CITY, op.location.city),
-                (STORE_STATE, op.location.state),
-            ):
-                if value:
-                    payload[field] = value
+            put_given(
+                payload,
+                (
+                    (STORE_ADDRESS, op.location.address),
+                    (STORE_CITY, op.location.city),
+                    (STORE_STATE, op.location.state),
+                ),
+            )
         if op.clerk_employee_id:
             payload[CLERK_EMPLOYEE_ID] = op.clerk_employee_id
         if op.clerk_name:
@@ -192,14 +199,16 @@ class YotpoRenderer:
         payload: dict[str, Any] = {F.ID: op.member_id}
         if op.email is not None:
             payload[F.EMAIL] = op.email
-        for field, value in (
-            (F.FIRST_NAME, op.first_name),
-            (F.LAST_NAME, op.last_name),
-            (PHONE_NUMBER, op.phone),
-            (F.OPTED_IN, op.opted_in),
-        ):
-            if value is not None:
-                payload[field] = value
+        put_given(
+            payload,
+            (
+                (F.FIRST_NAME, op.first_name),
+                (F.LAST_NAME, op.last_name),
+                (PHONE_NUMBER, op.phone),
+                (F.OPTED_IN, op.opted_in),
+            ),
+            given=is_given,
+        )
         if op.tags is not None:
             payload[F.TAGS] = ",".join(op.tags)
         return payload
@@ -210,7 +219,7 @@ class YotpoRenderer:
             F.CUSTOMER_ID: op.member_id,
             POINT_ADJUSTMENT_AMOUNT: op.points,
             F.APPLY_ADJUSTMENT_TO_POINTS_EARNED: False,
-            F.HISTORY_TITLE: f"Points returned: order {op.order_ref} was cancelled",
+            F.HISTORY_TITLE: points_returned_text(op.order_ref),
             F.VISIBLE_TO_CUSTOMER: True,
         }
 
