@@ -151,6 +151,7 @@ def order_recorded(
         amount_minor=amount,
         discount_minor=max(view.discount_minor, 0),
         order_discount_minor=order_discount_gross(view),
+        total_gross_minor=view.total_gross_minor,
         currency=view.currency,
         created_at=view.created_at,
         status=config.yotpo_order_status,
@@ -173,24 +174,32 @@ def order_recorded(
 Due = tuple[str, int, Literal["refund", "return"], tuple[ReturnedLine, ...]]
 
 
-def refunds_due(view: OrderView, config: PlannerConfig, earned: int) -> Iterator[Due]:
-    """(key, amount, reason, lines) of every refund the order shows, uncapped."""
+def refunds_due(
+    view: OrderView, config: PlannerConfig, earned: int, *, paid_gross: int | None = None
+) -> Iterator[Due]:
+    """(key, amount, reason, lines) of every refund the order shows, uncapped.
+
+    `paid_gross`: the order's gross total when it was recorded, the whole a refund by payment
+    is a share of (AMOUNT_BASE=subtotal); None: the order's total now."""
     if config.refund_source == "payments":
-        yield from _payment_refunds(view, config, earned)
+        yield from _payment_refunds(view, config, earned, paid_gross)
     else:
         yield from _return_refunds(view, config)
 
 
-def _payment_refunds(view: OrderView, config: PlannerConfig, earned: int) -> Iterator[Due]:
+def _payment_refunds(
+    view: OrderView, config: PlannerConfig, earned: int, paid_gross: int | None
+) -> Iterator[Due]:
+    whole = view.total_gross_minor if paid_gross is None else paid_gross
     for refund in view.refunds:
         if refund.amount_minor <= 0:
             continue
         if config.amount_base == "total":
             amount = refund.amount_minor
-        elif view.total_gross_minor > 0:
+        elif whole > 0:
             # The shopper got back this share of what they paid; take back the same share of
             # what earned.
-            amount = allocate(earned, refund.amount_minor, view.total_gross_minor)
+            amount = allocate(earned, refund.amount_minor, whole)
         else:
             amount = 0
         yield f"{REFUND_KEY_PREFIX}{refund.transaction_id}", amount, "refund", ()

@@ -31,6 +31,13 @@ Rules, in the order they are checked:
    is moved: a refund of what remains on the Yotpo order told so far ("{id}-moved") and a new
    Yotpo order "{order id}-{n}" under the right member, so all its points end on one member
    and every later refund follows the new Yotpo order (ADR 0010).
+8. Changes after recording, for a provider whose receipts are final
+   (`Capabilities.corrects_changed_orders`, Voyado): an order recorded once and not cancelled
+   that now earns less than the provider holds for it (an Order Edit, a line removed) gets a
+   correction refund "{ref}-changed-{n}" of the difference, after the refunds the order shows
+   and sharing their cap, so money refunded by payment is never also a change. One that earns
+   more than recorded is skipped as "order_grew" (`shared/domain/orders/corrections.py`,
+   ADR 0096). Yotpo is unchanged.
 
 The planner says what to tell with provider-neutral operations (`shared/domain/providers/port`:
 `OrderRecorded`, `Reversal`, `MemberUpsert`, `PointsReturned`); the store's provider renderer
@@ -55,6 +62,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain.orders import corrections as changes
 from shared.domain.orders.ledger import LedgerOp, OpStatus, OrderLedger
 from shared.domain.orders.order_facts import (
     CHANNEL_OFFLINE,
@@ -107,6 +115,8 @@ MEMBER_UNKNOWN = "member_unknown"  # MEMBER_ID_SOURCE needs the customer, and it
 EARNING_TRIGGER_UNSUPPORTED = "earning_trigger_unsupported"
 # The order was told to another provider than the one its store has now.
 PROVIDER_CHANGED = "provider_changed"
+# The order earns more than it was recorded with, at a provider whose receipts are final.
+ORDER_GREW = changes.ORDER_GREW
 
 ORDER_KEY_PREFIX = "order:"
 CUSTOMER_KEY_PREFIX = "customer:"
@@ -233,15 +243,40 @@ def plan_order(
     earned = told.base
     remaining = told.earned_total - ledger.refunded_amount()
 
+    # A provider whose receipts are final hears of an order that changed since it was recorded
+    # only through reversals (rule 8): refunds the order shows and a correction share one cap.
+    recorded = changes.applies(renderer.capabilities, view, told.orders)
+    check = (
+        changes.check_change(view, config, ledger, recorded, pinned, earned)
+        if recorded is not None
+        else None
+    )
+    to_reverse = check.to_reverse if check is not None else None
+
     current = told.current_order_ref or pinned
-    for key, amount, reason, lines in refunds_due(view, config, earned):
+    whole = changes.paid_gross(recorded)
+    for key, amount, reason, lines in refunds_due(view, config, earned, paid_gross=whole):
         if key in ledger.ops:
             continue
         amount = min(amount, remaining)
+        if to_reverse is not None:
+            amount = min(amount, to_reverse)
         if amount <= 0:
             continue  # nothing left to give back: not sent, not recorded
         new_ops.append(_refund_op(key, current, amount, view, emit, reason, told, lines))
         remaining -= amount
+        if to_reverse is not None:
+            to_reverse -= amount
+
+    skipped: str | None = None
+    if recorded is not None and check is not None and to_reverse is not None:
+        if check.grew:
+            skipped = ORDER_GREW
+        amount = min(to_reverse, remaining)
+        if amount > 0:
+            key, intent = changes.correction(view, config, ledger, recorded, pinned, amount)
+            new_ops.append(emit.op(key, intent, amount=amount))
+            remaining -= amount
 
     # Refunds seen now go to the provider order that holds the points; then what remains moves.
     moved = _move_to_member(view, ledger, config, told, pinned, remaining, emit)
@@ -282,6 +317,7 @@ def plan_order(
         pin_yotpo_order_id=pin,
         account=account.key if earns_now else None,
         currency=view.currency if earns_now else None,
+        skipped_reason=skipped,
     )
 
 

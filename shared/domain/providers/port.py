@@ -80,6 +80,11 @@ class Capabilities(BaseModel):
     # cannot earn on "created": the order may still be cancelled unpaid).
     earning_triggers: frozenset[str] = frozenset({"created", "paid", "shipped", "completed"})
     rate_limit_per_second: float = 10.0
+    # Receipts cannot be updated once sent (Voyado: "Data sent to this endpoint cannot be
+    # reversed or updated", https://developer.voyado.com/en/receipts/register-a-purchase.html):
+    # an order that earns less after it was sent (an Order Edit, a line removed) is corrected
+    # with a reversal of what went away (`shared/domain/orders/corrections.py`, ADR 0096).
+    corrects_changed_orders: bool = False
 
     def supports(self, kind: str) -> bool:
         return kind in self.dedup
@@ -177,6 +182,11 @@ class OrderRecorded(BaseModel):
     # (`discountOnTotalPrice`) that no line's paid total carries: a provider that records the
     # lines spreads it over them (Voyado, https://developer.voyado.com/en/receipts/discounts.html).
     order_discount_minor: int = 0
+    # What the shopper was to pay for the whole order when it was recorded (`taxedPrice.
+    # totalGross`, shipping included): the whole a refund by payment is a share of, kept so an
+    # order edited afterwards does not change what its refunds are worth (ADR 0096). None in
+    # operations recorded before.
+    total_gross_minor: int | None = None
     currency: str
     created_at: datetime
     status: str  # the order status word told to the provider (YOTPO_ORDER_STATUS)
@@ -204,8 +214,9 @@ class Reversal(BaseModel):
     order_ref: str  # the provider order it takes from
     amount_minor: int  # in the order's earning terms
     currency: str
-    reason: Literal["refund", "return", "cancel", "moved"]
-    lines: tuple[ReturnedLine, ...] = ()  # when known (REFUND_SOURCE=returns)
+    # "changed": the order earns less than it was recorded with (ADR 0096).
+    reason: Literal["refund", "return", "cancel", "moved", "changed"]
+    lines: tuple[ReturnedLine, ...] = ()  # when known (REFUND_SOURCE=returns, a change)
     ct_order_id: str | None = None
     member: MemberRef | None = None
 

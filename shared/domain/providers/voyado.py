@@ -149,6 +149,9 @@ VOYADO_CAPABILITIES = Capabilities(
     earning_triggers=frozenset({"paid", "shipped", "completed"}),
     # "Keep below 50 requests per second" (https://developer.voyado.com/en/api/api-rate-limit.html).
     rate_limit_per_second=50.0,
+    # Receipts are final: an order that earns less after it was sent is corrected with a
+    # return receipt (https://developer.voyado.com/en/receipts/register-a-purchase.html, ADR 0096).
+    corrects_changed_orders=True,
 )
 
 MatchKeyType = Literal["email", "externalId", "mobilePhone"]
