@@ -1,6 +1,10 @@
 """The pure planner: what the loyalty provider must still be told about an order, given what it
 was told.
 
+Kept whole at ~610 lines (a third of it this docstring): the rules of one plan, checked in
+order, share the ledger's reading (`_Told`) and the operation factory (`_Emit`); the parts
+that stand alone live beside it (`order_facts`, `corrections`, `redemption_ops`).
+
 `plan_order(view, ledger, config, account, now)` compares the order as it is now with the
 ledger and returns the operations to add. Calling it again after applying its plan returns an
 empty plan, whatever order, delay or duplication the signals that caused the looks had: that is
