@@ -11,24 +11,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.service_bench import THREADS, WORKERS, redemptions
-from sandbox.stack import SandboxStack, StackOptions
+from bench.service_bench import redemptions, stack_options
+from sandbox.stack import SandboxStack
 
 
 def main(argv: list[str]) -> int:
     calls = int(argv[0]) if argv else 100
     latencies = tuple(int(a) for a in argv[1:]) or (0, 100)
     log_dir = Path(tempfile.mkdtemp(prefix="redeem-probe-"))
-    options = StackOptions(
-        pubsub="direct",
-        apps=("service",),
-        workers=WORKERS,
-        threads=THREADS,
-        app_env={"YOTPO_RATE_LIMIT_PER_SECOND": "1000", "REWARD_BASE_CURRENCY": "EUR"},
-        yotpo_program={"rate_limit_per_second": 0},
-        log_dir=log_dir,
-    )
-    with SandboxStack(options) as stack:
+    with SandboxStack(stack_options(log_dir)) as stack:
         url = f"{stack.url('service')}/service"
         for line in redemptions(stack, url, log_dir, calls=calls, latencies=latencies):
             print(f"  {line}", flush=True)

@@ -298,17 +298,23 @@ def redemptions(
     return lines
 
 
-def run() -> list[str]:
-    options = StackOptions(
+def stack_options(log_dir: Path) -> StackOptions:
+    """The service app alone under gunicorn, against a Yotpo stand-in without a rate limit
+    (the bench measures the connector, not the limiter). `log_dir`: a directory of its own,
+    the redemption split reads the service app's log lines."""
+    return StackOptions(
         pubsub="direct",
         apps=("service",),
         workers=WORKERS,
         threads=THREADS,
         app_env={"YOTPO_RATE_LIMIT_PER_SECOND": "1000", "REWARD_BASE_CURRENCY": "EUR"},
         yotpo_program={"rate_limit_per_second": 0},
-        # A directory of its own: the redemption split reads the service app's log lines.
-        log_dir=Path(tempfile.mkdtemp(prefix="service-bench-")),
+        log_dir=log_dir,
     )
+
+
+def run() -> list[str]:
+    options = stack_options(Path(tempfile.mkdtemp(prefix="service-bench-")))
     lines: list[str] = []
     with SandboxStack(options) as stack:
         url = f"{stack.url('service')}/service"

@@ -49,38 +49,65 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from job.clients import JobClients, order_reconciler
 from job.consumptions import release_orphans
 from job.failures import JobDeadLetters
+from job.nightly_customers import HANDED_BACK_LIMIT, BudgetExhausted, CustomerLooks
+from job.nightly_outages import (
+    OUTAGE_AFTER,
+    OUTAGE_PROBE_SECONDS,
+    ProviderOutages,
+)
+from job.nightly_state import (
+    RECENT_LIMIT,
+    NightlyCursor,
+    NightlySummary,
+    Outcome,
+    PassState,
+    Phase,
+    RecentlyDone,
+    nights_for_full_coverage,
+)
 from job.pool import OrderedPool
 from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
 from job.stuck import StuckReport, recover_stuck
 from shared.commercetools import CommercetoolsClient, after_id, literal
-from shared.customers.provider_writeback import ProviderWriteback, ProviderWritebackTimeout
-from shared.customers.writeback import CustomerWriteback, WritebackResult, customer_account
+from shared.customers.provider_writeback import ProviderWriteback
+from shared.customers.writeback import CustomerWriteback
 from shared.deadletters import DeadLetterStore
 from shared.domain.customers.writeback_diff import format_datetime
 from shared.domain.loyalty_fields import CustomerFields
 from shared.errors import (
-    CommercetoolsError,
-    NotFoundError,
     PermanentError,
     TransientError,
     describe,
 )
 from shared.logs import log_event, log_failure
-from shared.runtime import ProviderRoute
 
 logger = logging.getLogger(__name__)
+
+# The run's state and its outage tracking live in job/nightly_state.py and
+# job/nightly_outages.py; these names stay importable from here.
+_Outages = ProviderOutages
+__all__ = [
+    "HANDED_BACK_LIMIT",
+    "NIGHTLY_TASK",
+    "OUTAGE_AFTER",
+    "OUTAGE_PROBE_SECONDS",
+    "RECENT_LIMIT",
+    "NightlyCursor",
+    "NightlyJob",
+    "NightlySummary",
+    "Outcome",
+    "PassState",
+    "Phase",
+    "nights_for_full_coverage",
+]
 
 # The stored names (checkpoint key, dead-letter task) keep the word of the first release, so
 # a cursor and dead letters written before the nightly run was renamed stay readable.
@@ -89,164 +116,8 @@ NIGHTLY_TASK = "reconcile"
 FIRST_PASS_LOOKBACK = timedelta(days=1)
 ORDER_PAGE = 100  # orders are large; only their customerId is needed
 CUSTOMER_PAGE = 200
-RECENT_LIMIT = 10_000  # customers remembered as done in this run (bounded memory)
 CHECKPOINT_EVERY = 50
 CHECKPOINT_SECONDS = 10.0
-# A provider account whose calls failed transiently this many times in a row (each after its
-# client's own retries) is taken as out for the run: its customers are handed back at once.
-OUTAGE_AFTER = 3
-# While out, one customer of the account tries again this often (the outage may end mid-run).
-OUTAGE_PROBE_SECONDS = 60.0
-# Handed-back customers remembered for the next run (bounded: the checkpoint stays small).
-HANDED_BACK_LIMIT = 1_000
-
-Phase = Literal["orders", "expired", "slice"]
-Outcome = Literal[
-    "complete", "budget_exhausted", "already_running", "lock_lost", "interrupted", "misconfigured"
-]
-
-
-class PassState(BaseModel):
-    model_config = ConfigDict(frozen=False)
-
-    started_at: datetime
-    since: datetime
-    phase: Phase = "orders"
-    after: str | None = None  # id cursor inside the orders / expired phase
-    slice_quota: int = 0
-    slice_done: int = 0
-    customers: int | None = None  # counted when the pass started
-
-
-class NightlyCursor(BaseModel):
-    model_config = ConfigDict(frozen=False)
-
-    last_pass_started_at: datetime | None = None  # "since" of the next pass
-    slice_after: str | None = None  # the rolling slice's id cursor, kept across passes
-    passes_completed: int = 0
-    current: PassState | None = None
-    # Customers whose provider was out: the next run looks at them first.
-    handed_back: list[str] = []
-
-
-@dataclass
-class NightlySummary:
-    outcome: Outcome
-    checked: int = 0
-    changed: int = 0
-    failed: int = 0
-    not_members: int = 0
-    yotpo_calls: int = 0
-    ct_calls: int = 0
-    duration_seconds: float = 0.0
-    phase: str | None = None
-    error: str | None = None
-    stuck_found: int = 0  # orders with operations pending past their lease
-    stuck_recovered: int = 0
-    # Rewards consumed at order placement whose order never appeared: points given back.
-    consumptions_released: int = 0
-    # Customers of a provider account that was out: left for a later run, not failed.
-    handed_back: int = 0
-    handed_back_retried: int = 0  # customers handed back earlier, looked at again in this run
-    # "<provider>:<account>" → the error that made the run leave the account alone.
-    providers_unavailable: dict[str, str] | None = None
-    # Calls to providers other than Yotpo, by provider name (each on its own rate share).
-    provider_calls: dict[str, int] | None = None
-    rate_share_per_second: float | None = None  # the Yotpo rate this run was given
-    nights_for_full_coverage: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-class _BudgetExhausted(Exception):
-    """The run's time is up: stop before the next customer, keep the cursor on it."""
-
-
-class _HandedBack(Exception):
-    """The customer's provider account is out: nothing was written, a later run looks again."""
-
-    def __init__(self, account: str, error: str) -> None:
-        super().__init__(f"{account}: {error}")
-        self.account = account
-        self.error = error
-
-
-def _from_provider(exc: TransientError) -> bool:
-    """A failure of the provider itself, not of commercetools nor of the run's own budget."""
-    return not isinstance(exc, CommercetoolsError | ProviderWritebackTimeout)
-
-
-class _Outages:
-    """Provider accounts failing in this run (shared by the worker threads).
-
-    `OUTAGE_AFTER` transient failures in a row take an account out; while out, `down` lets one
-    call through every `OUTAGE_PROBE_SECONDS`, and a success brings the account back."""
-
-    def __init__(self, monotonic: Callable[[], float]) -> None:
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._failures: dict[str, int] = {}
-        self._down_since: dict[str, float] = {}
-        self._errors: dict[str, str] = {}
-        self.unavailable: dict[str, str] = {}  # every account that was out during the run
-
-    def down(self, account: str) -> str | None:
-        """The error the account is out with, or None when a call may go (a probe too)."""
-        with self._lock:
-            since = self._down_since.get(account)
-            if since is None:
-                return None
-            if self._monotonic() - since >= OUTAGE_PROBE_SECONDS:
-                self._down_since[account] = self._monotonic()  # this call probes; others wait
-                return None
-            return self._errors.get(account, "unavailable")
-
-    def failed(self, account: str, error: str) -> bool:
-        """Note a transient failure; True when it takes (or keeps) the account out."""
-        with self._lock:
-            count = self._failures.get(account, 0) + 1
-            self._failures[account] = count
-            self._errors[account] = error
-            if count < OUTAGE_AFTER:
-                return False
-            opened = account not in self._down_since
-            self._down_since[account] = self._monotonic()
-            self.unavailable.setdefault(account, error)
-        if opened:
-            log_event(
-                logger,
-                "job.provider_unavailable",
-                level=logging.WARNING,
-                account=account,
-                error=error,
-                failures=count,
-                outcome="handed_back",
-                retry="next_run",
-            )
-        return True
-
-    def succeeded(self, account: str) -> None:
-        with self._lock:
-            self._failures.pop(account, None)
-            self._down_since.pop(account, None)
-
-
-class _RecentlyDone:
-    """Customer ids written back in this run, the oldest forgotten past `limit`."""
-
-    def __init__(self, limit: int = RECENT_LIMIT) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._limit = limit
-
-    def __contains__(self, customer_id: object) -> bool:
-        return customer_id in self._ids
-
-    def add(self, customer_id: str) -> None:
-        self._ids[customer_id] = None
-        self._ids.move_to_end(customer_id)
-        while len(self._ids) > self._limit:
-            self._ids.popitem(last=False)
 
 
 class NightlyJob:
@@ -355,20 +226,7 @@ class NightlyJob:
         )
 
 
-def nights_for_full_coverage(
-    customers: int, *, budget_seconds: float, rate_per_second: float, coverage_nights: int
-) -> int:
-    """Nightly runs until every customer was looked at.
-
-    The slice is ⌈customers / NIGHTLY_COVERAGE_NIGHTS⌉ a night, unless a run cannot hold
-    it (one Yotpo call per customer at the job's rate share, inside its budget): then each run
-    does what it can and the pass continues the next night.
-    """
-    capacity = max(int(budget_seconds * rate_per_second), 1)
-    return max(math.ceil(customers / capacity), min(coverage_nights, max(customers, 1)))
-
-
-class _Run:
+class _Run(CustomerLooks):
     """One invocation: lock, phases from the stored position, checkpoints, summary."""
 
     def __init__(self, job: NightlyJob, budget_seconds: float) -> None:
@@ -379,10 +237,10 @@ class _Run:
         self.ct_before = job._clients.ct_calls.value
         self.yotpo_before = job._clients.yotpo_calls.value
         self.providers_before = {k: c.value for k, c in job._clients.provider_calls.items()}
-        self.outages = _Outages(job._monotonic)
+        self.outages = ProviderOutages(job._monotonic)
         self.again: set[str] = set()  # customers handed back in this run
         self.summary = NightlySummary(outcome="complete")
-        self.recent = _RecentlyDone()
+        self.recent = RecentlyDone()
         self.cursor = NightlyCursor()
         self.since_checkpoint = 0
         self.last_checkpoint = self.started
@@ -407,7 +265,7 @@ class _Run:
                 self._recover_stuck()
                 self._release_consumptions()
                 self._passes()
-            except _BudgetExhausted:
+            except BudgetExhausted:
                 outcome = "budget_exhausted"
             self.summary.phase = self.cursor.current.phase if self.cursor.current else None
             checkpoint.release(self._stored())
@@ -426,9 +284,6 @@ class _Run:
         return self._finish(outcome)
 
     # --- phases ----------------------------------------------------------------------------------
-    def _out_of_time(self) -> bool:
-        return self.deadline - self.job._monotonic() < self.job._reserve
-
     def _recover_stuck(self) -> None:
         """Orders whose operations outlived their claim: re-sent now, not on a next message."""
         settings = self.job._settings
@@ -544,7 +399,7 @@ class _Run:
             for tag, done in finished:
                 try:
                     done.result()
-                except _BudgetExhausted:
+                except BudgetExhausted:
                     stopped = True
                 if not stopped:
                     on_done(tag)
@@ -556,7 +411,7 @@ class _Run:
                     break
             settle(pool.drain())
         if stopped:
-            raise _BudgetExhausted
+            raise BudgetExhausted
 
     def _handed_back_phase(self) -> None:
         """Customers an earlier run handed back (their provider was out), first. Each leaves
@@ -578,13 +433,6 @@ class _Run:
             self._maybe_save()
 
         self._run_ordered(items(), done)
-
-    def _hand_back(self, customer_id: str) -> None:
-        """Remember a handed-back customer for the next run (the caller holds `_counts`)."""
-        self.again.add(customer_id)
-        kept = self.cursor.handed_back
-        if customer_id not in kept and len(kept) < HANDED_BACK_LIMIT:
-            kept.append(customer_id)
 
     def _orders_phase(self, current: PassState) -> None:
         def items() -> Iterator[tuple[str, Callable[[], None] | None]]:
@@ -640,101 +488,6 @@ class _Run:
             wraps += 1
             if not seen and wraps > 1:
                 return  # fewer customers than the quota counted (deleted meanwhile)
-
-    # --- one customer ----------------------------------------------------------------------------
-    def _claim(self, customer_id: str) -> bool:
-        """True the first time this run meets the customer (the main thread only)."""
-        if customer_id in self.recent:
-            return False
-        self.recent.add(customer_id)
-        return True
-
-    def _customer_work(self, customer: Mapping[str, Any]) -> Callable[[], None] | None:
-        customer_id = str(customer["id"])
-        if not self._claim(customer_id):
-            return None
-        return self._work(customer_id, lambda d: self._sync(customer, d))
-
-    def _by_id(self, customer_id: str) -> Callable[[float], WritebackResult]:
-        def sync(deadline: float) -> WritebackResult:
-            try:
-                customer = self.job._ct.get_by_id("customers", customer_id)
-            except NotFoundError:
-                return WritebackResult(customer_id, "customer_gone")
-            return self._sync(customer, deadline)
-
-        return sync
-
-    def _sync(self, customer: Mapping[str, Any], deadline: float) -> WritebackResult:
-        """One customer through the provider of its store (runs on a worker thread)."""
-        route = customer_account(customer, self.job._clients.runtime.provider_for_store)
-        if route is None or route.yotpo is not None:
-            # Yotpo's own write-back (its member record carries tier and referral code too);
-            # with no account at all it answers `no_account`, as it always did.
-            return self.job.writeback.sync_customer(customer, deadline=deadline)
-        return self._provider_sync(customer, route, deadline)
-
-    def _provider_sync(
-        self, customer: Mapping[str, Any], route: ProviderRoute, deadline: float
-    ) -> WritebackResult:
-        account = f"{route.provider.name}:{route.key}"
-        error = self.outages.down(account)
-        if error is not None:
-            raise _HandedBack(account, error)
-        try:
-            result = self.job.provider_writeback.sync_customer(
-                customer, route.provider, deadline=deadline
-            )
-        except TransientError as exc:
-            if not _from_provider(exc) or self._out_of_time():
-                raise  # commercetools, or the budget: as for any customer
-            error = describe(exc)
-            self.outages.failed(account, error)
-            raise _HandedBack(account, error) from exc
-        self.outages.succeeded(account)
-        return result
-
-    def _work(
-        self, customer_id: str, sync: Callable[[float], WritebackResult]
-    ) -> Callable[[], None]:
-        return lambda: self._look(customer_id, sync)
-
-    def _look(self, customer_id: str, work: Callable[[float], WritebackResult]) -> None:
-        """One customer's write-back (runs on a worker thread)."""
-        if self._out_of_time():
-            raise _BudgetExhausted
-        try:
-            result = work(self.deadline)
-        except _HandedBack as handed:
-            with self._counts:
-                self.summary.handed_back += 1
-                self._hand_back(customer_id)
-            log_event(
-                logger,
-                "job.customer_handed_back",
-                level=logging.WARNING,
-                customer_id=customer_id,
-                account=handed.account,
-                error=handed.error,
-                outcome="handed_back",
-                retry="next_run",
-            )
-            return
-        except (TransientError, PermanentError) as exc:
-            if isinstance(exc, TransientError) and self._out_of_time():
-                raise _BudgetExhausted from None  # cut short by the budget: look again next run
-            with self._counts:
-                self.summary.failed += 1
-            log_failure(
-                logger, "job.customer_failed", exc, outcome="failed", customer_id=customer_id
-            )
-            return
-        with self._counts:
-            self.summary.checked += 1
-            if result.wrote:
-                self.summary.changed += 1
-            elif result.outcome == "not_a_member":
-                self.summary.not_members += 1
 
     # --- checkpoints -----------------------------------------------------------------------------
     def _stored(self) -> dict[str, Any]:

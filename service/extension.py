@@ -31,6 +31,7 @@ from typing import Any
 from service.cancellations import CancelledCodes
 from service.options_cache import OptionsCache
 from service.provider_checkout import VoyadoCheckout, customer_email, voyado_checkout
+from service.redemption_undo import give_back
 from service.settings import ServiceSettings
 from service.yotpo_calls import cancel_redemption, in_background, together
 from shared.commercetools import CommercetoolsClient
@@ -151,6 +152,47 @@ def member_lookup(
 
 def rejection_answer(rejection: Rejection) -> ExtensionAnswer:
     return ExtensionAnswer(400, {"errors": [rejection.extension_error()]}, "rejected")
+
+
+def refuse(
+    log: logging.Logger,
+    event: str,
+    rejection: Rejection,
+    exc: Exception | None = None,
+    *,
+    level: int = logging.WARNING,
+    **context: Any,
+) -> ExtensionAnswer:
+    """Log a refused reward (`context` names the cart or order) and answer with its error.
+    Shared by the cart extension and the order-creation handler (service/order_guard.py)."""
+    fields: dict[str, Any] = {**context, "reason": rejection.error.value, "outcome": "rejected"}
+    if rejection.detail:
+        fields["detail"] = rejection.detail
+    if exc is not None:
+        fields["error"] = describe(exc)
+    log_event(log, event, level=level, **fields)
+    return rejection_answer(rejection)
+
+
+def remember_released(
+    log: logging.Logger, cancelled: CancelledCodes, reward: AppliedReward, **context: Any
+) -> None:
+    """Record a released reward's code so a replayed seal cannot bring it back. A failure is
+    logged, never raised: it runs in the background, after the answer."""
+    try:
+        cancelled.record(
+            reward.code, redemption_id=reward.redemption_id, customer_id=reward.customer_id
+        )
+    except (TransientError, PermanentError) as exc:
+        log_event(
+            log,
+            "checkout.release_not_recorded",
+            level=logging.WARNING,
+            **context,
+            redemption_id=reward.redemption_id,
+            error=describe(exc),
+            outcome="not_recorded",
+        )
 
 
 def base_currency(route: YotpoRoute, configured: str | None) -> str | None:
@@ -276,50 +318,25 @@ class CheckoutExtension:
         if reward.redemption_id is None:
             return
         route = self._runtime.yotpo_for_store(facts.store_key)
-        code = reward.code
+        in_background(lambda: remember_released(logger, self._cancelled, reward, cart_id=facts.id))
 
-        def remember() -> None:
-            try:
-                self._cancelled.record(
-                    code, redemption_id=reward.redemption_id, customer_id=reward.customer_id
-                )
-            except (TransientError, PermanentError) as exc:
-                log_event(
-                    logger,
-                    "checkout.release_not_recorded",
-                    level=logging.WARNING,
-                    cart_id=facts.id,
-                    redemption_id=reward.redemption_id,
-                    error=describe(exc),
-                    outcome="not_recorded",
-                )
-
-        in_background(remember)
-        try:
-            if client is None:
+        def cancel() -> None:
+            yotpo = client
+            if yotpo is None:
                 if route is None:
                     raise PermanentError("no Yotpo account serves this store")
-                client = route.client.bounded(self._budget)
-            cancel_redemption(client, reward)
-        except (TransientError, PermanentError) as exc:
-            log_event(
-                logger,
-                "checkout.redemption_not_cancelled",
-                level=logging.WARNING,
-                cart_id=facts.id,
-                redemption_id=reward.redemption_id,
-                reason=reason,
-                error=describe(exc),
-                outcome="needs_operator",
-            )
-            return
-        log_event(
+                yotpo = route.client.bounded(self._budget)
+            cancel_redemption(yotpo, reward)
+
+        give_back(
             logger,
-            "checkout.redemption_cancelled",
+            cancel,
+            failed="checkout.redemption_not_cancelled",
+            done="checkout.redemption_cancelled",
+            errors=(TransientError, PermanentError),
             cart_id=facts.id,
             redemption_id=reward.redemption_id,
             reason=reason,
-            outcome="cancelled",
         )
 
     # --- a new redemption --------------------------------------------------------------------
@@ -458,25 +475,14 @@ class CheckoutExtension:
             customer_id=facts.customer_id,
             redemption_id=str(redemption_id),
         )
-        try:
-            cancel_redemption(client, orphan)
-        except (TransientError, PermanentError, ValueError) as exc:
-            log_event(
-                logger,
-                "checkout.orphan_redemption",
-                level=logging.ERROR,
-                cart_id=facts.id,
-                redemption_id=str(redemption_id),
-                error=describe(exc),
-                outcome="needs_operator",
-            )
-            return
-        log_event(
+        give_back(
             logger,
-            "checkout.redemption_undone",
+            lambda: cancel_redemption(client, orphan),
+            failed="checkout.orphan_redemption",
+            done="checkout.redemption_undone",
+            failed_level=logging.ERROR,
             cart_id=facts.id,
             redemption_id=str(redemption_id),
-            outcome="cancelled",
         )
 
     def _decide(
@@ -552,20 +558,12 @@ class CheckoutExtension:
     def _reject(
         self, facts: CartFacts, rejection: Rejection, exc: Exception | None = None
     ) -> ExtensionAnswer:
-        fields: dict[str, Any] = {
-            "cart_id": facts.id,
-            "reason": rejection.error.value,
-            "option_id": facts.requested_option,
-            "outcome": "rejected",
-        }
-        if rejection.detail:
-            fields["detail"] = rejection.detail
-        if exc is not None:
-            fields["error"] = describe(exc)
-        log_event(
+        return refuse(
             logger,
             "checkout.reward_rejected",
+            rejection,
+            exc,
             level=logging.WARNING if rejection.error is LoyaltyError.UNAVAILABLE else logging.INFO,
-            **fields,
+            cart_id=facts.id,
+            option_id=facts.requested_option,
         )
-        return rejection_answer(rejection)

@@ -45,16 +45,32 @@ actions to the order before it is persisted.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from service.cancellations import CancelledCodes
-from service.extension import NO_ACTIONS, ExtensionAnswer, MemberLookup, rejection_answer
+from service.consumption_records import (
+    CONSUMPTIONS_CONTAINER,
+    PENDING,
+    RELEASE_FAILED,
+    RELEASED,
+    RELEASING,
+    Consumption,
+    ConsumptionRecords,
+    consumption_key,
+)
+from service.extension import (
+    NO_ACTIONS,
+    ExtensionAnswer,
+    MemberLookup,
+    refuse,
+    remember_released,
+)
 from service.provider_checkout import VoucherClaims, customer_email, voyado_checkout
+from service.redemption_undo import give_back
 from service.yotpo_calls import cancel_redemption, in_background
 from shared.commercetools import CommercetoolsClient
 from shared.domain import values
@@ -70,156 +86,24 @@ from shared.yotpo import YotpoClient
 
 logger = logging.getLogger(__name__)
 
+# The records moved to service/consumption_records.py; these names stay importable from here.
+__all__ = [
+    "CONSUMED",
+    "CONSUMPTIONS_CONTAINER",
+    "PENDING",
+    "RELEASED",
+    "RELEASE_FAILED",
+    "RELEASING",
+    "Consumption",
+    "ConsumptionRecords",
+    "OrderGuard",
+    "consumption_key",
+]
+
 CONSUMED = "consumed"
 
-CONSUMPTIONS_CONTAINER: Final = "yotpo-loyalty-consumptions"
-# A consumption record's `status`: `pending` (redeemed, order not seen yet, reusable by a retry
-# of the same cart), `releasing` (the sweep claimed it and is giving the points back; never
-# reused), `released` (cancelled in Yotpo), `release_failed` (Yotpo refused the cancellation;
-# an operator settles it).
-PENDING: Final = "pending"
 # Giving back a surplus redemption runs after the answer; Yotpo gets this long for it.
 _GIVE_BACK_SECONDS: Final = 10.0
-RELEASING: Final = "releasing"
-RELEASED: Final = "released"
-RELEASE_FAILED: Final = "release_failed"
-
-
-def consumption_key(cart_id: str) -> str:
-    """The custom-object key of a cart's record: a SHA-256 of the cart id, so any id is a
-    valid key (`^[-_~.a-zA-Z0-9]+$`, at most 256 characters) and no two carts share one."""
-    return hashlib.sha256(cart_id.encode()).hexdigest()
-
-
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Consumption:
-    """One cart's immediate redemption, as the order guard recorded it before answering."""
-
-    cart_id: str
-    customer_id: str
-    option_id: str
-    redemption_id: str
-    code: str
-    account: str
-    status: str
-    created_at: datetime
-    touched_at: datetime
-    # The sealed delayed redemption this one replaced (None: the seal named none).
-    replaced_redemption_id: str | None = None
-    # The custom object's version; 0 means "not stored yet" (create-only write).
-    version: int = 0
-
-    def serves(self, cart_id: str, applied: AppliedReward, account: str) -> bool:
-        """Whether a retry of `cart_id` with the sealed `applied` may reuse this redemption."""
-        return (
-            self.status == PENDING
-            and self.cart_id == cart_id
-            and self.customer_id == applied.customer_id
-            and self.option_id == str(applied.option_id)
-            and self.replaced_redemption_id == applied.redemption_id
-            and self.account == account
-        )
-
-    def value(self) -> dict[str, Any]:
-        # commercetools drops null fields of a custom object's value: absent, not null.
-        value: dict[str, Any] = {
-            "cartId": self.cart_id,
-            "customerId": self.customer_id,
-            "optionId": self.option_id,
-            "redemptionId": self.redemption_id,
-            "code": self.code,
-            "account": self.account,
-            "status": self.status,
-            "createdAt": self.created_at.isoformat(),
-            "touchedAt": self.touched_at.isoformat(),
-        }
-        if self.replaced_redemption_id is not None:
-            value["replacedRedemptionId"] = self.replaced_redemption_id
-        return value
-
-    @classmethod
-    def from_object(cls, found: Mapping[str, Any]) -> Consumption | None:
-        """The record a custom object holds; None for a shape the connector never writes."""
-        value = found.get("value")
-        version = found.get("version")
-        if not isinstance(value, Mapping) or isinstance(version, bool):
-            return None
-        texts = {
-            name: values.text(value.get(name))
-            for name in ("cartId", "customerId", "optionId", "redemptionId", "code", "account")
-        }
-        status = values.text(value.get("status"))
-        created = _moment(value.get("createdAt"))
-        touched = _moment(value.get("touchedAt")) or created
-        if any(v is None for v in texts.values()) or status is None or created is None:
-            return None
-        if not isinstance(version, int) or touched is None:
-            return None
-        return cls(
-            cart_id=str(texts["cartId"]),
-            customer_id=str(texts["customerId"]),
-            option_id=str(texts["optionId"]),
-            redemption_id=str(texts["redemptionId"]),
-            code=str(texts["code"]),
-            account=str(texts["account"]),
-            status=status,
-            created_at=created,
-            touched_at=touched,
-            replaced_redemption_id=values.text(value.get("replacedRedemptionId")),
-            version=version,
-        )
-
-
-class ConsumptionRecords:
-    """The consumption records (container `yotpo-loyalty-consumptions`); only the connector
-    writes them: the order guard on order creation, `job/consumptions.py` when it sweeps."""
-
-    def __init__(self, commercetools: CommercetoolsClient) -> None:
-        self._ct = commercetools
-
-    @property
-    def commercetools(self) -> CommercetoolsClient:
-        """The client the records are kept with (the checkout's quick one, service/app.py)."""
-        return self._ct
-
-    def get(self, cart_id: str) -> Consumption | None:
-        found = self._ct.get_custom_object(CONSUMPTIONS_CONTAINER, consumption_key(cart_id))
-        record = Consumption.from_object(found) if found is not None else None
-        return record if record is not None and record.cart_id == cart_id else None
-
-    def write(self, record: Consumption) -> Consumption:
-        """Store `record` if the stored version is still `record.version` (0: only create).
-
-        Raises ConcurrentModificationError when another writer got there first.
-        """
-        stored = self._ct.put_custom_object(
-            CONSUMPTIONS_CONTAINER,
-            consumption_key(record.cart_id),
-            record.value(),
-            version=record.version,
-        )
-        version = stored.get("version")
-        return replace(record, version=version if isinstance(version, int) else record.version)
-
-    def delete(self, record: Consumption) -> None:
-        self._ct.delete_custom_object(
-            CONSUMPTIONS_CONTAINER, consumption_key(record.cart_id), version=record.version
-        )
-
-    def all(self) -> Iterator[Consumption | None]:
-        """Every record (None for an object of a shape the connector never writes)."""
-        for found in self._ct.iterate(f"custom-objects/{CONSUMPTIONS_CONTAINER}"):
-            yield Consumption.from_object(found)
 
 
 class OrderGuard:
@@ -467,7 +351,7 @@ class OrderGuard:
         # The delayed code is now worth nothing to anyone; cancelling it frees its
         # reservation. Best effort, after the answer is decided.
         self._cancel_quietly(client, order_ref, applied)
-        in_background(lambda: self._remember(applied))
+        in_background(lambda: remember_released(logger, self._cancelled, applied))
         log_event(
             logger,
             "checkout.reward_consumed",
@@ -586,21 +470,6 @@ class OrderGuard:
         ]
         return ExtensionAnswer(200, {"actions": actions}, CONSUMED)
 
-    def _remember(self, reward: AppliedReward) -> None:
-        try:
-            self._cancelled.record(
-                reward.code, redemption_id=reward.redemption_id, customer_id=reward.customer_id
-            )
-        except (TransientError, PermanentError) as exc:
-            log_event(
-                logger,
-                "checkout.release_not_recorded",
-                level=logging.WARNING,
-                redemption_id=reward.redemption_id,
-                error=describe(exc),
-                outcome="not_recorded",
-            )
-
     def _give_back(self, yotpo: YotpoClient, order_ref: str | None, reward: AppliedReward) -> None:
         """Cancel a surplus immediate redemption after the answer is decided: in the background
         and on its own budget, so the points come back even when the extension's budget is
@@ -612,18 +481,13 @@ class OrderGuard:
     def _cancel_quietly(
         self, client: YotpoClient, order_ref: str | None, reward: AppliedReward
     ) -> None:
-        try:
-            cancel_redemption(client, reward)
-        except (TransientError, PermanentError, ValueError) as exc:
-            log_event(
-                logger,
-                "checkout.redemption_not_cancelled",
-                level=logging.WARNING,
-                order=order_ref,
-                redemption_id=reward.redemption_id,
-                error=describe(exc),
-                outcome="needs_operator",
-            )
+        give_back(
+            logger,
+            lambda: cancel_redemption(client, reward),
+            failed="checkout.redemption_not_cancelled",
+            order=order_ref,
+            redemption_id=reward.redemption_id,
+        )
 
     def _refuse(
         self,
@@ -632,18 +496,9 @@ class OrderGuard:
         rejection: Rejection,
         exc: Exception | None = None,
     ) -> ExtensionAnswer:
-        fields: dict[str, Any] = {
-            "order": order_ref,
-            "cart_id": cart_id,
-            "reason": rejection.error.value,
-            "outcome": "rejected",
-        }
-        if rejection.detail:
-            fields["detail"] = rejection.detail
-        if exc is not None:
-            fields["error"] = describe(exc)
-        log_event(logger, "checkout.order_refused", level=logging.WARNING, **fields)
-        return rejection_answer(rejection)
+        return refuse(
+            logger, "checkout.order_refused", rejection, exc, order=order_ref, cart_id=cart_id
+        )
 
 
 def _set(name: str, value: Any) -> dict[str, Any]:

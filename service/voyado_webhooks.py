@@ -52,6 +52,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from service.writeback_outcomes import writeback_failed, written_back
 from shared.commercetools import CommercetoolsClient
 from shared.customers.lookup import customer_by_email
 from shared.customers.provider_writeback import ProviderWriteback
@@ -216,25 +217,8 @@ class VoyadoWebhooks:
             raise
         except PermanentError as exc:
             # Retrying cannot help until someone fixes the cause; the next change catches up.
-            log_event(
-                logger,
-                "voyado_webhook.writeback_failed",
-                level=logging.ERROR,
-                **fields,
-                error=describe(exc),
-                failure="permanent",
-                outcome="failed",
-            )
-            return "failed"
-        log_event(
-            logger,
-            "voyado_webhook.written_back",
-            **fields,
-            customer_id=result.customer_id,
-            changed=list(result.changed),
-            outcome=result.outcome,
-        )
-        return result.outcome
+            return writeback_failed(logger, "voyado_webhook", exc, **fields)
+        return written_back(logger, "voyado_webhook", result, **fields)
 
     def _customer_of(self, contact: Mapping[str, Any], match_key: str) -> Mapping[str, Any] | None:
         """The commercetools customer of a contact: the account's match key first."""

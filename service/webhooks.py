@@ -42,6 +42,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.cancellations import CancellationRefusals, CancelledCodes
+from service.writeback_outcomes import writeback_failed, written_back
 from shared.commercetools import CommercetoolsClient, literal
 from shared.customers.lookup import customer_by_email
 from shared.customers.writeback import CustomerWriteback
@@ -404,26 +405,8 @@ class YotpoWebhooks:
                 result = self._writeback.sync_customer(found, deadline=deadline)
         except PermanentError as exc:
             # Retrying cannot help until configuration is fixed; the nightly job catches up.
-            log_event(
-                logger,
-                "webhook.writeback_failed",
-                level=logging.ERROR,
-                topic=topic,
-                member_id=member,
-                error=describe(exc),
-                failure="permanent",
-                outcome="failed",
-            )
-            return "failed"
-        log_event(
-            logger,
-            "webhook.written_back",
-            topic=topic,
-            customer_id=result.customer_id,
-            changed=list(result.changed),
-            outcome=result.outcome,
-        )
-        return result.outcome
+            return writeback_failed(logger, "webhook", exc, topic=topic, member_id=member)
+        return written_back(logger, "webhook", result, topic=topic)
 
     def _by_email(self, email: str | None) -> Mapping[str, Any] | None:
         """A customer Yotpo only knows by email (joined before its id was linked)."""

@@ -20,7 +20,8 @@ from typing import Any
 
 from sandbox.commercetools import predicates
 from sandbox.commercetools.context import Context, MessageSink
-from sandbox.commercetools.custom import custom_from_draft, set_custom_field, set_custom_type
+from sandbox.commercetools.custom import custom_from_draft
+from sandbox.commercetools.custom_actions import set_custom_field_action, set_custom_type_action
 from sandbox.commercetools.errors import ApiError, invalid_input, invalid_operation
 from sandbox.commercetools.kinds import (
     Action,
@@ -195,11 +196,17 @@ def build_cart_discount(draft: dict[str, Any], ctx: Context) -> Resource:
         "stackingMode": stacking,
         "recurringOrderScope": {"type": "AnyOrder"},
     }
+    return _finished(discount, draft, ctx, "cart-discount")
+
+
+def _finished(resource: Resource, draft: dict[str, Any], ctx: Context, type_id: str) -> Resource:
+    """A drafted discount (or code) with its custom fields, without null fields, its validity
+    window checked."""
     if draft.get("custom") is not None:
-        discount["custom"] = custom_from_draft(draft["custom"], ctx, "cart-discount")
-    discount = {k: v for k, v in discount.items() if v is not None}
-    _window(discount)
-    return discount
+        resource["custom"] = custom_from_draft(draft["custom"], ctx, type_id)
+    resource = {k: v for k, v in resource.items() if v is not None}
+    _window(resource)
+    return resource
 
 
 def _setter(field: str, check: Any) -> Action:
@@ -284,17 +291,6 @@ def _remove_store(d: Resource, act: dict[str, Any], ctx: Context, emit: MessageS
     d["stores"].remove(store)
 
 
-def _custom_type(type_id: str) -> Action:
-    def action(d: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
-        set_custom_type(d, act, ctx, type_id)
-
-    return action
-
-
-def _custom_field(d: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
-    set_custom_field(d, act, ctx)
-
-
 CART_DISCOUNTS = Kind(
     "cart-discounts",
     "cart-discount",
@@ -316,8 +312,8 @@ CART_DISCOUNTS = Kind(
         "addStore": _add_store,
         "removeStore": _remove_store,
         "setKey": set_key,
-        "setCustomType": _custom_type("cart-discount"),
-        "setCustomField": _custom_field,
+        "setCustomType": set_custom_type_action("cart-discount"),
+        "setCustomField": set_custom_field_action,
     },
 )
 
@@ -364,19 +360,7 @@ def build_discount_code(draft: dict[str, Any], ctx: Context) -> Resource:
         "validUntil": _instant(draft.get("validUntil"), "validUntil"),
         "stores": [],
     }
-    if draft.get("custom") is not None:
-        result["custom"] = custom_from_draft(draft["custom"], ctx, "discount-code")
-    result = {k: v for k, v in result.items() if v is not None}
-    _window(result)
-    return result
-
-
-def _code_setter(field: str, check: Any) -> Action:
-    def action(d: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
-        set_or_drop(d, field, check(act.get(field), field))
-        _window(d)
-
-    return action
+    return _finished(result, draft, ctx, "discount-code")
 
 
 def _change_cart_discounts(
@@ -407,16 +391,16 @@ DISCOUNT_CODES = Kind(
         "changeCartDiscounts": _change_cart_discounts,
         "changeGroups": _change_groups,
         "setCartPredicate": _set_code_predicate,
-        "setMaxApplications": _code_setter("maxApplications", _count),
-        "setMaxApplicationsPerCustomer": _code_setter("maxApplicationsPerCustomer", _count),
-        "setValidFrom": _code_setter("validFrom", _instant),
-        "setValidUntil": _code_setter("validUntil", _instant),
+        "setMaxApplications": _setter("maxApplications", _count),
+        "setMaxApplicationsPerCustomer": _setter("maxApplicationsPerCustomer", _count),
+        "setValidFrom": _setter("validFrom", _instant),
+        "setValidUntil": _setter("validUntil", _instant),
         "setValidFromAndUntil": _set_valid_from_and_until,
         "setName": _set_name,
         "setDescription": _set_description,
         "setKey": set_key,
-        "setCustomType": _custom_type("discount-code"),
-        "setCustomField": _custom_field,
+        "setCustomType": set_custom_type_action("discount-code"),
+        "setCustomField": set_custom_field_action,
     },
 )
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from sandbox.commercetools.carts import line_item_defaults
 from sandbox.commercetools.context import Context, MessageSink
-from sandbox.commercetools.custom import custom_from_draft, set_custom_field, set_custom_type
+from sandbox.commercetools.custom import custom_from_draft
+from sandbox.commercetools.custom_actions import set_custom_field_action, set_custom_type_action
 from sandbox.commercetools.errors import invalid_input, invalid_operation
 from sandbox.commercetools.kinds import (
     Action,
@@ -357,16 +358,6 @@ def _set_store(order: Resource, act: dict[str, Any], ctx: Context, emit: Message
         emit("OrderStoreSet", **({"store": new} if new else {}))
 
 
-def _set_custom_type(order: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
-    set_custom_type(order, act, ctx, "order")
-
-
-def _set_custom_field(
-    order: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink
-) -> None:
-    set_custom_field(order, act, ctx)
-
-
 ORDER_ACTIONS: dict[str, Action] = {
     "changeOrderState": _state_changer("orderState", ORDER_STATES, "OrderStateChanged"),
     "changePaymentState": _state_changer(
@@ -385,8 +376,8 @@ ORDER_ACTIONS: dict[str, Action] = {
     "setCustomerEmail": _set_customer_email,
     "setOrderNumber": _set_order_number,
     "setStore": _set_store,
-    "setCustomType": _set_custom_type,
-    "setCustomField": _set_custom_field,
+    "setCustomType": set_custom_type_action("order"),
+    "setCustomField": set_custom_field_action,
 }
 
 

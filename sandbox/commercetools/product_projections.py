@@ -28,7 +28,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 from flask import Flask, g, jsonify, request
 
@@ -37,7 +37,7 @@ from sandbox.commercetools.catalogue import Catalogue, Category, Product, slugif
 from sandbox.commercetools.errors import invalid_input, not_found
 from sandbox.commercetools.kinds import Resource
 from sandbox.commercetools.money import money
-from sandbox.commercetools.reads import ReadsMixin, select_page
+from sandbox.commercetools.reads import PageQuery, ReadsMixin
 from sandbox.commercetools.state_core import Ident
 
 COLLECTION = "product-projections"
@@ -149,28 +149,10 @@ class ProductProjectionsMixin(ReadsMixin):
     """Reads of the catalogue as Product Projections; Category references expand from it."""
 
     def query_product_projections(
-        self,
-        *,
-        staged: bool,
-        where: list[str] | None = None,
-        sort: list[str] | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        with_total: bool = True,
-        expand: list[str] | None = None,
+        self, *, staged: bool, **params: Unpack[PageQuery]
     ) -> dict[str, Any]:
         with self.store.lock:
-            page = select_page(
-                projections(self.catalogue, staged=staged),
-                where=where,
-                sort=sort,
-                limit=limit,
-                offset=offset,
-                with_total=with_total,
-            )
-            for resource in page["results"]:
-                self._expand(resource, expand or [])
-        return page
+            return self.expanded_page(projections(self.catalogue, staged=staged), params)
 
     def product_projection(
         self, ident: Ident, *, staged: bool, expand: list[str] | None = None

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict, Unpack
 
 from sandbox.commercetools.errors import invalid_input
 from sandbox.commercetools.kinds import Resource
@@ -16,6 +17,18 @@ from sandbox.commercetools.store import COLLECTION_OF_TYPE
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10_000
+
+
+class PageQuery(TypedDict, total=False):
+    """A query's page parameters (`where`, `sort`, `limit`, `offset`, `withTotal`, `expand`,
+    https://docs.commercetools.com/api/general-concepts#query)."""
+
+    where: list[str] | None
+    sort: list[str] | None
+    limit: int
+    offset: int
+    with_total: bool
+    expand: list[str] | None
 
 
 class ReadsMixin(StateCore):
@@ -28,16 +41,7 @@ class ReadsMixin(StateCore):
         return resource
 
     def query(
-        self,
-        collection: str,
-        *,
-        where: list[str] | None = None,
-        sort: list[str] | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        with_total: bool = True,
-        expand: list[str] | None = None,
-        container: str | None = None,
+        self, collection: str, *, container: str | None = None, **params: Unpack[PageQuery]
     ) -> dict[str, Any]:
         with self.store.lock:
             candidates = [
@@ -45,17 +49,28 @@ class ReadsMixin(StateCore):
                 for r in self.store.scan(collection)
                 if container is None or r.get("container") == container
             ]
-            page = select_page(
-                candidates,
-                where=where,
-                sort=sort,
-                limit=limit,
-                offset=offset,
-                with_total=with_total,
-            )
-            page["results"] = [_served(collection, r) for r in page["results"]]
-            for resource in page["results"]:
-                self._expand(resource, expand or [])
+            return self.expanded_page(candidates, params, serve=lambda r: _served(collection, r))
+
+    def expanded_page(
+        self,
+        candidates: list[Resource],
+        params: PageQuery,
+        serve: Callable[[Resource], Resource] | None = None,
+    ) -> dict[str, Any]:
+        """One page of `candidates` (`select_page`), each result served (`serve`) and its
+        references expanded; the caller holds the store's lock."""
+        page = select_page(
+            candidates,
+            where=params.get("where"),
+            sort=params.get("sort"),
+            limit=params.get("limit", 20),
+            offset=params.get("offset", 0),
+            with_total=params.get("with_total", True),
+        )
+        if serve is not None:
+            page["results"] = [serve(r) for r in page["results"]]
+        for resource in page["results"]:
+            self._expand(resource, params.get("expand") or [])
         return page
 
     def _expand(self, resource: Resource, paths: list[str]) -> None:

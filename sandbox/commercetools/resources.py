@@ -11,9 +11,8 @@ from sandbox.commercetools.context import Context, MessageSink
 from sandbox.commercetools.custom import (
     FIELD_TYPES,
     custom_from_draft,
-    set_custom_field,
-    set_custom_type,
 )
+from sandbox.commercetools.custom_actions import set_custom_field_action, set_custom_type_action
 from sandbox.commercetools.errors import ApiError, invalid_input, invalid_json, invalid_operation
 from sandbox.commercetools.kinds import (
     Action,
@@ -39,17 +38,6 @@ MAX_EXTENSION_TIMEOUT_MS = 10_000
 
 def _optional(draft: dict[str, Any], *names: str) -> dict[str, Any]:
     return {n: draft[n] for n in names if draft.get(n) is not None}
-
-
-def _custom_type_action(type_id: str) -> Action:
-    def action(resource: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
-        set_custom_type(resource, act, ctx, type_id)
-
-    return action
-
-
-def _custom_field(resource: Resource, act: dict[str, Any], ctx: Context, emit: MessageSink) -> None:
-    set_custom_field(resource, act, ctx)
 
 
 # --- customers -------------------------------------------------------------------------------
@@ -169,8 +157,8 @@ CUSTOMERS = Kind(
         "setCustomerNumber": _set_customer_number,
         "setDateOfBirth": _set_date_of_birth,
         "setExternalId": _set_external_id,
-        "setCustomType": _custom_type_action("customer"),
-        "setCustomField": _custom_field,
+        "setCustomType": set_custom_type_action("customer"),
+        "setCustomField": set_custom_field_action,
         "setKey": set_key,
     },
     created_message=("CustomerCreated", "customer"),
@@ -375,8 +363,8 @@ PAYMENTS = Kind(
         "changeTransactionState": _change_transaction_state,
         "changeTransactionInteractionId": _change_transaction_interaction,
         "changeAmountPlanned": _change_amount_planned,
-        "setCustomType": _custom_type_action("payment"),
-        "setCustomField": _custom_field,
+        "setCustomType": set_custom_type_action("payment"),
+        "setCustomField": set_custom_field_action,
         "setKey": set_key,
     },
     created_message=("PaymentCreated", "payment"),

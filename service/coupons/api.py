@@ -34,8 +34,8 @@ from shared.domain.checkout.coupons import (
     parse_create,
     plan_issue,
 )
-from shared.errors import PermanentError, TransientError, describe
-from shared.logs import log_event
+from shared.errors import PermanentError, TransientError
+from shared.logs import log_event, log_failure
 from shared.webapp import error_response
 
 logger = logging.getLogger(__name__)
@@ -100,26 +100,12 @@ def coupons_blueprint(settings: CouponSettings, ct: CommercetoolsClient) -> Blue
             return error_response(exc.status, exc.code, str(exc))
         except TransientError as exc:
             g.outcome = "retry"
-            log_event(
-                logger,
-                "coupon.unavailable",
-                level=logging.WARNING,
-                error=describe(exc),
-                failure="transient",
-                outcome="retry",
-            )
+            log_failure(logger, "coupon.unavailable", exc, outcome="retry")
             return error_response(503, "retry_later", "commercetools is unavailable; try again")
         except PermanentError as exc:
             # A draft commercetools refuses is a configuration problem (e.g. unknown store).
             g.outcome = "failed"
-            log_event(
-                logger,
-                "coupon.failed",
-                level=logging.ERROR,
-                error=describe(exc),
-                failure="permanent",
-                outcome="failed",
-            )
+            log_failure(logger, "coupon.failed", exc, outcome="failed")
             return error_response(422, "not_issuable", "commercetools refused the code; see logs")
 
     @blueprint.post(CREATE_PATH)

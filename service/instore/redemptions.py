@@ -32,6 +32,7 @@ from service.instore.members import Member, find_member
 from service.instore.models import RedemptionRequest, ReversalRequest
 from service.instore.problems import Problem, redemption_problem
 from service.instore.replays import Answer, RequestLog, fingerprint
+from service.redemption_undo import give_back
 from shared.commercetools import CommercetoolsClient
 from shared.domain.checkout.redemption import (
     Approval,
@@ -301,31 +302,21 @@ class RedemptionDesk:
     ) -> None:
         if redemption_id is None:
             return
-        try:
-            client.cancel_redemption(
-                str(redemption_id), reward_text=code if isinstance(code, str) else None
-            )
-        except Exception as exc:
-            # The points stay deducted for a code nobody was shown: an operator must act.
-            log_event(
-                logger,
-                "pos.redemption_orphaned",
-                level=logging.ERROR,
-                key_id=principal.key_id,
-                redemption_id=str(redemption_id),
-                reason=reason,
-                error=describe(exc),
-                outcome="needs_operator",
-            )
-            return
-        log_event(
+        # A failure leaves the points deducted for a code nobody was shown: an operator acts.
+        give_back(
             logger,
-            "pos.redemption_undone",
-            level=logging.WARNING,
+            lambda: client.cancel_redemption(
+                str(redemption_id), reward_text=code if isinstance(code, str) else None
+            ),
+            failed="pos.redemption_orphaned",
+            done="pos.redemption_undone",
+            errors=(Exception,),
+            failed_level=logging.ERROR,
+            done_level=logging.WARNING,
+            done_outcome="reversed",
             key_id=principal.key_id,
             redemption_id=str(redemption_id),
             reason=reason,
-            outcome="reversed",
         )
 
     # --- reversal --------------------------------------------------------------------------

@@ -6,12 +6,12 @@ read, validated and reported (never their values) with every other setting at st
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import json_object_setting
 
 # Key ids become part of custom object keys and transaction interaction ids; commercetools
 # custom object keys allow `[-_~.a-zA-Z0-9]`
@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 KEY_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 STORE_KEY_PATTERN = r"^[A-Za-z0-9_\-]{2,256}$"
 MIN_SECRET_LENGTH = 16
+_KEYS_SHAPE = 'a JSON object: {"<key id>": {"secret": ..., "store": ...}}'
 
 
 class PosKey(BaseModel):
@@ -41,12 +42,7 @@ class PosKey(BaseModel):
 
 def parse_pos_keys(raw: str) -> dict[str, PosKey]:
     """`{"<key id>": {"secret", "store"}}` → keys by id; ValueError names every problem."""
-    try:
-        data: Any = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    if not isinstance(data, dict) or not data:
-        raise ValueError('must be a JSON object: {"<key id>": {"secret": ..., "store": ...}}')
+    data = json_object_setting(raw, shape=_KEYS_SHAPE)
     keys: dict[str, PosKey] = {}
     problems: list[str] = []
     for key_id, value in data.items():

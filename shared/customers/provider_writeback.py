@@ -33,10 +33,10 @@ from typing import Any
 
 from shared.commercetools import CommercetoolsClient
 from shared.customers.writeback import WritebackResult
+from shared.customers.writeback_loop import Planned, WritebackTargets, write_until_settled
 from shared.domain import values
 from shared.domain.customers.member_identity import MemberIdentity, member_id
 from shared.domain.customers.writeback_diff import (
-    FOREIGN_CUSTOM_TYPE,
     GroupPolicy,
     TypeTarget,
     current_fields,
@@ -48,17 +48,13 @@ from shared.domain.customers.writeback_diff import (
 )
 from shared.domain.loyalty_fields import CustomerFields
 from shared.errors import (
-    ConcurrentModificationError,
     NotFoundError,
-    PermanentError,
     TransientError,
 )
 from shared.logs import log_event
 from shared.providers.port import LoyaltyProvider, MemberState
 
 logger = logging.getLogger(__name__)
-
-_ROUNDS = 4
 
 
 class ProviderWritebackTimeout(TransientError):
@@ -106,13 +102,13 @@ class ProviderWriteback:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ct = commercetools
-        self._type_key = type_key
-        self._tier_groups = dict(tier_groups or {})
         self._identity = identity or MemberIdentity()
         self._now = now
         self._monotonic = monotonic
-        self._target: TypeTarget | None = None
-        self._group_ids: dict[str, str] = {}
+        # A missing group is asked for again on every customer (no retry pause here).
+        self._targets = WritebackTargets(
+            commercetools, type_key=type_key, tier_groups=tier_groups, monotonic=monotonic
+        )
 
     @property
     def identity(self) -> MemberIdentity:
@@ -140,7 +136,8 @@ class ProviderWriteback:
         commercetools may answer later) or PermanentError (configuration, or a provider that
         cannot tell who the member is, e.g. Voyado's MultipleMatches)."""
         customer_id = str(customer["id"])
-        for _ in range(_ROUNDS):
+
+        def plan_round(customer: Mapping[str, Any]) -> Planned | WritebackResult:
             target = self.target()  # a configuration problem costs no provider call
             email = values.text(customer.get("email"))
             member = member_id(customer, self._identity)
@@ -156,93 +153,21 @@ class ProviderWriteback:
                 )
                 return WritebackResult(customer_id, "not_a_member")
             wanted = field_state(customer, state, provider)
-            groups = self._groups(wanted.vip_tier) if provider.capabilities.tiers else GroupPolicy()
+            tiers = provider.capabilities.tiers
+            groups = self._targets.groups(wanted.vip_tier) if tiers else GroupPolicy()
             plan = plan_writeback(customer, wanted, target, groups, self._now())
-            if FOREIGN_CUSTOM_TYPE in plan.skipped:
-                log_event(
-                    logger,
-                    "writeback.foreign_custom_type",
-                    level=logging.WARNING,
-                    customer_id=customer_id,
-                    outcome="fields_skipped",
-                    detail="the customer has another custom type; configure "
-                    "CUSTOMER_CUSTOM_TYPE_KEY",
-                )
-            if plan.empty:
-                log_event(
-                    logger,
-                    "writeback.unchanged",
-                    level=logging.DEBUG,
-                    customer_id=customer_id,
-                    provider=provider.name,
-                    outcome="unchanged",
-                )
-                return WritebackResult(customer_id, "unchanged", skipped=plan.skipped)
-            try:
-                self._ct.update("customers", customer_id, int(customer["version"]), plan.actions)
-            except ConcurrentModificationError:
-                try:
-                    customer = self._ct.get_by_id("customers", customer_id)
-                except NotFoundError:
-                    return WritebackResult(customer_id, "customer_gone")
-                continue
-            log_event(
-                logger,
-                "writeback.updated",
-                customer_id=customer_id,
-                changed=list(plan.changed),
-                provider=provider.name,
-                account=provider.account_key,
-                outcome="updated",
+            return Planned(
+                plan,
+                unchanged_fields={"provider": provider.name},
+                updated_fields={"provider": provider.name, "account": provider.account_key},
             )
-            return WritebackResult(customer_id, "updated", plan.changed, plan.skipped)
-        raise ConcurrentModificationError(
-            f"customer {customer_id}: kept changing under the write-back", current_version=None
-        )
+
+        return write_until_settled(self._ct, logger, customer, plan_round, WritebackResult)
 
     # --- configuration lookups -----------------------------------------------------------------
     def target(self) -> TypeTarget:
         """The custom type that carries the fields (looked up once; install creates it)."""
-        if self._target is None:
-            try:
-                found = self._ct.get_by_key("types", self._type_key)
-            except NotFoundError:
-                raise PermanentError(
-                    f"custom type {self._type_key} does not exist: run "
-                    "`python -m job.install post-deploy`"
-                ) from None
-            if "customer" not in (found.get("resourceTypeIds") or []):
-                raise PermanentError(f"custom type {self._type_key} is not a customer type")
-            self._target = TypeTarget(type_id=str(found["id"]), type_key=self._type_key)
-        return self._target
-
-    def _groups(self, tier: str | None) -> GroupPolicy:
-        """VIP_TIER_GROUPS resolved to ids (only for providers with tiers)."""
-        if not self._tier_groups:
-            return GroupPolicy()
-        by_tier: dict[str, str] = {}
-        for tier_name, group_key in self._tier_groups.items():
-            group_id = self._group_id(group_key)
-            if group_id is not None:
-                by_tier[tier_name] = group_id
-        policy = GroupPolicy(by_tier)
-        wanted_key = GroupPolicy(self._tier_groups).group_for(tier)
-        if wanted_key is not None and policy.group_for(tier) is None:
-            # Without the group, "no group wanted" would wrongly remove the one it has.
-            raise PermanentError(
-                f"customer group {wanted_key} (VIP_TIER_GROUPS) does not exist: run "
-                "`python -m job.install post-deploy`"
-            )
-        return policy
-
-    def _group_id(self, key: str) -> str | None:
-        if key not in self._group_ids:
-            try:
-                found = self._ct.get_by_key("customer-groups", key)
-            except NotFoundError:
-                return None
-            self._group_ids[key] = str(found["id"])
-        return self._group_ids[key]
+        return self._targets.target()
 
     def _provider(self, provider: LoyaltyProvider, deadline: float | None) -> LoyaltyProvider:
         if deadline is None:

@@ -33,17 +33,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.commercetools import CommercetoolsClient, literal
+from shared.customers.writeback_loop import Planned, WritebackTargets, write_until_settled
 from shared.domain.customers.member_identity import MemberIdentity, id_text, member_id
 from shared.domain.customers.writeback_diff import (
-    FOREIGN_CUSTOM_TYPE,
-    GroupPolicy,
     TypeTarget,
-    WritebackPlan,
     member_state,
     plan_writeback,
 )
 from shared.errors import (
-    ConcurrentModificationError,
     NotFoundError,
     PermanentError,
     YotpoTransientError,
@@ -55,7 +52,6 @@ from shared.yotpo import YotpoClient
 logger = logging.getLogger(__name__)
 
 OWN_CUSTOMER_TYPE_KEY = "yotpo-loyalty-customer"
-_ROUNDS = 4
 # A group the mapping names but commercetools lacks is looked up again after this long.
 _MISSING_GROUP_RETRY_SECONDS = 300.0
 # A custom field name as commercetools allows it (FieldDefinition `name`,
@@ -176,13 +172,15 @@ class CustomerWriteback:
         self._ct = commercetools
         self._identity = identity or MemberIdentity()
         self._route_for = yotpo_for_store
-        self._type_key = type_key
-        self._tier_groups = dict(tier_groups or {})
         self._now = now
         self._monotonic = monotonic
-        self._target: TypeTarget | None = None
-        self._group_ids: dict[str, str] = {}
-        self._missing_groups: dict[str, float] = {}
+        self._targets = WritebackTargets(
+            commercetools,
+            type_key=type_key,
+            tier_groups=tier_groups,
+            monotonic=monotonic,
+            missing_retry_seconds=_MISSING_GROUP_RETRY_SECONDS,
+        )
 
     # --- entry points --------------------------------------------------------------------------
     def sync(self, customer_id: str, *, deadline: float | None = None) -> WritebackResult:
@@ -202,7 +200,8 @@ class CustomerWriteback:
         (configuration: the custom type or a mapped group is missing).
         """
         customer_id = str(customer["id"])
-        for _ in range(_ROUNDS):
+
+        def plan_round(customer: Mapping[str, Any]) -> Planned | WritebackResult:
             target = self.target()  # a configuration problem costs no Yotpo call
             route = self._route(customer)
             if route is None:
@@ -222,38 +221,11 @@ class CustomerWriteback:
                 return WritebackResult(customer_id, "not_a_member")
             state = member_state(found)
             plan = plan_writeback(
-                customer, state, target, self._groups(state.vip_tier), self._now()
+                customer, state, target, self._targets.groups(state.vip_tier), self._now()
             )
-            self._note_skips(customer_id, plan)
-            if plan.empty:
-                log_event(
-                    logger,
-                    "writeback.unchanged",
-                    level=logging.DEBUG,
-                    customer_id=customer_id,
-                    outcome="unchanged",
-                )
-                return WritebackResult(customer_id, "unchanged", skipped=plan.skipped)
-            try:
-                self._ct.update("customers", customer_id, int(customer["version"]), plan.actions)
-            except ConcurrentModificationError:
-                try:
-                    customer = self._ct.get_by_id("customers", customer_id)
-                except NotFoundError:
-                    return WritebackResult(customer_id, "customer_gone")
-                continue
-            log_event(
-                logger,
-                "writeback.updated",
-                customer_id=customer_id,
-                changed=list(plan.changed),
-                account=route.key,
-                outcome="updated",
-            )
-            return WritebackResult(customer_id, "updated", plan.changed, plan.skipped)
-        raise ConcurrentModificationError(
-            f"customer {customer_id}: kept changing under the write-back", current_version=None
-        )
+            return Planned(plan, updated_fields={"account": route.key})
+
+        return write_until_settled(self._ct, logger, customer, plan_round, WritebackResult)
 
     # --- from a member id (webhooks) ---------------------------------------------------------
     @property
@@ -306,55 +278,7 @@ class CustomerWriteback:
     # --- configuration lookups -----------------------------------------------------------------
     def target(self) -> TypeTarget:
         """The custom type that carries the fields (looked up once; install creates it)."""
-        if self._target is None:
-            try:
-                found = self._ct.get_by_key("types", self._type_key)
-            except NotFoundError:
-                raise PermanentError(
-                    f"custom type {self._type_key} does not exist: run "
-                    "`python -m job.install post-deploy`"
-                ) from None
-            if "customer" not in (found.get("resourceTypeIds") or []):
-                raise PermanentError(f"custom type {self._type_key} is not a customer type")
-            self._target = TypeTarget(type_id=found["id"], type_key=self._type_key)
-        return self._target
-
-    def _groups(self, tier: str | None) -> GroupPolicy:
-        if not self._tier_groups:
-            return GroupPolicy()
-        by_tier: dict[str, str] = {}
-        for tier_name, group_key in self._tier_groups.items():
-            group_id = self._group_id(group_key)
-            if group_id is not None:
-                by_tier[tier_name] = group_id
-        policy = GroupPolicy(by_tier)
-        wanted_key = GroupPolicy(self._tier_groups).group_for(tier)
-        if wanted_key is not None and policy.group_for(tier) is None:
-            # Without the group, "no group wanted" would wrongly remove the one it has.
-            raise PermanentError(
-                f"customer group {wanted_key} (VIP_TIER_GROUPS) does not exist: run "
-                "`python -m job.install post-deploy`"
-            )
-        return policy
-
-    def _group_id(self, key: str) -> str | None:
-        if key in self._group_ids:
-            return self._group_ids[key]
-        missing_since = self._missing_groups.get(key)
-        recently_missing = (
-            missing_since is not None
-            and self._monotonic() - missing_since < _MISSING_GROUP_RETRY_SECONDS
-        )
-        if recently_missing:
-            return None
-        try:
-            found = self._ct.get_by_key("customer-groups", key)
-        except NotFoundError:
-            self._missing_groups[key] = self._monotonic()
-            return None
-        self._missing_groups.pop(key, None)
-        self._group_ids[key] = str(found["id"])
-        return self._group_ids[key]
+        return self._targets.target()
 
     # --- helpers ---------------------------------------------------------------------------------
     def _route(self, customer: Mapping[str, Any]) -> YotpoRoute | None:
@@ -368,15 +292,3 @@ class CustomerWriteback:
         if remaining <= 0:
             raise YotpoTransientError("write-back time budget used up")
         return route.client.bounded(remaining)
-
-    @staticmethod
-    def _note_skips(customer_id: str, plan: WritebackPlan) -> None:
-        if FOREIGN_CUSTOM_TYPE in plan.skipped:
-            log_event(
-                logger,
-                "writeback.foreign_custom_type",
-                level=logging.WARNING,
-                customer_id=customer_id,
-                outcome="fields_skipped",
-                detail="the customer has another custom type; configure CUSTOMER_CUSTOM_TYPE_KEY",
-            )

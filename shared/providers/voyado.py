@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from shared.domain.providers.port import Capabilities, OpKind
+from shared.domain.providers.port import OpKind
 from shared.domain.providers.voyado import (
     ACTION,
     ACTION_REACTIVATE,
@@ -48,6 +48,7 @@ from shared.domain.providers.voyado import (
     VoyadoRenderer,
 )
 from shared.errors import PermanentError
+from shared.providers.adapter import AccountAdapter
 from shared.providers.port import MemberState, ProviderRateLimited, SendOutcome
 from shared.providers.registry import ProviderContext, ProviderFactory
 from shared.ratelimit import ARRIVAL_GUARD_SECONDS, RateLimiter
@@ -132,8 +133,11 @@ class VoyadoAccount(BaseModel):
         )
 
 
-class VoyadoProvider:
+class VoyadoProvider(AccountAdapter[VoyadoClient]):
     """One Voyado tenant and API key (`account_key`: `default` or a store key)."""
+
+    PROVIDER = PROVIDER
+    CAPABILITIES = VOYADO_CAPABILITIES
 
     def __init__(
         self,
@@ -143,33 +147,13 @@ class VoyadoProvider:
         *,
         webhook_secret: str | None = None,
     ) -> None:
-        self._key = account_key
-        self._client = client
+        super().__init__(account_key, client)
         self._renderer = renderer
         self._webhook_secret = webhook_secret
-
-    def __repr__(self) -> str:
-        return f"VoyadoProvider({self._key!r}, {self._client!r})"
-
-    @property
-    def name(self) -> str:
-        return PROVIDER
-
-    @property
-    def account_key(self) -> str:
-        return self._key
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return VOYADO_CAPABILITIES
 
     @property
     def renderer(self) -> VoyadoRenderer:
         return self._renderer
-
-    @property
-    def client(self) -> VoyadoClient:
-        return self._client
 
     # --- send --------------------------------------------------------------------------------
     def send(
@@ -327,9 +311,6 @@ class VoyadoProvider:
             self._renderer,
             webhook_secret=self._webhook_secret,
         )
-
-    def paused_until(self) -> float | None:
-        return self._client.limiter.paused_until
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

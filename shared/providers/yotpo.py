@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.domain.customers.writeback_diff import member_state as yotpo_member_state
-from shared.domain.providers.port import Capabilities, OpKind
+from shared.domain.providers.port import OpKind
 from shared.domain.providers.yotpo import (
     PROVIDER,
     YOTPO_CAPABILITIES,
@@ -25,6 +25,7 @@ from shared.domain.providers.yotpo import (
 )
 from shared.domain.yotpo_fields import YotpoFields as F
 from shared.errors import PermanentError
+from shared.providers.adapter import AccountAdapter
 from shared.providers.port import CheckoutNotUsed, MemberState, SendOutcome
 from shared.providers.registry import ProviderContext, ProviderFactory
 from shared.ratelimit import ARRIVAL_GUARD_SECONDS, RateLimiter
@@ -32,35 +33,15 @@ from shared.settings import YotpoAccount
 from shared.yotpo import YotpoClient
 
 
-class YotpoProvider:
+class YotpoProvider(AccountAdapter[YotpoClient]):
     """One Yotpo account (`account_key`: `default` or a store key) and its client."""
 
-    def __init__(self, account_key: str, client: YotpoClient) -> None:
-        self._key = account_key
-        self._client = client
-
-    def __repr__(self) -> str:
-        return f"YotpoProvider({self._key!r}, {self._client!r})"
-
-    @property
-    def name(self) -> str:
-        return PROVIDER
-
-    @property
-    def account_key(self) -> str:
-        return self._key
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return YOTPO_CAPABILITIES
+    PROVIDER = PROVIDER
+    CAPABILITIES = YOTPO_CAPABILITIES
 
     @property
     def renderer(self) -> YotpoRenderer:
         return YOTPO_RENDERER
-
-    @property
-    def client(self) -> YotpoClient:
-        return self._client
 
     def send(
         self, kind: OpKind, payload: Mapping[str, Any], *, idempotency_key: str
@@ -120,10 +101,6 @@ class YotpoProvider:
         return YotpoProvider(
             self._key, self._client.bounded(budget_seconds, max_retries=max_retries)
         )
-
-    def paused_until(self) -> float | None:
-        paused = getattr(self._client.limiter, "paused_until", None)
-        return paused if isinstance(paused, int | float) else None
 
     # --- checkout (CheckoutRewards) --------------------------------------------------------
     # Yotpo's checkout redeems at the cart and consumes at placement (service/extension.py,
