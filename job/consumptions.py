@@ -1,6 +1,7 @@
 """Give back the points of rewards consumed at order placement whose order never appeared.
 
-The order guard (`service/order_guard.py`) redeems a cart's reward with immediate deduction
+The order guard (`service/order_guard.py`; its records: `service/consumption_records.py`)
+redeems a cart's reward with immediate deduction
 when the order is created and records the redemption first (container
 `yotpo-loyalty-consumptions`, one record per cart). commercetools can still refuse that order
 after the extension answered: another order extension answers 400, a concurrent placement gets
@@ -34,7 +35,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from service.order_guard import (
+from service.consumption_records import (
     PENDING,
     RELEASE_FAILED,
     RELEASED,

@@ -13,7 +13,7 @@ import pytest
 
 from job.consumptions import CONTENDED, _release_one, release_orphans
 from job.settings import JobSettings
-from service.order_guard import (
+from service.consumption_records import (
     CONSUMPTIONS_CONTAINER,
     PENDING,
     Consumption,
