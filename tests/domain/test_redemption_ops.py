@@ -127,7 +127,7 @@ def test_with_the_planner_a_paid_then_cancelled_order_commits_then_reactivates()
         )
         ledger = planned.model_copy(update={"new_ops": [*planned.new_ops, *extra]}).apply(ledger)
     keys = list(ledger.ops)
-    assert keys[0] == "order:1001" and keys[1] == f"redemption:{VID}"
+    assert keys[:3] == ["member:1001", "order:1001", f"redemption:{VID}"]
     assert keys[-1] == f"redemption-release:{VID}"
     assert ledger.ops[keys[-1]].payload["action"] == "reactivate"
     assert not any(op.kind == "reward_return" for op in ledger.ops.values())

@@ -281,8 +281,9 @@ def test_a_worker_killed_between_pending_and_done_is_completed_once(voyado_world
         processor.handle(delivery)
     monkeypatch.setattr(OrderReconciler, "_send", staticmethod(real_send))
     ledger = world.ct.get_custom_object(LEDGER_CONTAINER, order["id"])["value"]
-    assert [(op["status"], op["provider"]) for op in ledger["ops"].values()] == [
-        ("PENDING", "voyado")
+    assert [(op["kind"], op["status"], op["provider"]) for op in ledger["ops"].values()] == [
+        ("customer", "PENDING", "voyado"),  # the receipt's contact first
+        ("order", "PENDING", "voyado"),
     ]
 
     # Inside the lease the operation may still be in flight elsewhere: redeliver later.
@@ -324,7 +325,10 @@ def test_an_ambiguous_send_is_resent_and_voyado_drops_the_duplicate(voyado_world
     assert len(world.voyado_receipts(number)) == 1
     assert balance(world, customer["email"]) == earned_by(order)
     ledger = world.ct.get_custom_object(LEDGER_CONTAINER, order["id"])["value"]
-    assert [op["status"] for op in ledger["ops"].values()] == ["DONE"]
+    assert [(op["kind"], op["status"]) for op in ledger["ops"].values()] == [
+        ("customer", "DONE"),
+        ("order", "DONE"),
+    ]
 
 
 # --- one project, two providers ----------------------------------------------------------------
@@ -417,3 +421,22 @@ def test_an_order_of_a_customer_voyado_does_not_know_yet_still_earns(voyado_worl
     world.voyado_process()
     assert [r["uniqueReceiptId"] for r in world.voyado_receipts()] == [order["orderNumber"]]
     assert balance(world, customer["email"]) == earned_by(order)
+
+
+def test_a_guest_order_makes_its_contact_first_and_earns_once(voyado_world):
+    """A receipt must name a contact Voyado holds: a guest's is made from the order's email
+    before its receipt, under either answer Voyado may give a receipt of an unknown contact."""
+    world = voyado_world
+    client = event_app(world)
+    shop = world.storefront
+    cart = shop.cart([("SKU-HOODIE", 1)], email="guest.gunnar@example.com", store=VOYADO_STORE)
+    order = shop.place_order(cart, order_number=f"VOY-G-{random.randrange(10**6)}")
+    shop.pay(order)
+    order = shop.order(order["id"])
+    for _ in range(2):
+        deliver_all(client, world, order["id"])
+    world.voyado_process()
+    assert [r["uniqueReceiptId"] for r in world.voyado_receipts()] == [order["orderNumber"]]
+    contact = world.voyado_contact("guest.gunnar@example.com")
+    assert contact is not None
+    assert balance(world, "guest.gunnar@example.com") == earned_by(order)

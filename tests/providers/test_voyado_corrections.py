@@ -63,7 +63,8 @@ def _order() -> tuple[OrderBuilder, str, str]:
 def test_a_line_removed_after_the_purchase_is_a_return_receipt_of_that_line():
     order, _, cap = _order()
     order.pay()
-    ledger, (purchase,) = _look(order, OrderLedger(order_id=order.order_id), T0)
+    ledger, (member, purchase) = _look(order, OrderLedger(order_id=order.order_id), T0)
+    assert member.kind == "customer"  # a receipt's contact first
     assert purchase.payload["uniqueReceiptId"] == "CT-9"
     assert purchase.payload["totalGrossPrice"] == "650.00"
 

@@ -59,7 +59,9 @@ def test_a_paid_order_of_a_voyado_store_becomes_a_receipt_and_nothing_reaches_yo
     reconciler = _reconciler(world, voyado)
 
     outcome = reconciler.reconcile(order["id"])
-    (key,) = outcome.sent
+    # Voyado hears of the member first (a receipt's contact must exist), then of the order.
+    member_key, key = outcome.sent
+    assert ledger_of(world, order["id"]).ops[member_key].kind == "customer"
     op = ledger_of(world, order["id"]).ops[key]
     assert (op.kind, op.provider, op.status) == ("order", "voyado", OpStatus.DONE)
     assert op.intent is not None and op.intent.order_ref == order["orderNumber"]

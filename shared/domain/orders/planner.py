@@ -20,7 +20,9 @@ Rules, in the order they are checked:
    EARNING_TRIGGER the provider cannot earn on ("earning_trigger_unsupported") only hold back
    the earning (refunds of an order already told to the provider do not need them).
 4. Earning: trigger met, no order operation yet, not cancelled → one `order` operation.
-   The provider order reference (the Yotpo order id) is pinned in the ledger with it.
+   The provider order reference (the Yotpo order id) is pinned in the ledger with it. A
+   provider whose orders must name a member it already holds (Voyado) gets a `customer`
+   operation for the order's member first ("member:{ref}"), guests included.
 5. Refunds, only once an order operation exists (or is in the same plan, before them), never
    more in total than what was earned: per Refund transaction (`payments`) or per refunded
    return item (`returns`).
@@ -124,6 +126,7 @@ ORDER_GREW = changes.ORDER_GREW
 
 ORDER_KEY_PREFIX = "order:"
 CUSTOMER_KEY_PREFIX = "customer:"
+MEMBER_KEY_PREFIX = "member:"  # the member a provider must hold before the order (see above)
 REWARD_RETURN_KEY_PREFIX = "reward_return:"
 CANCEL_REFUND_SUFFIX = "-cancel"
 MOVED_REFUND_SUFFIX = "-moved"
@@ -237,6 +240,9 @@ def plan_order(
             return OrderPlan(planned_at=now, skipped_reason=MEMBER_UNKNOWN)
         pinned = ledger.provider_order_ref or new_order_ref(view, config)
         pin = pinned if ledger.provider_order_ref is None else None
+        member_first = _member_first(view, ledger, pinned, emit)
+        if member_first is not None:
+            new_ops.append(member_first)
         order_op = _order_op(view, config, pinned, pinned, emit)
         new_ops.append(order_op)
         told = told.with_order(order_op)
@@ -470,6 +476,23 @@ def _customer_op(
         return None
     key = f"{CUSTOMER_KEY_PREFIX}{view.customer_id}"
     if key in ledger.ops:
+        return None
+    intent = MemberUpsert(member_id=member_id, email=email, ct_customer_id=view.customer_id)
+    return emit.op(key, intent)
+
+
+def _member_first(
+    view: OrderView, ledger: OrderLedger, pinned: str, emit: _Emit
+) -> LedgerOp | None:
+    """The member upsert a provider needs before an order can name the member
+    (`Capabilities.member_before_order`): a guest too, by email; once per order."""
+    if not emit.renderer.capabilities.member_before_order or not emit.supports("customer"):
+        return None
+    key = f"{MEMBER_KEY_PREFIX}{pinned}"
+    if key in ledger.ops:
+        return None
+    member_id, email = member_of(view)
+    if not email:
         return None
     intent = MemberUpsert(member_id=member_id, email=email, ct_customer_id=view.customer_id)
     return emit.op(key, intent)

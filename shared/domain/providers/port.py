@@ -80,6 +80,9 @@ class Capabilities(BaseModel):
     # cannot earn on "created": the order may still be cancelled unpaid).
     earning_triggers: frozenset[str] = frozenset({"created", "paid", "shipped", "completed"})
     rate_limit_per_second: float = 10.0
+    # An order must name a member the provider already holds (a Voyado receipt's contact): the
+    # planner tells it of the member before the order's first earning operation.
+    member_before_order: bool = False
     # Receipts cannot be updated once sent (Voyado: "Data sent to this endpoint cannot be
     # reversed or updated", https://developer.voyado.com/en/receipts/register-a-purchase.html):
     # an order that earns less after it was sent (an Order Edit, a line removed) is corrected
@@ -157,7 +160,7 @@ class MemberUpsert(BaseModel):
     model_config = _FROZEN
 
     kind: Literal["customer"] = "customer"
-    member_id: str
+    member_id: str | None = None  # None: a guest, known to the provider by email only
     email: str | None = None
     phone: str | None = None
     first_name: str | None = None

@@ -152,6 +152,10 @@ VOYADO_CAPABILITIES = Capabilities(
     # Receipts are final: an order that earns less after it was sent is corrected with a
     # return receipt (https://developer.voyado.com/en/receipts/register-a-purchase.html, ADR 0096).
     corrects_changed_orders=True,
+    # A receipt's contact must exist: unknown, it is refused or dropped in the batch
+    # (https://developer.voyado.com/en/receipts/introduction-to-receipts.html), so the contact
+    # is found or created first (ADR 0085).
+    member_before_order=True,
 )
 
 MatchKeyType = Literal["email", "externalId", "mobilePhone"]
