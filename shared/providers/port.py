@@ -10,7 +10,7 @@ Errors are the project's (`shared/errors.py`): a `TransientError` means "try aga
 (the operation is handed back), a `PermanentError` means "this will never work" (the operation
 fails and is recorded). A provider's rate limit is `ProviderRateLimited` (or Yotpo's own
 `YotpoRateLimited`): nothing was done, and `retry_after` says when to come back.
-Design: the review's provider research §5.3 and §5.5; ADR 0080.
+Design: ADR 0080.
 """
 
 from __future__ import annotations

@@ -176,7 +176,8 @@ def test_format_minor(amount: int, currency: str, text: str) -> None:
 @pytest.mark.parametrize(
     "money_object",
     [
-        # 10**(10**7) would hold the GIL for seconds and kill the worker (hostile review F9).
+        # 10**(10**7) would hold the GIL for seconds and kill the worker (fractionDigits is
+        # bounded to 0–20, ADR 0023).
         {
             "type": "highPrecision",
             "currencyCode": "EUR",

@@ -1,5 +1,6 @@
-"""The event app trusts no message (review hostile-input-review.md F6, F7, F10, F12) and routes
-what commercetools really sends (commercetools-api-vs-docs.md F4, F5).
+"""The event app trusts no message and routes what commercetools really sends
+(payloadNotIncluded.payloadType, https://docs.commercetools.com/api/releases/2018-06-08-payloadnotincluded;
+a Charge added as Success, https://docs.commercetools.com/api/message-types#paymenttransactionaddedmessage).
 
 The real app (Flask test client) against both stand-ins.
 """
@@ -219,7 +220,7 @@ def test_an_order_message_without_its_payload_is_routed_by_payload_type(world):
 
 
 def test_a_successful_charge_added_to_a_payment_earns(world):
-    """A PSP that adds {Charge, Success} in one step and never sets paymentState (F5)."""
+    """A PSP that adds {Charge, Success} in one step and never sets paymentState."""
     client = client_for(world)
     order = paid_order(world)
     payment_id = order["paymentInfo"]["payments"][0]["id"]

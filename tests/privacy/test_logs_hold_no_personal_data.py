@@ -104,7 +104,7 @@ def test_no_email_phone_or_secret_in_any_log_line(captured: Captured) -> None:
         '"detail": "+49 171 765 4321"',
     ],
 )
-def test_the_scan_finds_the_leaks_the_review_found(line: str) -> None:
+def test_the_scan_finds_every_known_leak_shape(line: str) -> None:
     assert EMAIL.search(line) or PHONE.search(line)
 
 

@@ -1,6 +1,8 @@
-"""The stand-in held to the platform's documented rules (review F1-F12): discount interplay,
-every direct discount kind, Cart Discounts and Discount Codes, concurrent extensions, My Carts
-with scopes, masked secrets, payload-less notifications, message shapes and tax refusals."""
+"""The stand-in held to the platform's documented rules (the commercetools API reference: RAML
+in commercetools/commercetools-api-reference, and the release notes cited per section):
+discount interplay, every direct discount kind, Cart Discounts and Discount Codes, concurrent
+extensions, My Carts with scopes, masked secrets, payload-less notifications, message shapes
+and tax refusals."""
 
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ FLAG_FALSE = {
 }
 
 
-# --- F1: direct discounts, discount codes and the 2026-09-17 flag --------------------------------
+# --- direct discounts, discount codes and the 2026-09-17 flag --------------------------------
 def test_a_direct_discount_is_refused_on_a_cart_with_a_code_while_the_flag_is_true(api):
     code_for(
         api, "SPRING", api.post("cart-discounts", cart_discount("0.5", requiresDiscountCode=True))
@@ -166,7 +168,7 @@ def test_set_direct_discounts_takes_no_flag_inside_the_action(api):
     assert after["directDiscountsIgnoreCartDiscounts"] is True
 
 
-# --- F2: every direct discount kind ------
+# --- every direct discount kind ------
 GIFT = {
     "value": {"type": "giftLineItem", "product": {"typeId": "product", "id": "p-1"}, "variantId": 1}
 }
@@ -405,7 +407,7 @@ def test_codes_outside_their_validity_or_with_unusable_discounts_are_refused(api
     assert status == 400 and body["errors"][0]["code"] == "DiscountCodeNonApplicable"
 
 
-# --- F3: extensions run concurrently unless chained ------
+# --- extensions run concurrently unless chained ------
 class Recorder:
     """Extension endpoints. With `together`, each waits at a barrier for the other: only calls
     made concurrently get past it (sequential calls would time out and answer 500)."""
@@ -483,7 +485,7 @@ def test_a_dependent_extension_receives_its_ancestors_result(api):
     assert seen["value"]["permyriad"] == 200
 
 
-# --- F8: the extension secret is masked on read ------
+# --- the extension secret is masked on read ------
 def test_the_authorization_header_is_partially_hidden_on_retrieval(api):
     created = register(api, "http://127.0.0.1:9", "masked")
     shown = created["destination"]["authentication"]["headerValue"]
@@ -497,7 +499,7 @@ def test_the_authorization_header_is_partially_hidden_on_retrieval(api):
     assert "masked-secret-value" not in str(api.get("extensions"))
 
 
-# --- F4 and F10: notifications and message shapes ------
+# --- notifications and message shapes ------
 class Sink:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
@@ -594,7 +596,7 @@ def test_a_deleted_customer_message_carries_the_email(api):
     assert deleted["email"] == "gone@example.com"
 
 
-# --- F7: tax the platform refuses ------
+# --- tax the platform refuses ------
 def test_a_custom_line_item_without_tax_category_is_refused_in_platform_tax_mode(api):
     created = cart(api)
     status, body = api.error(
@@ -640,7 +642,7 @@ def test_a_tax_category_without_a_rate_for_the_country_is_missing_tax_rate_for_c
     assert status == 400 and body["errors"][0]["code"] == "MissingTaxRateForCountry"
 
 
-# --- F11: My Carts with a shopper's token and scopes ------
+# --- My Carts with a shopper's token and scopes ------
 def token(api: Api, path: str, **form: str) -> Any:
     return api.client.post(path, data=form, headers=basic("client", "secret"))
 

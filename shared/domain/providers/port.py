@@ -15,8 +15,8 @@ wants major-unit decimals (`Capabilities.amount_unit`) converts in its renderer.
 
 Each provider also declares, per kind, how it deduplicates a repeated request (`DedupMode`),
 so the reconciler knows what resending after an ambiguous outcome (a timeout, a reset
-connection) may do. Design: the review's provider research, section 5 (5.2 neutral
-operations, 5.3 the port, 5.4 capabilities, 5.5 dedup modes); ADR 0080.
+connection) may do. Design: ADR 0080 (neutral
+operations, the port, capabilities, dedup modes).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class DedupMode(StrEnum):
-    """How a provider treats the same request arriving twice (review §5.5)."""
+    """How a provider treats the same request arriving twice (ADR 0080)."""
 
     # The request carries a permanent unique key the provider ignores a repeat of
     # (Voyado's `uniqueReceiptId`): resending is always safe.

@@ -133,7 +133,9 @@ VOYADO_CAPABILITIES = Capabilities(
     },
     idempotency_ttl_seconds=24 * 3600,
     amount_unit="major-decimal",
-    # No tier or level read API in the public docs or the OpenAPI SDK (review §2.6).
+    # No tier or level read API in the public docs or the OpenAPI SDK (the point follower page
+    # mentions only "member level functionality",
+    # https://developer.voyado.com/en/points-and-vouchers/point-follower.html).
     tiers=False,
     referrals=False,
     partial_refunds=True,
