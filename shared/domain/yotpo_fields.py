@@ -72,6 +72,17 @@ class YotpoFields:
     ITEM_NAME: Final = "name"
     ITEM_PRICE_CENTS: Final = "price_cents"
     ITEM_QUANTITY: Final = "quantity"
+    # Create Order's channel, store, clerk and item fields
+    # (https://loyaltyapi.yotpo.com/reference/create-order).
+    CHANNEL_TYPE: Final = "channel_type"
+    STORE_ADDRESS: Final = "store_address"
+    STORE_CITY: Final = "store_city"
+    STORE_STATE: Final = "store_state"
+    CLERK_EMPLOYEE_ID: Final = "clerk_employee_id"
+    CLERK_NAME: Final = "clerk_name"
+    ITEM_COLLECTIONS: Final = "collections"
+    ITEM_TYPE: Final = "type"
+    ITEM_VENDOR: Final = "vendor"
 
     # redemptions
     REDEMPTION_OPTION_ID: Final = "redemption_option_id"

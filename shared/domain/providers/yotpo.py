@@ -40,17 +40,16 @@ from shared.domain.yotpo_fields import YotpoFields as F
 
 PROVIDER = "yotpo"
 
-# Documented Create Order fields not (yet) spelled in YotpoFields, all from
-# https://loyaltyapi.yotpo.com/reference/create-order.
-CHANNEL_TYPE = "channel_type"
-STORE_ADDRESS = "store_address"
-STORE_CITY = "store_city"
-STORE_STATE = "store_state"
-CLERK_EMPLOYEE_ID = "clerk_employee_id"
-CLERK_NAME = "clerk_name"
-ITEM_COLLECTIONS = "collections"
-ITEM_TYPE = "type"
-ITEM_VENDOR = "vendor"
+# Create Order's channel, store, clerk and item fields (spelled in YotpoFields).
+CHANNEL_TYPE = F.CHANNEL_TYPE
+STORE_ADDRESS = F.STORE_ADDRESS
+STORE_CITY = F.STORE_CITY
+STORE_STATE = F.STORE_STATE
+CLERK_EMPLOYEE_ID = F.CLERK_EMPLOYEE_ID
+CLERK_NAME = F.CLERK_NAME
+ITEM_COLLECTIONS = F.ITEM_COLLECTIONS
+ITEM_TYPE = F.ITEM_TYPE
+ITEM_VENDOR = F.ITEM_VENDOR
 # Adjust a Customer's Point Balance
 # (https://loyaltyapi.yotpo.com/reference/adjust-a-customers-point-balance).
 POINT_ADJUSTMENT_AMOUNT = F.POINT_ADJUSTMENT_AMOUNT
