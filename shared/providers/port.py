@@ -115,8 +115,8 @@ class LoyaltyProvider(Protocol):
 class CheckoutRewards(Protocol):
     """What the cart extension asks of a provider whose rewards are redeemed after payment
     (`Capabilities.redemption_commit_after_payment`, a Voyado reward voucher). Yotpo's
-    checkout keeps talking to its client directly (service/extension.py); its adapter answers
-    these with `CheckoutNotUsed`. Design: docs/adr/0095-voyado-vouchers-at-checkout.md.
+    checkout keeps talking to its client directly (service/extension.py), so its adapter does not
+    take this protocol. Design: docs/adr/0095-voyado-vouchers-at-checkout.md.
     """
 
     def list_rewards(self, contact_id: str) -> list[dict[str, Any]]:
@@ -131,7 +131,3 @@ class CheckoutRewards(Protocol):
         """Make a committed reward usable again (its order was cancelled). A repeat is
         `DUPLICATE`."""
         ...
-
-
-class CheckoutNotUsed(NotImplementedError):
-    """The provider's checkout does not go through `CheckoutRewards` (Yotpo's stays as it is)."""

@@ -26,7 +26,7 @@ from shared.domain.providers.yotpo import (
 from shared.domain.yotpo_fields import YotpoFields as F
 from shared.errors import PermanentError
 from shared.providers.adapter import AccountAdapter
-from shared.providers.port import CheckoutNotUsed, MemberState, SendOutcome
+from shared.providers.port import MemberState, SendOutcome
 from shared.providers.registry import ProviderContext, ProviderFactory
 from shared.ratelimit import ARRIVAL_GUARD_SECONDS, RateLimiter
 from shared.settings import YotpoAccount
@@ -101,18 +101,6 @@ class YotpoProvider(AccountAdapter[YotpoClient]):
         return YotpoProvider(
             self._key, self._client.bounded(budget_seconds, max_retries=max_retries)
         )
-
-    # --- checkout (CheckoutRewards) --------------------------------------------------------
-    # Yotpo's checkout redeems at the cart and consumes at placement (service/extension.py,
-    # service/order_guard.py, ADR 0022); nothing is committed after payment.
-    def list_rewards(self, contact_id: str) -> list[dict[str, Any]]:
-        raise CheckoutNotUsed("Yotpo's checkout reads redemption options in service/extension.py")
-
-    def commit_redemption(self, reward_id: str) -> SendOutcome:
-        raise CheckoutNotUsed("Yotpo's rewards are consumed at order placement (ADR 0022)")
-
-    def release_redemption(self, reward_id: str) -> SendOutcome:
-        raise CheckoutNotUsed("Yotpo's rewards are cancelled by service/order_guard.py")
 
 
 def _build(key: str, account: YotpoAccount, context: ProviderContext) -> YotpoProvider:
