@@ -12,11 +12,12 @@ string that is only a placeholder takes the value's own JSON type.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from tests.contracts.fixture_files import fresh, load_folder
 
 FIXTURES = Path(__file__).parent / "voyado"
 _ONLY = re.compile(r"^\{(\w+)\}$")
@@ -25,17 +26,11 @@ _ANY = re.compile(r"\{(\w+)\}")
 
 @cache
 def _load_all() -> dict[str, dict[str, Any]]:
-    found = {}
-    for path in sorted(FIXTURES.glob("*.json")):
-        data = json.loads(path.read_text())
-        assert data["name"] == path.stem, f"{path.name}: name must match the file"
-        found[path.stem] = data
-    return found
+    return load_folder(FIXTURES)
 
 
 def fixture(name: str) -> dict[str, Any]:
-    # A deep copy per use: tests fill placeholders in.
-    return json.loads(json.dumps(_load_all()[name]))
+    return fresh(_load_all()[name])
 
 
 def all_names() -> list[str]:

@@ -9,27 +9,22 @@ payloads. One set of fixtures, so the three cannot drift apart.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from tests.contracts.fixture_files import fresh, load_folder
 
 FIXTURES = Path(__file__).parent / "yotpo"
 
 
 @cache
 def _load_all() -> dict[str, dict[str, Any]]:
-    found = {}
-    for path in sorted(FIXTURES.glob("*.json")):
-        fixture = json.loads(path.read_text())
-        assert fixture["name"] == path.stem, f"{path.name}: name must match the file"
-        found[path.stem] = fixture
-    return found
+    return load_folder(FIXTURES)
 
 
 def fixture(name: str) -> dict[str, Any]:
-    # A deep copy per use: tests substitute ids into requests.
-    return json.loads(json.dumps(_load_all()[name]))
+    return fresh(_load_all()[name])
 
 
 def endpoint_names() -> list[str]:
