@@ -20,7 +20,8 @@ a retry reuses it):
    leaves the record alone. The guard never reuses a `releasing` record.
 2. look for the cart's order (`orders?where=cart(id="…")`). An order that carries this
    redemption consumed it: the record is deleted. Otherwise the redemption is orphaned.
-3. cancel the orphan in Yotpo with its code as `reward_text`, then mark the record `released`.
+3. cancel the orphan in Yotpo with its code as `reward_text` (through the rewards port,
+   `RewardsAccount.cancel`, the record's `account`), then mark the record `released`.
    Yotpo refusing (e.g. the code was used meanwhile) marks it `release_failed` for an operator;
    Yotpo or commercetools unreachable leaves it claimed, and a later run claims it again.
 
@@ -47,6 +48,7 @@ from shared.commercetools import CommercetoolsClient, literal
 from shared.domain.loyalty_fields import CartFields as F
 from shared.errors import ConcurrentModificationError, PermanentError, TransientError, describe
 from shared.logs import log_event
+from shared.providers.rewards import Redeemed, rewards_account
 from shared.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -176,13 +178,15 @@ def _release_one(
         _settle(records, claimed, delete=True)
         _log(record, ORDERED)
         return ORDERED
-    client = runtime.yotpo_client(record.account)
-    if client is None:
+    route = runtime.provider_account(record.account)
+    rewards = rewards_account(route.provider) if route is not None else None
+    if rewards is None:
         _settle(records, replace(claimed, status=RELEASE_FAILED))
-        _log(record, "failed", detail="no Yotpo account configured for the record")
+        _log(record, "failed", detail="no provider account configured for the record")
         return "failed"
     try:
-        client.cancel_redemption(record.redemption_id, reward_text=record.code)
+        # Through the rewards port like every give-back (shared/providers/rewards.py).
+        rewards.cancel(Redeemed(redemption_id=record.redemption_id, code=record.code))
     except TransientError as exc:
         _log(record, RETRY, exc)
         return RETRY

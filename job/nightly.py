@@ -3,10 +3,10 @@
 Each customer is written back from the loyalty provider of its store (issue #18: "point
 balance read back to commercetools", through the same port as checkout and webhooks): the
 account of its first store that has one of its own, else `default`
-(`shared.customers.writeback.customer_account`, the rule the Yotpo write-back always used).
-A Yotpo customer goes through `CustomerWriteback` (Yotpo's member record: balance, tier,
-referral code); a customer of a store served by another provider (LOYALTY_PROVIDERS) through
-`ProviderWriteback` and the port's `member_state`. Each provider's calls run on its own client
+(`shared.customers.writeback.customer_account`). Every customer goes through the one
+write-back, `CustomerWriteback`, which asks the provider port's `member_state` (ADR 0097):
+Yotpo's member record gives balance, tier and referral code, a provider without tiers
+(Voyado, LOYALTY_PROVIDERS) the balance alone. Each provider's calls run on its own client
 and limiter at the job's share of that provider's rate (`job.clients`), and are counted apart
 (`provider_calls`).
 
@@ -77,7 +77,6 @@ from job.settings import JobSettings
 from job.state import AlreadyRunning, LockLost, TaskCheckpoint
 from job.stuck import StuckReport, recover_stuck
 from shared.commercetools import CommercetoolsClient, after_id, literal
-from shared.customers.provider_writeback import ProviderWriteback
 from shared.customers.writeback import CustomerWriteback
 from shared.deadletters import DeadLetterStore
 from shared.domain.customers.writeback_diff import format_datetime
@@ -127,7 +126,6 @@ class NightlyJob:
         clients: JobClients,
         *,
         writeback: CustomerWriteback | None = None,
-        provider_writeback: ProviderWriteback | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
         lock_lease_seconds: float | None = None,
@@ -139,22 +137,13 @@ class NightlyJob:
         self._ct: CommercetoolsClient = clients.commercetools
         self._now = now
         self._monotonic = monotonic
+        # One write-back for every provider: each customer is handed the provider of its store.
         self.writeback = writeback or CustomerWriteback(
             clients.commercetools,
-            clients.runtime.yotpo_for_store,
+            clients.runtime.provider_for_store,
             type_key=settings.customer_type_key,
             tier_groups=settings.tier_groups(),
             # The member is named as orders name it (MEMBER_ID_SOURCE, docs/adr/0010).
-            identity=settings.member_identity(),
-            now=now,
-            monotonic=monotonic,
-        )
-        # Customers of stores served by another provider (LOYALTY_PROVIDERS): the port's
-        # member state, written with the same fields, custom type and member identity.
-        self.provider_writeback = provider_writeback or ProviderWriteback(
-            clients.commercetools,
-            type_key=settings.customer_type_key,
-            tier_groups=settings.tier_groups(),
             identity=settings.member_identity(),
             now=now,
             monotonic=monotonic,

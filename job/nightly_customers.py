@@ -1,9 +1,12 @@
 """One customer's look in a nightly run (`job/nightly.py`): the per-customer half of `_Run`.
 
-Each customer is claimed once per run (`RecentlyDone`), written back from the provider of its
-store (`customer_account`: Yotpo's own write-back, else the provider port's), handed back when
-its provider account is out (`job/nightly_outages.py`), and counted in the run's summary. The
-work runs on the pool's worker threads; the counts are kept under `_counts`.
+Each customer is claimed once per run (`RecentlyDone`), written back by the one write-back
+(`CustomerWriteback`, through the provider port) from the provider of its store
+(`customer_account` over `Runtime.provider_for_store`), and counted in the run's summary. A
+customer of a provider other than Yotpo is handed back when its provider account is out
+(`job/nightly_outages.py`); a Yotpo customer whose look-up fails is counted as failed, as the
+run always did (its account's own limiter and retries already spread the load). The work runs
+on the pool's worker threads; the counts are kept under `_counts`.
 """
 
 from __future__ import annotations
@@ -82,23 +85,23 @@ class CustomerLooks:
     def _sync(self, customer: Mapping[str, Any], deadline: float) -> WritebackResult:
         """One customer through the provider of its store (runs on a worker thread)."""
         route = customer_account(customer, self.job._clients.runtime.provider_for_store)
-        if route is None or route.yotpo is not None:
-            # Yotpo's own write-back (its member record carries tier and referral code too);
-            # with no account at all it answers `no_account`, as it always did.
+        if route is None:
+            # No account at all: the write-back answers `no_account` (after its type check).
             return self.job.writeback.sync_customer(customer, deadline=deadline)
-        return self._provider_sync(customer, route, deadline)
+        if route.yotpo is not None:
+            return self.job.writeback.sync_customer(customer, route.provider, deadline=deadline)
+        return self._watched_sync(customer, route, deadline)
 
-    def _provider_sync(
+    def _watched_sync(
         self, customer: Mapping[str, Any], route: ProviderRoute, deadline: float
     ) -> WritebackResult:
+        """The write-back of a customer whose provider account may be out for this run."""
         account = f"{route.provider.name}:{route.key}"
         error = self.outages.down(account)
         if error is not None:
             raise HandedBack(account, error)
         try:
-            result = self.job.provider_writeback.sync_customer(
-                customer, route.provider, deadline=deadline
-            )
+            result = self.job.writeback.sync_customer(customer, route.provider, deadline=deadline)
         except TransientError as exc:
             if not from_provider(exc) or self._out_of_time():
                 raise  # commercetools, or the budget: as for any customer

@@ -49,7 +49,11 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
     checkout_ct = commercetools_client(settings, timeout=_CHECKOUT_CT_TIMEOUT, max_retries=0)
     # One customer read (only when the member id is not the customer id), on the quick client.
     members = member_lookup(settings, checkout_ct)
-    extension = CheckoutExtension(settings, runtime, CancelledCodes(checkout_ct), members=members)
+    extension = CheckoutExtension(
+        settings, runtime, CancelledCodes(checkout_ct), members=members, customers=checkout_ct
+    )
+    # The order check shares the extension's rewards (the same cached program lists and base
+    # currency) and its quick commercetools client.
     orders = OrderGuard(
         extension.config,
         runtime,
@@ -57,11 +61,15 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
         settings.loyalty_call_budget_ms / 1000,
         members=members,
         consumptions=ConsumptionRecords(checkout_ct),
+        customers=checkout_ct,
+        rewards=extension.rewards,
     )
     webhook_ct = commercetools_client(settings, timeout=_WEBHOOK_CT_TIMEOUT, max_retries=1)
+    # One write-back for both webhook receivers (Yotpo's and Voyado's), every provider through
+    # the provider port (ADR 0097).
     writeback = CustomerWriteback(
         webhook_ct,
-        runtime.yotpo_for_store,
+        runtime.provider_for_store,
         type_key=settings.customer_type_key,
         tier_groups=settings.tier_groups(),
         identity=settings.member_identity(),
@@ -70,7 +78,7 @@ def create_app(settings: ServiceSettings, runtime: Runtime | None = None) -> Fla
         CancelledCodes(runtime.commercetools),
         writeback,
         commercetools=webhook_ct,
-        yotpo=runtime.yotpo_client,
+        accounts=runtime.provider_account,
         refusals=CancellationRefusals(webhook_ct),
     )
     expected_auth = extension_authorization(settings)

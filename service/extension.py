@@ -1,21 +1,28 @@
-"""The cart API Extension: the I/O around the pure checkout rules.
+"""The cart API Extension: the I/O around the pure checkout rules, for every loyalty provider.
 
 Budget: commercetools waits `EXTENSION_TIMEOUT_MS` (2 s by default) for the answer.
 - Updates that do not concern loyalty answer from the cart's custom fields alone.
 - Keeping an applied reward consistent costs one quick commercetools read (was its code
-  cancelled by Yotpo?); a reward that leaves the cart is also cancelled in Yotpo.
-- A new redemption talks to Yotpo only, through a client bounded by `LOYALTY_CALL_BUDGET_MS`:
-  the customer and the options offered to them at once, then the redemption. When the Yotpo
-  member id is not the commercetools id (`MEMBER_ID_SOURCE`, docs/adr/0010-member-identity.md)
-  it first reads the customer from commercetools, once, inside the same budget and alongside
-  the Yotpo call that needs no member.
-A failure after Yotpo created a redemption cancels it, so no rejected update leaves a code
-(or, with immediate deduction, spent points) behind.
+  cancelled by the provider?); a reward that leaves the cart is also given back.
+- A new redemption talks to the store's loyalty provider only, through its rewards account
+  (`shared/providers/rewards.py`, docs/adr/0098-rewards-through-the-port.md) bounded by
+  `LOYALTY_CALL_BUDGET_MS`: the member and the rewards offered to them at once where the
+  member id alone names the member (Yotpo: the customer and its redemption options, one
+  round trip), else the member first (a Voyado contact, then its vouchers); then the
+  decision by the provider's rules and the redemption. When the member id is not the
+  commercetools id (`MEMBER_ID_SOURCE`, docs/adr/0010-member-identity.md) the customer is
+  first read from commercetools, once, inside the same budget.
+A failure after the provider made a redemption gives it back, so no rejected update leaves a
+code (or, with immediate deduction, spent points) behind.
 
-A store served by Voyado Engage (`runtime.provider_for_store`) asks for a reward voucher in the
-same field: its contact and available vouchers are read (service/provider_checkout.py), the
-voucher is validated (shared/domain/checkout/vouchers.py) and applied with the same seal and
-actions; nothing is redeemed until the order is paid (docs/adr/0095).
+One flow serves every provider; where they differ it is a capability
+(`Capabilities.redemption_commit_after_payment`, `RedemptionMode` in
+service/checkout_rewards.py): a Voyado reward voucher is validated and applied with the same
+seal and actions, and nothing is redeemed until the order is paid
+(docs/adr/0095-voyado-vouchers-at-checkout.md), so nothing is given back at the cart either.
+
+The member is found from the commercetools customer *record* (its own email), never from the
+cart's `customerEmail`, which the shopper can set (My Carts `setCustomerEmail`).
 Refusals carry a `loyaltyError` code and a fixed message, never upstream text. When it fails
 open or closed: docs/adr/0021.
 """
@@ -23,51 +30,54 @@ open or closed: docs/adr/0021.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from service.cancellations import CancelledCodes
+from service.checkout_rewards import (
+    CUSTOMER_READ_TIMEOUT,
+    MemberLookup,
+    RedemptionMode,
+    StoreRewards,
+    given_back,
+    member_lookup,
+    redemption_mode,
+)
+from service.concurrent_calls import in_background, together
 from service.options_cache import OptionsCache
-from service.provider_checkout import VoyadoCheckout, customer_email, voyado_checkout
 from service.redemption_undo import give_back
 from service.settings import ServiceSettings
-from service.yotpo_calls import cancel_redemption, in_background, together
 from shared.commercetools import CommercetoolsClient
 from shared.domain.checkout.cart import (
     AppliedReward,
     Approval,
     CartFacts,
     CheckoutConfig,
-    CheckoutMember,
     LoyaltyError,
     Rejection,
     Step,
     cart_facts,
-    checkout_member,
     concerns_loyalty,
-    evaluate,
     maintain_plan,
-    precheck,
     redeem_actions,
     settle_amount,
     triage,
 )
-from shared.domain.checkout.redemption import currency_refusal
+from shared.domain.checkout.redemption import Channel, currency_refusal
 from shared.domain.checkout.reward_state import seal_key
-from shared.domain.checkout.vouchers import decide_voucher, is_voucher_id, voucher_approval
-from shared.domain.customers.member_identity import MemberIdentity
-from shared.errors import NotFoundError, PermanentError, TransientError, describe
+from shared.errors import PermanentError, TransientError, describe
 from shared.logs import log_event
-from shared.runtime import ProviderRoute, Runtime, YotpoRoute, commercetools_client
-from shared.yotpo import YotpoClient
+from shared.providers.rewards import (
+    Redeemed,
+    RewardAsk,
+    RewardMember,
+    RewardsAccount,
+)
+from shared.runtime import ProviderRoute, Runtime, commercetools_client
 
 logger = logging.getLogger(__name__)
-
-# The customer read on the redemption path: a few hundred milliseconds at most, no retry, so
-# what is left of the budget still covers the Yotpo calls.
-_CUSTOMER_READ_TIMEOUT = 0.5
 
 
 @dataclass(frozen=True)
@@ -90,64 +100,6 @@ def checkout_config(settings: ServiceSettings) -> CheckoutConfig:
         seal_key=seal_key(settings.extension_secret.get_secret_value()),
         identity=settings.member_identity(),
     )
-
-
-class MemberNotFound(PermanentError):
-    """The checkout's customer does not exist in commercetools (deleted, or never was)."""
-
-
-class MemberLookup:
-    """The Yotpo member of a checkout's commercetools customer.
-
-    With the default `MEMBER_ID_SOURCE=id` it is the customer id itself: no I/O. Otherwise the
-    customer is read from commercetools (its `externalId` or custom field is not on the cart,
-    and the cart's own fields are the shopper's to write), with a short timeout and no retry.
-    """
-
-    def __init__(
-        self, identity: MemberIdentity, commercetools: CommercetoolsClient | None = None
-    ) -> None:
-        self._identity = identity
-        self._ct = commercetools
-
-    @property
-    def identity(self) -> MemberIdentity:
-        return self._identity
-
-    @property
-    def reads(self) -> bool:
-        """Whether finding the member costs a commercetools read."""
-        return self._identity.needs_customer
-
-    def member(self, customer_id: str, email: str | None) -> CheckoutMember:
-        """Raises TransientError (commercetools unavailable) or PermanentError (no customer)."""
-        customer: dict[str, Any] | None = None
-        if self.reads:
-            if self._ct is None:
-                raise PermanentError("no commercetools client to read the customer")
-            try:
-                customer = self._ct.get_by_id("customers", customer_id)
-            except NotFoundError:
-                customer = None
-        found = checkout_member(customer_id, email, self._identity, customer)
-        if found is None:
-            raise MemberNotFound("the checkout's customer does not exist")
-        return found
-
-
-def member_lookup(
-    settings: ServiceSettings, commercetools: CommercetoolsClient | None = None
-) -> MemberLookup:
-    """The lookup the cart and order extensions share. Pass the checkout's commercetools client
-    (short timeout, no retry; its token is already warm); without one, a client of its own is
-    made when the identity source needs the customer."""
-    identity = settings.member_identity()
-    if not identity.needs_customer:
-        return MemberLookup(identity)
-    if commercetools is None:
-        timeout = min(_CUSTOMER_READ_TIMEOUT, settings.loyalty_call_budget_ms / 3000)
-        commercetools = commercetools_client(settings, timeout=timeout, max_retries=0)
-    return MemberLookup(identity, commercetools)
 
 
 def rejection_answer(rejection: Rejection) -> ExtensionAnswer:
@@ -195,13 +147,42 @@ def remember_released(
         )
 
 
-def base_currency(route: YotpoRoute, configured: str | None) -> str | None:
-    """The program's base currency: configured, else the account's one currency, else unknown
-    (then only percentage rewards without a minimum can be valued)."""
-    if configured:
-        return configured
-    currencies = route.account.currencies
-    return next(iter(currencies)) if len(currencies) == 1 else None
+def reward_precheck(
+    facts: CartFacts,
+    route: ProviderRoute | None,
+    rewards: RewardsAccount | None,
+    config: CheckoutConfig,
+) -> Rejection | None:
+    """Checks that need no call (`rewards` None: no account offers rewards in this store)."""
+    if not facts.customer_id or not facts.email:
+        return Rejection(LoyaltyError.CUSTOMER_REQUIRED, "the cart has no customer id and email")
+    if route is None:
+        return currency_refusal(facts.currency, None)
+    if rewards is None:
+        return Rejection(LoyaltyError.NOT_ELIGIBLE, "the store's provider offers no rewards")
+    # The provider's own id syntax: junk in the field costs the provider nothing.
+    refused = rewards.id_refusal(facts.requested_option) or currency_refusal(
+        facts.currency, route.currencies
+    )
+    if refused is not None:
+        return refused
+    if (
+        config.strategy == "direct-discount"
+        and config.stacking == "exclusive"
+        and facts.discount_codes
+    ):
+        # commercetools refuses directDiscountsIgnoreCartDiscounts=true on a cart that has
+        # both discount codes and direct discounts (Set DirectDiscountsIgnoreCartDiscounts,
+        # 2026-09-17 release); refusing here says why instead of failing the whole update.
+        return Rejection(LoyaltyError.DISCOUNT_CODE_CONFLICT)
+    return None
+
+
+def capped(approval: Approval, facts: CartFacts) -> Approval:
+    """The discount never exceeds what the cart costs before it."""
+    if approval.amount is None:
+        return approval
+    return replace(approval, amount=min(approval.amount, max(facts.total_before_reward, 0)))
 
 
 class CheckoutExtension:
@@ -220,13 +201,16 @@ class CheckoutExtension:
         self._members = members or member_lookup(settings)
         self._budget = settings.loyalty_call_budget_ms / 1000
         self._cancelled = cancelled
-        self._options = options or OptionsCache(settings.redemption_options_cache_seconds)
-        self._base_currency = settings.reward_base_currency
+        self._rewards = StoreRewards(
+            options or OptionsCache(settings.redemption_options_cache_seconds),
+            settings.reward_base_currency,
+        )
         self._clock = clock or (lambda: datetime.now(UTC))
-        # Voyado stores only: the customer record's own email finds the member's contact
-        # (the cart's `customerEmail` is the shopper's to write). Short timeout, no retry.
+        # A provider that looks its member up (a Voyado contact) finds it by the customer
+        # record's own email (the cart's `customerEmail` is the shopper's to write). Short
+        # timeout, no retry.
         if customers is None and runtime.providers and not self._members.reads:
-            timeout = min(_CUSTOMER_READ_TIMEOUT, settings.loyalty_call_budget_ms / 3000)
+            timeout = min(CUSTOMER_READ_TIMEOUT, settings.loyalty_call_budget_ms / 3000)
             customers = commercetools_client(settings, timeout=timeout, max_retries=0)
         self._customers = customers
 
@@ -239,6 +223,11 @@ class CheckoutExtension:
         """Shared with the order-creation handler (service/order_guard.py)."""
         return self._members
 
+    @property
+    def rewards(self) -> StoreRewards:
+        """Shared with the order-creation handler (the same cached program lists)."""
+        return self._rewards
+
     def handle(self, cart: dict[str, Any]) -> ExtensionAnswer:
         """Raises InvalidCart (a ValueError) for a cart commercetools could not have sent."""
         if not concerns_loyalty(cart):
@@ -247,34 +236,26 @@ class CheckoutExtension:
         step = triage(facts)
         if step is Step.NOTHING:
             return NO_ACTIONS
-        other = self._other_provider(facts.store_key)
-        if other is not None:
-            if step is Step.MAINTAIN:
-                return self._maintain(facts, redeemed_in_provider=False)
-            return self._redeem_voucher(facts, other)
+        route = self._runtime.provider_for_store(facts.store_key)  # in memory
         if step is Step.MAINTAIN:
-            return self._maintain(facts)
-        return self._redeem(facts)
+            return self._maintain(facts, route)
+        return self._redeem(facts, route)
 
-    def _other_provider(self, store_key: str | None) -> ProviderRoute | None:
-        """The store's account when a provider other than Yotpo serves it (in memory)."""
-        if not self._runtime.providers:
-            return None
-        route = self._runtime.provider_for_store(store_key)
-        return route if route is not None and route.yotpo is None else None
+    def _mode(self, rewards: RewardsAccount | None) -> RedemptionMode:
+        return redemption_mode(rewards.capabilities if rewards is not None else None, self._config)
 
     # --- keeping an applied reward consistent ------------------------------------------------
-    def _maintain(self, facts: CartFacts, *, redeemed_in_provider: bool = True) -> ExtensionAnswer:
-        """`redeemed_in_provider` False (a Voyado voucher): nothing was redeemed at the cart,
-        so there is no cancelled code to look up and nothing to release when it goes."""
+    def _maintain(self, facts: CartFacts, route: ProviderRoute | None) -> ExtensionAnswer:
+        rewards = self._rewards.of(route)
+        mode = self._mode(rewards)
         applied = facts.applied
         cancelled = False
-        if applied is not None and facts.requested_option is not None and redeemed_in_provider:
+        if applied is not None and facts.requested_option is not None and mode.redeemed_at_cart:
             try:
                 cancelled = self._cancelled.contains(applied.code)
             except (TransientError, PermanentError) as exc:
-                # Fail open: the order-creation check asks Yotpo again before the reward is
-                # used, so a missed cancellation cannot become a free discount.
+                # Fail open: the order-creation check asks the provider again before the
+                # reward is used, so a missed cancellation cannot become a free discount.
                 log_event(
                     logger,
                     "checkout.cancellation_lookup_failed",
@@ -292,8 +273,9 @@ class CheckoutExtension:
                 cart_id=facts.id,
                 outcome="cleared",
             )
-        if plan.dropped is not None and redeemed_in_provider:
-            self._release(facts, plan.dropped, reason=plan.status or "dropped")
+        if plan.dropped is not None:
+            bounded = rewards.bounded(self._budget) if rewards is not None else None
+            self._release(facts, plan.dropped, mode, bounded, reason=plan.status or "dropped")
         if plan.actions:
             log_event(
                 logger,
@@ -309,24 +291,22 @@ class CheckoutExtension:
         self,
         facts: CartFacts,
         reward: AppliedReward,
+        mode: RedemptionMode,
+        rewards: RewardsAccount | None,
         *,
         reason: str,
-        client: YotpoClient | None = None,
     ) -> None:
-        """A reward left the cart: cancel it in Yotpo (its points return, or stop being held)
-        and record its code so a replayed seal cannot bring it back."""
-        if reward.redemption_id is None:
+        """A reward left the cart: give it back to the provider (its points return, or stop
+        being held) and record its code so a replayed seal cannot bring it back. A reward
+        redeemed only after payment was never redeemed: nothing to give back."""
+        if reward.redemption_id is None or not mode.redeemed_at_cart:
             return
-        route = self._runtime.yotpo_for_store(facts.store_key)
         in_background(lambda: remember_released(logger, self._cancelled, reward, cart_id=facts.id))
 
         def cancel() -> None:
-            yotpo = client
-            if yotpo is None:
-                if route is None:
-                    raise PermanentError("no Yotpo account serves this store")
-                yotpo = route.client.bounded(self._budget)
-            cancel_redemption(yotpo, reward)
+            if rewards is None:
+                raise PermanentError("no loyalty account serves this store")
+            rewards.cancel(given_back(reward, mode))
 
         give_back(
             logger,
@@ -340,33 +320,51 @@ class CheckoutExtension:
         )
 
     # --- a new redemption --------------------------------------------------------------------
-    def _redeem(self, facts: CartFacts) -> ExtensionAnswer:
-        route = self._runtime.yotpo_for_store(facts.store_key)
-        rejection = precheck(facts, route.account.currencies if route else None, self._config)
-        if rejection is not None or route is None:
+    def _redeem(self, facts: CartFacts, route: ProviderRoute | None) -> ExtensionAnswer:
+        found = self._rewards.of(route)
+        rejection = reward_precheck(facts, route, found, self._config)
+        if rejection is not None or route is None or found is None:
             return self._reject(facts, rejection or Rejection(LoyaltyError.NOT_ELIGIBLE))
-        client = route.client.bounded(self._budget)
+        mode = self._mode(found)
+        rewards = found.bounded(self._budget)
+        ask = RewardAsk(
+            reward_id=facts.requested_option or "",
+            channel=Channel.ONLINE,
+            currency=facts.currency,
+            points=facts.requested_points,
+            basket=facts.merchandise,
+            now=self._clock(),
+        )
         try:
-            member, decision = self._decide(client, route, facts)
+            member, offers = self._member_and_offers(rewards, facts)
+            if member is None:
+                return self._reject(
+                    facts, Rejection(LoyaltyError.NOT_ELIGIBLE, "the customer is not a member")
+                )
+            decision = rewards.decide(member, offers, ask)
             if isinstance(decision, Rejection):
                 return self._reject(facts, decision)
-            redemption = client.create_redemption(self._redemption_payload(member, facts, decision))
+            decision = capped(decision, facts)
+            redeemed = rewards.redeem(member, decision, ask, deferred=mode.deferred)
         except TransientError as exc:
             return self._reject(facts, Rejection(LoyaltyError.UNAVAILABLE), exc)
         except PermanentError as exc:
             return self._reject(facts, Rejection(LoyaltyError.NOT_ELIGIBLE), exc)
         try:
-            settled = settle_amount(facts, decision, redemption)
+            settled = settle_amount(facts, decision, redeemed.answer)
             if isinstance(settled, Rejection):
-                self._undo(client, facts, redemption)
+                self._undo(rewards, mode, facts, redeemed)
                 return self._reject(facts, settled)
-            actions = redeem_actions(facts, settled, redemption, self._config)
+            issued = {"reward_text": redeemed.code, "id": redeemed.redemption_id}
+            # The seal's `delayed`: whether the order-creation check consumes the reward.
+            sealing = replace(self._config, delay_points_deduction=mode.consumed_at_placement)
+            actions = redeem_actions(facts, settled, issued, sealing)
         except Exception as exc:
-            self._undo(client, facts, redemption)
+            self._undo(rewards, mode, facts, redeemed)
             return self._reject(facts, Rejection(LoyaltyError.UNAVAILABLE), exc)
         if facts.applied is not None:
             # What is left of this call's budget, not a fresh one.
-            self._release(facts, facts.applied, reason="replaced", client=client)
+            self._release(facts, facts.applied, mode, rewards, reason="replaced")
         log_event(
             logger,
             "checkout.reward_applied",
@@ -376,184 +374,60 @@ class CheckoutExtension:
             currency=facts.currency,
             points=settled.points,
             account=route.key,
+            provider=rewards.provider,
             outcome="applied",
         )
         return ExtensionAnswer(200, {"actions": actions}, "applied")
 
-    # --- a Voyado reward voucher --------------------------------------------------------------
-    def _redeem_voucher(self, facts: CartFacts, route: ProviderRoute) -> ExtensionAnswer:
-        """Validate the requested voucher against the contact's available ones and apply it;
-        nothing is redeemed in Voyado (that happens after payment, redemption_ops.py)."""
-        if not facts.customer_id or not facts.email:
-            return self._reject(facts, Rejection(LoyaltyError.CUSTOMER_REQUIRED))
-        if not is_voucher_id(facts.requested_option):
-            # Before any call: junk in the field costs Voyado nothing.
-            return self._reject(facts, Rejection(LoyaltyError.UNKNOWN_OPTION, "not a voucher id"))
-        refused = currency_refusal(facts.currency, route.currencies)
-        if refused is not None:
-            return self._reject(facts, refused)
-        if (
-            self._config.strategy == "direct-discount"
-            and self._config.stacking == "exclusive"
-            and facts.discount_codes
-        ):
-            return self._reject(facts, Rejection(LoyaltyError.DISCOUNT_CODE_CONFLICT))
-        checkout = voyado_checkout(route.provider, self._budget)
-        if checkout is None:
-            return self._reject(facts, Rejection(LoyaltyError.NOT_ELIGIBLE, "no checkout"))
-        try:
-            available = self._vouchers(checkout, facts.customer_id, facts.email)
-        except TransientError as exc:
-            return self._reject(facts, Rejection(LoyaltyError.UNAVAILABLE), exc)
-        except PermanentError as exc:
-            return self._reject(facts, Rejection(LoyaltyError.NOT_ELIGIBLE), exc)
-        if available is None:
-            return self._reject(facts, Rejection(LoyaltyError.NOT_ELIGIBLE, "no contact"))
-        decision = decide_voucher(
-            facts.requested_option,
-            available=available,
-            currency=facts.currency,
-            merchandise=facts.merchandise,
-            now=self._clock(),
-        )
-        if isinstance(decision, Rejection):
-            return self._reject(facts, decision)
-        # The seal keeps the voucher id as the redemption id (the order path reads it from
-        # there) and its number as the code; never delayed: there are no Yotpo points.
-        issued = {"reward_text": decision.number or decision.id, "id": decision.id}
-        config = replace(self._config, delay_points_deduction=False)
-        actions = redeem_actions(facts, voucher_approval(decision), issued, config)
-        log_event(
-            logger,
-            "checkout.reward_applied",
-            cart_id=facts.id,
-            option_id=decision.id,
-            amount=decision.amount_minor,
-            currency=facts.currency,
-            account=route.key,
-            provider=route.provider.name,
-            outcome="applied",
-        )
-        return ExtensionAnswer(200, {"actions": actions}, "applied")
+    def _member_and_offers(
+        self, rewards: RewardsAccount, facts: CartFacts
+    ) -> tuple[RewardMember | None, Sequence[Mapping[str, Any]]]:
+        """The member and the rewards offered to them online. Where the member id alone names
+        the member (`presumed`), one round trip: the member and its rewards at once (Yotpo:
+        the customer and its redemption options, with the program's in-store-only ids unless
+        cached, https://loyaltyapi.yotpo.com/reference/fetch-active-redemption-options).
+        Otherwise the member is looked up first (a Voyado contact, then its vouchers).
+        Raises TransientError / PermanentError."""
+        if facts.customer_id is None:
+            raise PermanentError("the cart has no customer")  # the precheck refuses these first
+        identity = self._members.identity
+        customer, presumed = self._members.customer(rewards, facts.customer_id, self._customers)
+        if presumed is None:
+            member = rewards.find_member(customer, identity)
+            return member, (rewards.offers(member, channel=Channel.ONLINE) if member else [])
 
-    def _vouchers(
-        self, checkout: VoyadoCheckout, customer_id: str, email: str | None
-    ) -> list[dict[str, Any]] | None:
-        """The member's available vouchers (None: no contact). Raises Transient/Permanent."""
-        member = self._members.member(customer_id, email)
-        if self._members.reads:
-            trusted = member.email  # the customer record's own (checkout_member)
-            read_email: Callable[[], str | None] = lambda: trusted  # noqa: E731
-        elif self._customers is not None:
-            customers = self._customers
-            read_email = lambda: customer_email(customers, customer_id)  # noqa: E731
-        else:
-            read_email = lambda: None  # noqa: E731
-        contact_id = checkout.find_contact(member.member_id, read_email)
-        if contact_id is None:
-            return None
-        return checkout.list_rewards(contact_id)
+        def presumed_offers() -> Sequence[Mapping[str, Any]] | PermanentError:
+            # The presumed member may be unknown (a refusal) when another key finds it.
+            try:
+                return rewards.offers(presumed, channel=Channel.ONLINE)
+            except PermanentError as exc:
+                return exc
 
-    def _undo(self, client: YotpoClient, facts: CartFacts, redemption: dict[str, Any]) -> None:
-        """Cancel a redemption this call created and will not apply."""
-        redemption_id = redemption.get("id") if isinstance(redemption, dict) else None
-        if redemption_id is None:
-            log_event(
-                logger,
-                "checkout.orphan_redemption",
-                level=logging.ERROR,
-                cart_id=facts.id,
-                outcome="needs_operator",
-            )
+        member, offers = together(lambda: rewards.find_member(customer, identity), presumed_offers)
+        if member is None:
+            return None, []
+        if (member.member_id, member.found_by) != (presumed.member_id, presumed.found_by):
+            # Found by another key (the record's email): its rewards are that member's.
+            return member, rewards.offers(member, channel=Channel.ONLINE)
+        if isinstance(offers, PermanentError):
+            raise offers
+        return member, offers
+
+    def _undo(
+        self, rewards: RewardsAccount, mode: RedemptionMode, facts: CartFacts, redeemed: Redeemed
+    ) -> None:
+        """Give back a redemption this call made and will not apply (after payment: none)."""
+        if not mode.redeemed_at_cart:
             return
-        code = redemption.get("reward_text")
-        orphan = AppliedReward(
-            code=str(code or ""),
-            amount=0,
-            option_id="",
-            kind="fixed",
-            customer_id=facts.customer_id,
-            redemption_id=str(redemption_id),
-        )
         give_back(
             logger,
-            lambda: cancel_redemption(client, orphan),
+            lambda: rewards.cancel(redeemed),
             failed="checkout.orphan_redemption",
             done="checkout.redemption_undone",
             failed_level=logging.ERROR,
             cart_id=facts.id,
-            redemption_id=str(redemption_id),
+            redemption_id=redeemed.redemption_id,
         )
-
-    def _decide(
-        self, client: YotpoClient, route: YotpoRoute, facts: CartFacts
-    ) -> tuple[CheckoutMember, Approval | Rejection]:
-        # One round trip: the customer, the options offered to them and (unless cached) the
-        # in-store-only option ids, which Yotpo lists only under `is_offline=true`
-        # (https://loyaltyapi.yotpo.com/reference/fetch-active-redemption-options). When the
-        # member id comes from the customer record, its read comes first, alongside the
-        # in-store ids (the one Yotpo call that names no member).
-        if facts.customer_id is None:
-            raise PermanentError("the cart has no customer")  # precheck refuses these first
-        customer_id = facts.customer_id
-        offline_key = f"{route.key}#offline"
-        offline_cached = self._options.fresh(offline_key)
-
-        def fetch_offline() -> list[dict[str, Any]]:
-            return self._options.get(
-                offline_key,
-                lambda: [{"id": i} for i in sorted(client.offline_option_ids())],
-            )
-
-        pending_offline = fetch_offline if offline_cached is None else None
-        if self._members.reads and pending_offline is not None:
-            member, offline_cached = together(
-                lambda: self._members.member(customer_id, facts.email), pending_offline
-            )
-            pending_offline = None
-        else:
-            member = self._members.member(customer_id, facts.email)
-        calls: list[Any] = [
-            lambda: client.get_customer(customer_id=member.member_id, with_referral_code=False),
-            lambda: client.redemption_options(customer_id=member.member_id),
-        ]
-        if pending_offline is not None:
-            calls.append(pending_offline)
-        customer, offered, *rest = together(*calls)
-        offline = {str(o.get("id")) for o in (rest[0] if rest else offline_cached or [])}
-        if facts.requested_option in offline:
-            return member, Rejection(LoyaltyError.NOT_ELIGIBLE, "an in-store reward")
-        balance = None
-        if isinstance(customer, dict):
-            raw = customer.get("points_balance")
-            balance = raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
-        offered = [o for o in offered if isinstance(o, dict) and str(o.get("id")) not in offline]
-        base = base_currency(route, self._base_currency)
-        if balance is not None and not any(
-            str(o.get("id")) == facts.requested_option for o in offered
-        ):
-            # Only to tell the shopper *why*: unknown reward, or not enough points.
-            every = self._options.get(route.key, lambda: list(client.redemption_options()))
-            return member, evaluate(
-                facts, offered=offered, balance=balance, all_options=every, base_currency=base
-            )
-        return member, evaluate(facts, offered=offered, balance=balance, base_currency=base)
-
-    def _redemption_payload(
-        self, member: CheckoutMember, facts: CartFacts, decision: Approval
-    ) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            # The Yotpo member; the sealed reward keeps the commercetools id (redeem_actions).
-            "customer_id": member.member_id,
-            "customer_email": member.email,
-            "redemption_option_id": int(decision.option_id),
-            "delay_points_deduction": self._config.delay_points_deduction,
-            # Yotpo converts the reward into this currency (Create Redemption, `currency`).
-            "currency": facts.currency,
-        }
-        if decision.kind == "variable":
-            payload["points_to_redeem"] = decision.points
-        return payload
 
     def _reject(
         self, facts: CartFacts, rejection: Rejection, exc: Exception | None = None

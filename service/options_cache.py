@@ -1,10 +1,15 @@
-"""Every redemption option of a Yotpo account, cached briefly per account.
+"""The program-wide reward lists of a loyalty account, cached briefly per account.
 
-The full list only explains a refusal ("unknown reward" vs "not enough points"); it changes
-when the merchant edits the program, so a few seconds of staleness cost nothing, while asking
-for it on every refusal would spend the account's 10 req/s
+The rewards port reads them through this cache (`RewardsCache`, shared/providers/rewards.py;
+the checkout passes one `OptionsCache` to every store's account): a Yotpo program's whole
+list of redemption options, which only explains a refusal ("unknown reward" vs "not enough
+points"), and the ids of its in-store-only options, which Yotpo lists only under
+`is_offline=true` (https://loyaltyapi.yotpo.com/reference/fetch-active-redemption-options).
+They change when the merchant edits the program, so a few seconds of staleness
+(`REDEMPTION_OPTIONS_CACHE_SECONDS`) cost nothing, while asking on every redemption or
+refusal would spend the account's 10 req/s
 (https://loyaltyapi.yotpo.com/reference/guidelines-and-conventions) on the same answer.
-The customer-specific list is never cached: it depends on the balance.
+The member-specific list is never cached: it depends on the balance.
 """
 
 from __future__ import annotations

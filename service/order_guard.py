@@ -31,12 +31,15 @@ A retry of the same cart reuses the recorded redemption instead of spending the 
 `job/consumptions.py` gives back the points of records whose order never appeared
 (docs/adr/0022-reward-consumed-at-order-placement.md).
 
-A store served by Voyado Engage consumes nothing at placement: its reward is a voucher that is
-redeemed only after payment (docs/adr/0095-voyado-vouchers-at-checkout.md). The handler asks
-Voyado again whether the sealed voucher is still available (it may have been used in a store
-since) and claims it for this cart (`VoucherClaims`, service/provider_checkout.py), so no
-second order can carry it before the first is paid; either failing refuses the order, and
-Voyado unreachable refuses it too (fail closed, as above).
+Every provider goes through its rewards account (`shared/providers/rewards.py`,
+docs/adr/0098-rewards-through-the-port.md), and where they differ it is a capability
+(`RedemptionMode`, service/checkout_rewards.py). A provider that redeems only after payment
+(`Capabilities.redemption_commit_after_payment`, a Voyado Engage reward voucher) consumes
+nothing at placement (docs/adr/0095-voyado-vouchers-at-checkout.md): the handler asks the
+provider again whether the sealed reward is still among the member's offers (it may have been
+used in a store since) and claims it for this cart (`VoucherClaims`, service/voucher_claims.py),
+so no second order can carry it before the first is paid; either failing refuses the order,
+and the provider unreachable refuses it too (fail closed, as above).
 
 commercetools calls API Extensions on order creation (ExtensionResourceTypeId `order`,
 https://docs.commercetools.com/api/projects/api-extensions) and applies the returned update
@@ -52,6 +55,15 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from service.cancellations import CancelledCodes
+from service.checkout_rewards import (
+    MemberLookup,
+    RedemptionMode,
+    StoreRewards,
+    given_back,
+    redemption_mode,
+    still_offered,
+)
+from service.concurrent_calls import in_background
 from service.consumption_records import (
     CONSUMPTIONS_CONTAINER,
     PENDING,
@@ -62,27 +74,21 @@ from service.consumption_records import (
     ConsumptionRecords,
     consumption_key,
 )
-from service.extension import (
-    NO_ACTIONS,
-    ExtensionAnswer,
-    MemberLookup,
-    refuse,
-    remember_released,
-)
-from service.provider_checkout import VoucherClaims, customer_email, voyado_checkout
+from service.extension import NO_ACTIONS, ExtensionAnswer, refuse, remember_released
+from service.options_cache import OptionsCache
 from service.redemption_undo import give_back
-from service.yotpo_calls import cancel_redemption, in_background
+from service.voucher_claims import VoucherClaims
 from shared.commercetools import CommercetoolsClient
 from shared.domain import values
 from shared.domain.checkout.cart import CheckoutConfig, LoyaltyError, Rejection, concerns_loyalty
+from shared.domain.checkout.redemption import Approval, Channel
 from shared.domain.checkout.reward_state import AppliedReward, seal, unseal
-from shared.domain.checkout.vouchers import is_voucher_id, still_available
 from shared.domain.loyalty_fields import OWNED_CART_FIELDS
 from shared.domain.loyalty_fields import CartFields as F
 from shared.errors import ConcurrentModificationError, PermanentError, TransientError, describe
 from shared.logs import log_event
+from shared.providers.rewards import Redeemed, RewardAsk, RewardsAccount
 from shared.runtime import ProviderRoute, Runtime
-from shared.yotpo import YotpoClient
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +108,7 @@ __all__ = [
 
 CONSUMED = "consumed"
 
-# Giving back a surplus redemption runs after the answer; Yotpo gets this long for it.
+# Giving back a surplus redemption runs after the answer; the provider gets this long for it.
 _GIVE_BACK_SECONDS: Final = 10.0
 
 
@@ -118,6 +124,7 @@ class OrderGuard:
         clock: Callable[[], datetime] | None = None,
         claims: VoucherClaims | None = None,
         customers: CommercetoolsClient | None = None,
+        rewards: StoreRewards | None = None,
     ) -> None:
         self._config = config
         self._runtime = runtime
@@ -131,8 +138,11 @@ class OrderGuard:
         self._members = members or MemberLookup(
             config.identity, runtime.commercetools if config.identity.needs_customer else None
         )
-        # Voyado stores: the voucher claims and the customer record's email (its contact), on
-        # the same quick client as the consumption records.
+        # Pass the checkout extension's (`CheckoutExtension.rewards`: the same cached lists).
+        self._rewards = rewards or StoreRewards(OptionsCache(), None)
+        # Rewards claimed at placement (after payment): the claims and the customer record's
+        # own email (to find a member that is looked up), on the same quick client as the
+        # consumption records.
         quick = self._consumptions.commercetools
         self._claims = claims or VoucherClaims(quick)
         self._customers = customers or quick
@@ -165,67 +175,62 @@ class OrderGuard:
                 cart_id,
                 Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "customer changed"),
             )
-        other = self._other_provider(order)
-        if other is not None:
-            return self._check_voucher(order, order_ref, cart_id, applied, other)
-        if applied.delayed:
-            return self._consume(order, order_ref, cart_id, applied)
-        return self._check_still_valid(order_ref, cart_id, applied)
-
-    def _other_provider(self, order: Mapping[str, Any]) -> ProviderRoute | None:
-        if not self._runtime.providers:
-            return None
         store = order.get("store")
         store_key = values.text(store.get("key")) if isinstance(store, Mapping) else None
-        route = self._runtime.provider_for_store(store_key)
-        return route if route is not None and route.yotpo is None else None
+        route = self._runtime.provider_for_store(store_key)  # in memory
+        rewards = self._rewards.of(route)
+        mode = redemption_mode(rewards.capabilities if rewards else None, self._config)
+        if route is not None and rewards is not None and mode.after_payment:
+            return self._claim(order_ref, cart_id, applied, route, rewards)
+        if applied.delayed:
+            if route is None or rewards is None:
+                return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.NOT_ELIGIBLE))
+            return self._consume(order_ref, cart_id, applied, route, rewards, mode)
+        return self._check_still_valid(order_ref, cart_id, applied)
 
-    # --- a Voyado reward voucher -------------------------------------------------------------
-    def _check_voucher(
+    # --- a reward redeemed after payment (a Voyado reward voucher) ---------------------------
+    def _claim(
         self,
-        order: Mapping[str, Any],
         order_ref: str | None,
         cart_id: str,
         applied: AppliedReward,
         route: ProviderRoute,
+        found: RewardsAccount,
     ) -> ExtensionAnswer:
-        """The sealed voucher must still be available to the order's customer and not be
-        claimed by another cart's order; nothing is redeemed (after payment, ADR 0095)."""
-        voucher_id = applied.redemption_id
-        if voucher_id is None or not is_voucher_id(voucher_id) or applied.customer_id is None:
+        """The sealed reward must still be offered to the order's customer and not be claimed
+        by another cart's order; nothing is redeemed (after payment, ADR 0095)."""
+        reward_id = applied.redemption_id
+        if (
+            reward_id is None
+            or applied.customer_id is None
+            or found.id_refusal(reward_id) is not None
+        ):
             return self._refuse(
                 order_ref,
                 cart_id,
-                Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "not a voucher seal"),
+                Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "not a sealed reward"),
             )
-        checkout = voyado_checkout(route.provider, self._budget)
-        if checkout is None:
-            return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.NOT_ELIGIBLE))
+        rewards = found.bounded(self._budget)
         customer_id = applied.customer_id
         try:
-            member = self._members.member(customer_id, values.text(order.get("customerEmail")))
-            if self._members.reads:
-                trusted = member.email
-                contact_id = checkout.find_contact(member.member_id, lambda: trusted)
-            else:
-                contact_id = checkout.find_contact(
-                    member.member_id, lambda: customer_email(self._customers, customer_id)
-                )
-            available = checkout.list_rewards(contact_id) if contact_id is not None else []
+            # `handle` checked that the seal's customer is the order's customer.
+            customer, _ = self._members.customer(rewards, customer_id, self._customers)
+            member = rewards.find_member(customer, self._members.identity)
+            offers = rewards.offers(member, channel=Channel.ONLINE) if member is not None else []
         except TransientError as exc:
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
         except PermanentError as exc:
             return self._refuse(
                 order_ref, cart_id, Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE), exc
             )
-        if not still_available(voucher_id, available):
+        if not still_offered(reward_id, offers):
             return self._refuse(
                 order_ref,
                 cart_id,
-                Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "voucher not available"),
+                Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "reward not available"),
             )
         try:
-            claimed = self._claims.claim(voucher_id, cart_id, customer_id, self._clock())
+            claimed = self._claims.claim(reward_id, cart_id, customer_id, self._clock())
         except (TransientError, PermanentError) as exc:
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
         if claimed == "taken":
@@ -239,12 +244,14 @@ class OrderGuard:
             "checkout.voucher_claimed",
             order=order_ref,
             cart_id=cart_id,
-            voucher_id=voucher_id,
+            voucher_id=reward_id,
             account=route.key,
+            provider=rewards.provider,
             outcome=claimed,
         )
         return NO_ACTIONS
 
+    # --- immediate deduction: the points were spent at the cart --------------------------------
     def _check_still_valid(
         self, order_ref: str | None, cart_id: str, applied: AppliedReward
     ) -> ExtensionAnswer:
@@ -260,14 +267,16 @@ class OrderGuard:
             )
         return NO_ACTIONS
 
+    # --- a delayed reward: consumed now --------------------------------------------------------
     def _consume(
-        self, order: dict[str, Any], order_ref: str | None, cart_id: str, applied: AppliedReward
+        self,
+        order_ref: str | None,
+        cart_id: str,
+        applied: AppliedReward,
+        route: ProviderRoute,
+        found: RewardsAccount,
+        mode: RedemptionMode,
     ) -> ExtensionAnswer:
-        store = order.get("store")
-        store_key = values.text(store.get("key")) if isinstance(store, Mapping) else None
-        route = self._runtime.yotpo_for_store(store_key)
-        if route is None:
-            return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.NOT_ELIGIBLE))
         if applied.customer_id is None:
             # A redemption always has a customer (precheck); a seal without one is not ours.
             return self._refuse(
@@ -275,7 +284,7 @@ class OrderGuard:
                 cart_id,
                 Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "no customer"),
             )
-        client = route.client.bounded(self._budget)
+        rewards = found.bounded(self._budget)
         # The one commercetools read of this path, and only for a cart with a sealed reward:
         # did an earlier placement of this cart, refused after we answered, consume it already?
         try:
@@ -283,37 +292,42 @@ class OrderGuard:
         except (TransientError, PermanentError) as exc:
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
         if held is not None and held.serves(cart_id, applied, route.key):
-            # Yotpo may have cancelled it since (a cancellation request the webhook receiver
-            # approved, service/cancellations.py): a cancelled code is never put on an order.
+            # The provider may have cancelled it since (a cancellation request the webhook
+            # receiver approved, service/cancellations.py): a cancelled code is never put on
+            # an order.
             try:
                 gone = self._cancelled.contains(held.code)
             except (TransientError, PermanentError) as exc:
                 return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
             if not gone:
                 return self._reuse(order_ref, cart_id, applied, held)
+        ask = RewardAsk(
+            reward_id=applied.option_id, channel=Channel.ONLINE, currency=applied.currency
+        )
         try:
-            # `handle` checked that the seal's customer is the order's customer.
-            member = self._members.member(
-                applied.customer_id, values.text(order.get("customerEmail"))
-            )
+            # `handle` checked that the seal's customer is the order's customer. Without a
+            # record (the default member id source) the id alone names the member, as it did
+            # at the cart: redeeming needs no other call. With the record, the cart may have
+            # found the member by the record's own email (`RewardMember.found_by`), so the
+            # member is looked up the same way here; so is one whose provider must look it up.
+            identity = self._members.identity
+            customer, member = self._members.customer(rewards, applied.customer_id, None)
+            if member is None or customer.get("email"):
+                member = rewards.find_member(customer, identity)
         except TransientError as exc:
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
         except PermanentError as exc:
             return self._refuse(
                 order_ref, cart_id, Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE), exc
             )
-        payload: dict[str, Any] = {
-            "customer_id": member.member_id,
-            "redemption_option_id": int(applied.option_id),
-            "delay_points_deduction": False,
-            "currency": applied.currency,
-        }
-        if member.email:
-            payload["customer_email"] = member.email
-        if applied.kind == "variable" and applied.points:
-            payload["points_to_redeem"] = applied.points
+        if member is None:
+            return self._refuse(
+                order_ref,
+                cart_id,
+                Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE, "not a member"),
+            )
         try:
-            redemption = client.create_redemption(payload)
+            redeemed = rewards.redeem(member, _sealed_terms(applied), ask, deferred=False)
         except TransientError as exc:
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), exc)
         except PermanentError as exc:
@@ -321,21 +335,17 @@ class OrderGuard:
             return self._refuse(
                 order_ref, cart_id, Rejection(LoyaltyError.REWARD_NO_LONGER_AVAILABLE), exc
             )
-        code = values.text(redemption.get("reward_text"))
-        redemption_id = redemption.get("id")
-        if code is None or redemption_id is None:
-            if redemption_id is not None:
-                self._cancel_quietly(
-                    client, order_ref, replace(applied, code="", redemption_id=str(redemption_id))
-                )
+        code = redeemed.code
+        if code is None:
+            self._cancel_quietly(rewards, order_ref, redeemed)
             return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE))
-        consumed = replace(applied, code=code, redemption_id=str(redemption_id), delayed=False)
+        consumed = replace(applied, code=code, redemption_id=redeemed.redemption_id, delayed=False)
         now = self._clock()
         mine = Consumption(
             cart_id=cart_id,
             customer_id=applied.customer_id,
             option_id=str(applied.option_id),
-            redemption_id=str(redemption_id),
+            redemption_id=redeemed.redemption_id,
             code=code,
             account=route.key,
             status=PENDING,
@@ -345,12 +355,13 @@ class OrderGuard:
             # A record that no longer serves (released, another reward) is replaced in place.
             version=held.version if held is not None else 0,
         )
-        recorded = self._record(route.client, order_ref, cart_id, applied, consumed, mine)
+        recorded = self._record(found, order_ref, cart_id, applied, redeemed, mine)
         if recorded is not None:
             return recorded
         # The delayed code is now worth nothing to anyone; cancelling it frees its
         # reservation. Best effort, after the answer is decided.
-        self._cancel_quietly(client, order_ref, applied)
+        if applied.redemption_id is not None:
+            self._cancel_quietly(rewards, order_ref, given_back(applied, mode))
         in_background(lambda: remember_released(logger, self._cancelled, applied))
         log_event(
             logger,
@@ -366,11 +377,11 @@ class OrderGuard:
 
     def _record(
         self,
-        yotpo: YotpoClient,
+        rewards: RewardsAccount,
         order_ref: str | None,
         cart_id: str,
         applied: AppliedReward,
-        consumed: AppliedReward,
+        redeemed: Redeemed,
         mine: Consumption,
     ) -> ExtensionAnswer | None:
         """Record the new redemption before answering; None when it is recorded, else the
@@ -381,7 +392,7 @@ class OrderGuard:
         except ConcurrentModificationError:
             # A concurrent placement of the same cart recorded its redemption first: ours is
             # the surplus one. Give it back and answer with the winner's.
-            self._give_back(yotpo, order_ref, consumed)
+            self._give_back(rewards, order_ref, redeemed)
             try:
                 winner = self._consumptions.get(cart_id)
             except (TransientError, PermanentError) as exc:
@@ -422,7 +433,7 @@ class OrderGuard:
             )
         if stored is not None and stored.redemption_id == mine.redemption_id:
             return None
-        self._give_back(yotpo, order_ref, consumed)
+        self._give_back(rewards, order_ref, redeemed)
         return self._refuse(order_ref, cart_id, Rejection(LoyaltyError.UNAVAILABLE), write_error)
 
     def _reuse(
@@ -470,23 +481,25 @@ class OrderGuard:
         ]
         return ExtensionAnswer(200, {"actions": actions}, CONSUMED)
 
-    def _give_back(self, yotpo: YotpoClient, order_ref: str | None, reward: AppliedReward) -> None:
-        """Cancel a surplus immediate redemption after the answer is decided: in the background
-        and on its own budget, so the points come back even when the extension's budget is
-        spent and the answer does not wait for it."""
+    def _give_back(
+        self, rewards: RewardsAccount, order_ref: str | None, redeemed: Redeemed
+    ) -> None:
+        """Give back a surplus immediate redemption after the answer is decided: in the
+        background and on its own budget, so the points come back even when the extension's
+        budget is spent and the answer does not wait for it."""
         in_background(
-            lambda: self._cancel_quietly(yotpo.bounded(_GIVE_BACK_SECONDS), order_ref, reward)
+            lambda: self._cancel_quietly(rewards.bounded(_GIVE_BACK_SECONDS), order_ref, redeemed)
         )
 
     def _cancel_quietly(
-        self, client: YotpoClient, order_ref: str | None, reward: AppliedReward
+        self, rewards: RewardsAccount, order_ref: str | None, redeemed: Redeemed
     ) -> None:
         give_back(
             logger,
-            lambda: cancel_redemption(client, reward),
+            lambda: rewards.cancel(redeemed),
             failed="checkout.redemption_not_cancelled",
             order=order_ref,
-            redemption_id=reward.redemption_id,
+            redemption_id=redeemed.redemption_id,
         )
 
     def _refuse(
@@ -503,3 +516,17 @@ class OrderGuard:
 
 def _set(name: str, value: Any) -> dict[str, Any]:
     return {"action": "setCustomField", "name": name, "value": value}
+
+
+def _sealed_terms(applied: AppliedReward) -> Approval:
+    """The sealed reward's terms, to redeem the same reward again (the seal is the
+    connector's own record of what the cart was granted)."""
+    return Approval(
+        option_id=applied.option_id,
+        kind=applied.kind,
+        amount=applied.amount,
+        points=applied.points,
+        percent_bp=applied.percent_bp,
+        minimum=applied.minimum,
+        face=applied.face,
+    )

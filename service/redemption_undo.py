@@ -1,11 +1,12 @@
-"""Giving back a Yotpo redemption the connector made, and saying how it went.
+"""Giving back a redemption the connector made, and saying how it went.
 
 The cart extension (a reward left the cart, an orphan after a lost answer), the order guard (a
-surplus immediate redemption) and the in-store desk (a code nobody was shown) each cancel a
-redemption with Yotpo's approve-cancellation call
-(https://loyaltyapi.yotpo.com/reference/approve-redemption-cancellation). When that fails the
-points stay spent for a code nobody can use: the failure is logged `needs_operator`, never
-raised, because the caller has already decided its answer.
+surplus immediate redemption) and the in-store desk (a code nobody was shown) each give a
+redemption back through the store's rewards account (`RewardsAccount.cancel`,
+shared/providers/rewards.py: Yotpo's approve-cancellation call,
+https://loyaltyapi.yotpo.com/reference/approve-redemption-cancellation; a Voyado voucher's
+reactivation). When that fails the points stay spent for a code nobody can use: the failure
+is logged `needs_operator`, never raised, because the caller has already decided its answer.
 """
 
 from __future__ import annotations

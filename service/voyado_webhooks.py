@@ -17,8 +17,8 @@ Topics:
   with the account's client. Its commercetools customer is found through the account's
   `matchKey` first (email → the one customer with that email; externalId → the customer
   whose member id it is, `CustomerWriteback.customer_of_member`), then through the other key.
-  The balance is then written back through the provider port
-  (`shared.customers.provider_writeback`). The payload's `balance` is not used: a webhook is
+  The balance is then written back by the one write-back, through the provider port
+  (`shared.customers.writeback`, ADR 0097). The payload's `balance` is not used: a webhook is
   only a reason to look (the body is input, not state). The balance is read fresh from
   Voyado, so a late or reordered delivery cannot write an older balance.
 - `reward.voucher.created`: acknowledged and logged. The connector does not redeem Voyado
@@ -55,14 +55,13 @@ from flask import Flask, Response, g, jsonify, request
 from service.writeback_outcomes import writeback_failed, written_back
 from shared.commercetools import CommercetoolsClient
 from shared.customers.lookup import customer_by_email
-from shared.customers.provider_writeback import ProviderWriteback
-from shared.customers.writeback import CustomerWriteback, WritebackSettings
+from shared.customers.writeback import CustomerWriteback
 from shared.domain import values
 from shared.errors import PermanentError, TransientError, describe
 from shared.logs import log_event
 from shared.providers.voyado import VoyadoAccount, VoyadoProvider
 from shared.runtime import Runtime
-from shared.settings import ConnectorSettings, MemberSettings, ProviderSettings
+from shared.settings import ConnectorSettings, ProviderSettings
 from shared.voyado import SvixVerificationError
 from shared.webapp import JsonInputError, error_response, loads_json
 
@@ -103,7 +102,7 @@ class VoyadoWebhooks:
     def __init__(
         self,
         accounts: Sequence[VoyadoWebhookAccount],
-        writeback: ProviderWriteback,
+        writeback: CustomerWriteback,
         commercetools: CommercetoolsClient,
         customer_of_member: CustomerOfMember,
         *,
@@ -274,20 +273,12 @@ def register_voyado_webhooks(
     path: str = VOYADO_WEBHOOK_PATH,
 ) -> VoyadoWebhooks:
     """`POST {path}`: verify the Svix signature, then hand the envelope to `VoyadoWebhooks`.
-    `commercetools` is the service app's quick webhook client; `writeback` is its Yotpo
-    write-back, whose `customer_of_member` finds a customer by member id."""
-    identity = settings.member_identity() if isinstance(settings, MemberSettings) else None
-    type_key = (
-        settings.customer_type_key
-        if isinstance(settings, WritebackSettings)
-        else WritebackSettings().customer_type_key
-    )
-    tier_groups = settings.tier_groups() if isinstance(settings, WritebackSettings) else {}
+    `commercetools` is the service app's quick webhook client; `writeback` is the service's
+    one write-back (the Yotpo webhooks' too): it writes the balance, and its
+    `customer_of_member` finds a customer by member id."""
     webhooks = VoyadoWebhooks(
         webhook_accounts(settings, runtime),
-        ProviderWriteback(
-            commercetools, type_key=type_key, tier_groups=tier_groups, identity=identity
-        ),
+        writeback,
         commercetools,
         writeback.customer_of_member,
     )

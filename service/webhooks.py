@@ -6,13 +6,17 @@
   (https://loyaltyapi.yotpo.com/reference/redemption-cancellation-request). If the code is
   still unused in commercetools it is disabled there (a discount code is deactivated; a reward
   on an open cart is recorded as cancelled, so the extension drops it) and the cancellation is
-  approved in Yotpo (`POST /redemptions/{id}/cancellation_completed`). If an order already used
-  the code, nothing is approved: the refusal is logged and recorded for the audit.
+  approved in Yotpo (`POST /redemptions/{id}/cancellation_completed`), through the rewards port
+  (`RewardsAccount.cancel`, shared/providers/rewards.py, ADR 0098) like every give-back. If an
+  order already used the code, nothing is approved: the refusal is logged and recorded for the
+  audit.
 - `swell/points/changed`, `swell/tier/earned`, `swell/tier/lost`, `swell/tier/status/changed`:
-  the member's balance and tier are written back onto its commercetools customer at once
-  (`shared.customers.writeback`, the same path as the nightly job). The webhook is only a reason to
-  look: the member is read fresh from Yotpo, so late or reordered webhooks cannot write an
-  old balance. The payload's `customer.third_party_id` / `id` is the member id: with
+  the member's balance and tier are written back onto its commercetools customer at once,
+  by the one write-back every provider and the nightly run use (`shared.customers.writeback`,
+  through the provider port's `member_state`, ADR 0097), from the Yotpo account serving the
+  customer's store. The webhook is only a reason to look: the member is read fresh from
+  Yotpo, so late or reordered webhooks cannot write an old balance. The payload's
+  `customer.third_party_id` / `id` is the member id: with
   `MEMBER_ID_SOURCE=externalId|customField` the customer is the one holding it, else (no such
   customer) the one customer with the payload's email.
 
@@ -48,11 +52,14 @@ from shared.customers.lookup import customer_by_email
 from shared.customers.writeback import CustomerWriteback
 from shared.domain import values
 from shared.domain.loyalty_fields import CartFields
-from shared.errors import PermanentError, TransientError, YotpoPermanentError, describe
+from shared.domain.providers.yotpo import PROVIDER as YOTPO
+from shared.errors import PermanentError, TransientError, describe
 from shared.logs import log_event
+from shared.providers.rewards import NotReversible, Redeemed, RewardGone, rewards_account
+from shared.runtime import ProviderRoute
 from shared.settings import DEFAULT_ACCOUNT
 from shared.webapp import error_response, json_body
-from shared.yotpo import YotpoClient, YotpoFields
+from shared.yotpo import YotpoFields
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +223,8 @@ def register_webhook_route(
 
 
 # --- the handler ---------------------------------------------------------------------------
-YotpoFor = Callable[[str], YotpoClient | None]
+# An account key (a webhook's `?account=`) → the provider account configured under it.
+AccountFor = Callable[[str], ProviderRoute | None]
 
 
 @dataclass(frozen=True)
@@ -234,7 +242,7 @@ class YotpoWebhooks:
         writeback: CustomerWriteback | None = None,
         *,
         commercetools: CommercetoolsClient | None = None,
-        yotpo: YotpoFor | None = None,
+        accounts: AccountFor | None = None,
         refusals: CancellationRefusals | None = None,
         budget_seconds: float = WRITEBACK_BUDGET_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
@@ -242,7 +250,7 @@ class YotpoWebhooks:
         self._cancelled = cancelled
         self._writeback = writeback
         self._ct = commercetools
-        self._yotpo = yotpo
+        self._accounts = accounts
         self._refusals = refusals
         self._budget = budget_seconds
         self._monotonic = monotonic
@@ -327,8 +335,14 @@ class YotpoWebhooks:
         )
 
     def _approve(self, redemption_id: str, code: str, account: str, customer_id: str | None) -> str:
-        client = self._yotpo(account) if self._yotpo is not None else None
-        if client is None:
+        route = self._accounts(account) if self._accounts is not None else None
+        # Only a Yotpo account can approve a Yotpo redemption's cancellation.
+        rewards = (
+            rewards_account(route.provider.bounded(self._budget))
+            if route is not None and route.provider.name == YOTPO
+            else None
+        )
+        if rewards is None:
             log_event(
                 logger,
                 "webhook.cancellation_not_approved",
@@ -341,8 +355,8 @@ class YotpoWebhooks:
             )
             return "no_account"
         try:
-            client.bounded(self._budget).cancel_redemption(redemption_id, reward_text=code)
-        except YotpoPermanentError as exc:
+            rewards.cancel(Redeemed(redemption_id=redemption_id, code=code))
+        except (RewardGone, NotReversible) as exc:
             # Yotpo refuses (e.g. an order it processed used the code): retrying cannot help.
             if self._refusals is not None:
                 self._refusals.record(
@@ -386,7 +400,8 @@ class YotpoWebhooks:
         by_id = self._writeback.identity.source == "id"
         try:
             if member and by_id:
-                result = self._writeback.sync(member, deadline=deadline)
+                # Yotpo speaks for its own members: only a Yotpo account serves the customer.
+                result = self._writeback.sync(member, deadline=deadline, provider_name=YOTPO)
             else:
                 found = self._writeback.customer_of_member(member) if member else None
                 if found is None:
@@ -402,7 +417,9 @@ class YotpoWebhooks:
                     return "unknown_customer"
                 # Yotpo is read under the found customer's own member id: an email match
                 # can only ever show that customer its own member.
-                result = self._writeback.sync_customer(found, deadline=deadline)
+                result = self._writeback.sync_customer(
+                    found, deadline=deadline, provider_name=YOTPO
+                )
         except PermanentError as exc:
             # Retrying cannot help until configuration is fixed; the nightly job catches up.
             return writeback_failed(logger, "webhook", exc, topic=topic, member_id=member)

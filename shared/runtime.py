@@ -2,9 +2,11 @@
 
 Every commercetools store is served by one loyalty provider account (ADR 0080): its own entry,
 else `default`. Yotpo accounts come from YOTPO_ACCOUNTS (or YOTPO_GUID/YOTPO_API_KEY); other
-providers from LOYALTY_PROVIDERS (`ProviderSettings`). `provider_for_store` answers for the
-order path, whatever the provider; `yotpo_for_store` only for stores Yotpo serves (the
-checkout, in-store and webhook paths still speak Yotpo directly).
+providers from LOYALTY_PROVIDERS (`ProviderSettings`). `provider_for_store` (a store) and
+`provider_account` (an account key, as a webhook or a stored record names it) answer for every
+path, whatever the provider: orders, checkout, in-store, webhooks and write-back. The Yotpo-only
+look-ups (`yotpo_for_store`, `yotpo_client`) serve Yotpo's own features: widget coupons and
+reward codes.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ class Runtime:
         if key in self.providers:
             return self.providers[key]
         return self._yotpo_provider(self.routes[key])
+
+    def provider_account(self, key: str) -> ProviderRoute | None:
+        """The provider account configured under `key` (`default` or a store key), None when
+        there is none. Unlike `provider_for_store`, no fallback to `default`: a key that names an
+        account (a webhook's `?account=`, a stored record's `account`) must name that one."""
+        if key in self.providers:
+            return self.providers[key]
+        route = self.routes.get(key)
+        return self._yotpo_provider(route) if route is not None else None
 
     def provider_routes(self) -> list[ProviderRoute]:
         """Every configured account, Yotpo's first."""

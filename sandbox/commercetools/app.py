@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.commercetools import oauth, product_projections
+from sandbox.commercetools import oauth, order_edits, product_projections
 from sandbox.commercetools.catalogue import build_catalogue
 from sandbox.commercetools.errors import (
     ApiError,
@@ -311,6 +311,15 @@ def create_app(state: StandInState | None = None) -> Flask:
     product_projections.register_routes(
         app, state, project, query_params=_query_params, ident=_ident
     )
+    order_edits.register_routes(
+        app,
+        state,
+        project,
+        body=_body,
+        query_params=_query_params,
+        ident=_ident,
+        version_param=_version_param,
+    )
     _admin_routes(app, state)
     return app
 
@@ -377,6 +386,8 @@ def _accepted_scopes(method: str, path: str, project: str) -> frozenset[str] | N
         return frozenset({"manage_project", "view_project"})
     if rest[0] == "me":
         return oauth.MY_CARTS_SCOPES | frozenset({"manage_project"})
+    if rest[:2] == ["orders", "edits"]:
+        return oauth.accepted_scopes("order-edits", method)
     return oauth.accepted_scopes(rest[0], method)
 
 

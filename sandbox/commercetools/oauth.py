@@ -20,6 +20,8 @@ from dataclasses import dataclass
 _RESOURCE_SCOPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "carts": (frozenset({"view_orders"}), frozenset({"manage_orders"})),
     "orders": (frozenset({"view_orders"}), frozenset({"manage_orders"})),
+    # RAML resources/orders.raml, /edits securedBy.
+    "order-edits": (frozenset({"view_order_edits"}), frozenset({"manage_order_edits"})),
     "customers": (frozenset({"view_customers"}), frozenset({"manage_customers"})),
     "customer-groups": (
         frozenset({"view_customer_groups", "view_customers"}),

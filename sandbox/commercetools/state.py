@@ -4,7 +4,8 @@
 `state_core` (stores, logs, the shared write steps and the write pattern), `tokens` (OAuth),
 `admin` (`/_sandbox/...`), `reads` (get, query, expand), `product_projections` (the
 catalogue as Product Projections), `cart_writes` (carts, My Carts,
-orders from carts and the API Extensions around them), `custom_objects`; this module keeps
+orders from carts and the API Extensions around them), `order_edits` (Order Edits, applied
+to their order), `custom_objects`; this module keeps
 the generic create/update/delete of the other resources. The names other modules import
 from here (`StandInConfig`, `Faults`, `Observation`, `Ident`, `KINDS`, ...) are re-exported.
 """
@@ -23,6 +24,7 @@ from sandbox.commercetools.discounts import CART_DISCOUNTS, DISCOUNT_CODES
 from sandbox.commercetools.errors import ApiError, invalid_input
 from sandbox.commercetools.kinds import Kind, Resource
 from sandbox.commercetools.messages import MessageDraft, change_notification
+from sandbox.commercetools.order_edits import OrderEditsMixin
 from sandbox.commercetools.orders import ORDER_IMPORTS, ORDERS
 from sandbox.commercetools.product_projections import ProductProjectionsMixin
 from sandbox.commercetools.reads import MAX_LIMIT, MAX_OFFSET
@@ -73,7 +75,12 @@ MAX_EXTENSIONS = 25
 
 
 class StandInState(
-    CartWritesMixin, CustomObjectsMixin, ProductProjectionsMixin, AdminMixin, TokensMixin
+    CartWritesMixin,
+    OrderEditsMixin,
+    CustomObjectsMixin,
+    ProductProjectionsMixin,
+    AdminMixin,
+    TokensMixin,
 ):
     """The commercetools project the stand-in plays: every resource, token and log."""
 

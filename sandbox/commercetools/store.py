@@ -54,6 +54,7 @@ COLLECTIONS: dict[str, Collection] = {
         _keyed("types", "type"),
         _keyed("carts", "cart"),
         Collection("orders", "order", {"orderNumber": _plain("orderNumber")}),
+        _keyed("order-edits", "order-edit"),
         _keyed("payments", "payment"),
         _keyed("extensions", "extension"),
         _keyed("subscriptions", "subscription"),

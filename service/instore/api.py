@@ -3,8 +3,9 @@
 Authentication (bearer secret → POS key → store), the rate limits (lookups and redemptions per
 key, failed authentications per client address), and the mapping of every failure to an
 answer a terminal can act on: 4xx refusals (nothing changed), 503 with Retry-After when
-commercetools or Yotpo is unavailable (retry with the same request_id). No answer carries
-commercetools' or Yotpo's own error text: that goes to the log.
+commercetools or the store's loyalty provider (Yotpo, Voyado) is unavailable (retry with the
+same request_id). No answer carries commercetools' or the provider's own error text: that goes
+to the log.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ from shared.domain.customers.customer_sync import e164
 from shared.domain.customers.member_identity import MemberIdentity
 from shared.errors import PermanentError, TransientError, YotpoAuthError, describe
 from shared.logs import log_event
+from shared.providers.rewards import rewards_account
 from shared.runtime import Runtime
 from shared.settings import MemberSettings, SettingsError
+from shared.voyado import VoyadoAuthError
 from shared.webapp import error_response, json_body
-from shared.yotpo import YotpoFields as F
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +69,22 @@ def _page_template() -> str:
     return files("service.instore").joinpath("associate.html").read_text(encoding="utf-8")
 
 
+def _serves(runtime: Runtime, store: str) -> bool:
+    route = runtime.provider_for_store(store)
+    return route is not None and rewards_account(route.provider) is not None
+
+
 def check_stores(settings: InStoreSettings, runtime: Runtime) -> None:
-    """Every key's store must have a Yotpo account (its own or the default one)."""
+    """Every key's store must have a loyalty account with rewards (its own or the default
+    one; Yotpo's or another provider's)."""
     unserved = sorted(
-        {k.store for k in settings.pos_keys().values() if runtime.yotpo_for_store(k.store) is None}
+        {k.store for k in settings.pos_keys().values() if not _serves(runtime, k.store)}
     )
     if unserved:
         raise SettingsError(
             [
-                f"POS_API_KEYS: no Yotpo account serves store(s) {', '.join(unserved)}; add "
-                "them to YOTPO_ACCOUNTS or configure a default account"
+                f"POS_API_KEYS: no loyalty account serves store(s) {', '.join(unserved)}; add "
+                "them to YOTPO_ACCOUNTS or LOYALTY_PROVIDERS, or configure a default account"
             ]
         )
 
@@ -193,7 +201,7 @@ def _blueprint(
         return who
 
     def write() -> Principal:
-        """Redemptions and reversals: several Yotpo calls each, their own (smaller) budget."""
+        """Redemptions and reversals: several provider calls each, their own (smaller) budget."""
         who = principal()
         wait = limits.writes.take(who.key_id)
         if wait > 0:
@@ -249,11 +257,13 @@ def _blueprint(
             level=logging.ERROR,
             path=request.path,
             error=describe(exc),
-            auth=isinstance(exc, YotpoAuthError),
+            auth=isinstance(exc, YotpoAuthError | VoyadoAuthError),
             outcome="failed",
         )
         return error_response(
-            502, "upstream_error", "commercetools or Yotpo refused the call; see the logs"
+            502,
+            "upstream_error",
+            "commercetools or the loyalty provider refused the call; see the logs",
         )
 
     # --- public ----------------------------------------------------------------------------
@@ -305,13 +315,14 @@ def _blueprint(
         return jsonify(_summary(who, found[0]))
 
     def _summary(who: Principal, customer: dict[str, Any]) -> dict[str, Any]:
-        client = redemptions.client(who)
-        member = redemptions.member(client, customer)
+        rewards = redemptions.rewards(who, shown=True)
+        member = redemptions.member(rewards, customer)
+        state = rewards.state(member)
         upcoming = None
-        if needs_next_tier_name(member.profile):
-            upcoming = next_tier_name(client.vip_tiers(), member.profile.get(F.VIP_TIER_NAME))
+        if rewards.capabilities.tiers and needs_next_tier_name(state.raw):
+            upcoming = next_tier_name(rewards.tiers(), state.tier)
         g.outcome = "found"
-        return customer_summary(customer, member, upcoming)
+        return customer_summary(customer, member, state, upcoming)
 
     @bp.get("/customers/<customer_id>")
     def get_customer(customer_id: str) -> Response:
@@ -324,7 +335,7 @@ def _blueprint(
         who = lookup()
         _customer_id(customer_id)
         offline = request.args.get("offline", "false").lower() in ("1", "true", "yes")
-        return jsonify(redemptions.rewards(who, customer_id, offline))
+        return jsonify(redemptions.list_rewards(who, customer_id, offline))
 
     # --- writes ----------------------------------------------------------------------------
     @bp.post("/redemptions")

@@ -2,11 +2,15 @@
 
 A POS key acts for one store. It sees customers that belong to no store or to its store, and
 orders of its store or of none (online orders, which customers may return in any shop) — and
-orders of other stores served by the same Yotpo account, since their points are the same.
+orders of other stores served by the same loyalty account, since their points are the same.
 
 It may refund less than it may see (docs/adr/0063-pos-keys-stay-in-their-store.md): orders of
-its own store, and online (storeless) orders whose Yotpo account is the key's own. A leaked key
-cannot take points back from another store's sales, nor from another Yotpo account's members.
+its own store, and online (storeless) orders whose loyalty account is the key's own. A leaked
+key cannot take points back from another store's sales, nor from another account's members.
+
+Which account serves a store is `runtime.provider_for_store` (Yotpo or another provider);
+`account_identity` names the account itself, so two stores sharing one account are told apart
+from two stores with accounts of their own.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from service.instore.problems import not_found
 from shared.commercetools import CommercetoolsClient, literal, literal_list
 from shared.domain.customers.customer_sync import FIELD_PHONE_NUMBER
 from shared.errors import NotFoundError
-from shared.runtime import Runtime
+from shared.runtime import ProviderRoute, Runtime
 
 # What a refund's position is read from: the order's payments and their transactions. Not the
 # reconciler's ORDER_EXPAND (that one also expands codes and product types for the planner).
@@ -80,29 +84,37 @@ class CustomerDirectory:
         return [c for c in page.get("results") or [] if customer_visible(c, principal)]
 
 
+def account_identity(route: ProviderRoute) -> str:
+    """The provider account a route talks to. A Yotpo account is its GUID (stores sharing an
+    account share it; POS redemption records have always stored it as `accountGuid`); another
+    provider's is its name and account key (each configured key has a client of its own)."""
+    if route.yotpo is not None:
+        return route.yotpo.account.guid
+    return f"{route.provider.name}:{route.key}"
+
+
+def _account(runtime: Runtime, store: str | None) -> str | None:
+    route = runtime.provider_for_store(store)
+    return account_identity(route) if route is not None else None
+
+
 def order_visible(order: Mapping[str, Any], principal: Principal, runtime: Runtime) -> bool:
     store = (order.get("store") or {}).get("key")
     if store is None or store == principal.store:
         return True
-    theirs = runtime.yotpo_for_store(store)
-    ours = runtime.yotpo_for_store(principal.store)
-    return theirs is not None and ours is not None and theirs.account.guid == ours.account.guid
-
-
-def _account_guid(runtime: Runtime, store: str | None) -> str | None:
-    route = runtime.yotpo_for_store(store)
-    return route.account.guid if route is not None else None
+    theirs = _account(runtime, store)
+    return theirs is not None and theirs == _account(runtime, principal.store)
 
 
 def order_refundable(order: Mapping[str, Any], principal: Principal, runtime: Runtime) -> bool:
-    """Orders of the key's store, or online orders whose Yotpo account is the key's."""
+    """Orders of the key's store, or online orders whose loyalty account is the key's."""
     store = (order.get("store") or {}).get("key")
     if store == principal.store:
         return True
     if store is not None:
         return False
-    ours = _account_guid(runtime, principal.store)
-    return ours is not None and _account_guid(runtime, None) == ours
+    ours = _account(runtime, principal.store)
+    return ours is not None and _account(runtime, None) == ours
 
 
 def find_order(

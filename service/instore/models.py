@@ -28,6 +28,9 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 PosOrderNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:#\-]{0,99}$")]
 # Orders bought online may carry any order number the shop chose.
 AnyOrderNumber = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+REWARD_ID_PATTERN = (
+    r"^(?:[0-9]{1,18}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
 RewardCode = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,64}$")]
 # Far above any real sale, far below what overflows commercetools' 64-bit cent amounts.
 MAX_MINOR = 10**15
@@ -56,8 +59,10 @@ def checked_email(value: str) -> str:
 class RedemptionRequest(_Body):
     request_id: RequestId
     customer_id: CustomerId
-    # ASCII digits only: `\d` would take "٣" or "²", which int() reads differently or not at all.
-    option_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
+    # A Yotpo option id (ASCII digits only: `\d` would take "٣" or "²", which int() reads
+    # differently or not at all) or a Voyado reward voucher id (a GUID). Which one the store's
+    # program takes is the provider's to say (`RewardsAccount.id_refusal`).
+    option_id: Annotated[str, StringConstraints(pattern=REWARD_ID_PATTERN)]
     points: Annotated[StrictInt, Field(gt=0, le=MAX_POINTS)] | None = None
     currency: Currency | None = None
 

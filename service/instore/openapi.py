@@ -30,7 +30,9 @@ def _problem(description: str) -> dict[str, Any]:
 _AUTH_FAILURES = {
     "401": _problem("missing or unknown API key"),
     "404": _problem("not found (or the API is not configured)"),
-    "503": _problem("commercetools or Yotpo unavailable; retry with the same request_id"),
+    "503": _problem(
+        "commercetools or the store's loyalty provider unavailable; retry with the same request_id"
+    ),
 }
 _THROTTLED = {
     "429": {
@@ -134,7 +136,11 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string", "nullable": True},
             "email": {"type": "string", "description": "masked, e.g. j***@example.com"},
             "points_balance": {"type": "integer"},
-            "vip_tier": {"type": "string", "nullable": True},
+            "vip_tier": {
+                "type": "string",
+                "nullable": True,
+                "description": "null when the store's program has no tiers (Voyado)",
+            },
             "vip_tier_progress": {
                 "type": "object",
                 "nullable": True,
@@ -145,23 +151,42 @@ SCHEMAS: dict[str, Any] = {
                     "purchases_needed": {"type": "integer", "nullable": True},
                 },
             },
-            "referral_code": {"type": "string", "nullable": True},
+            "referral_code": {
+                "type": "string",
+                "nullable": True,
+                "description": "null when the store's program has no referrals (Voyado)",
+            },
         },
     },
     "Reward": {
         "type": "object",
         "properties": {
-            "id": {"type": "string"},
+            "id": {
+                "type": "string",
+                "description": "a Yotpo option id (digits) or a Voyado reward voucher id (GUID)",
+            },
             "name": {"type": "string"},
             "description": {"type": "string"},
             "cost_text": {"type": "string", "nullable": True},
-            "points": {"type": "integer", "description": "points cost (per step if variable)"},
+            "points": {
+                "type": "integer",
+                "description": (
+                    "points cost (per step if variable); 0 for a Voyado voucher, whose points "
+                    "left the balance when it was made"
+                ),
+            },
             "kind": {"type": "string", "enum": ["fixed", "percentage", "variable"]},
             "amount_minor": {**_MONEY, "nullable": True},
             "percentage": {"type": "number", "nullable": True},
             "minimum_minor": {**_MONEY, "nullable": True},
             "currency": {"type": "string", "nullable": True},
             "offline": {"type": "boolean", "description": "usable in stores"},
+            "expires_at": {
+                "type": "string",
+                "format": "date-time",
+                "nullable": True,
+                "description": "when the reward expires, where the program says (Voyado)",
+            },
         },
     },
     "Rewards": {
@@ -179,7 +204,13 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "request_id": _REQUEST_ID,
             "customer_id": {"type": "string"},
-            "option_id": {"type": "string", "description": "a reward id (digits)"},
+            "option_id": {
+                "type": "string",
+                "description": (
+                    "a reward id from GET .../rewards: digits (Yotpo) or a GUID (a Voyado "
+                    "voucher); the other kind is unknown_option (404)"
+                ),
+            },
             "points": {
                 "type": "integer",
                 "minimum": 1,
@@ -194,11 +225,14 @@ SCHEMAS: dict[str, Any] = {
             "redemption_id": {
                 "type": "string",
                 "description": (
-                    "an opaque, random id (not Yotpo's); only the store that redeemed can "
-                    "reverse it"
+                    "an opaque, random id (not the provider's); only the store that "
+                    "redeemed can reverse it, once"
                 ),
             },
-            "code": {"type": "string", "description": "the code to apply at the till"},
+            "code": {
+                "type": "string",
+                "description": "the code to apply at the till (a Voyado voucher's number)",
+            },
             "amount_minor": {**_MONEY, "nullable": True},
             "currency": {"type": "string", "nullable": True},
             "points": {"type": "integer"},
@@ -320,7 +354,10 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Customer"), "the customer"),
                     "400": _problem("neither or both of email and phone, or a malformed one"),
-                    "409": _problem("several customers match (candidates listed, emails masked)"),
+                    "409": _problem(
+                        "several customers match (candidates listed, emails masked), or "
+                        "several loyalty members hold the customer's details (ambiguous_member)"
+                    ),
                     **_THROTTLED,
                     **_AUTH_FAILURES,
                 },
@@ -332,6 +369,9 @@ def _paths() -> dict[str, Any]:
                 "parameters": [customer_id],
                 "responses": {
                     "200": _json(_ref("Customer"), "the customer"),
+                    "409": _problem(
+                        "several loyalty members hold the customer's details (ambiguous_member)"
+                    ),
                     **_THROTTLED,
                     **_AUTH_FAILURES,
                 },
@@ -358,7 +398,10 @@ def _paths() -> dict[str, Any]:
         },
         f"{PREFIX}/redemptions": {
             "post": {
-                "summary": "Redeem a reward for a code (points are deducted at once)",
+                "summary": (
+                    "Redeem a reward for a code (points are deducted at once; a Voyado "
+                    "voucher is redeemed now)"
+                ),
                 "requestBody": _body("RedemptionRequest"),
                 "responses": {
                     "201": _json(_ref("Redemption"), "the code"),
@@ -370,7 +413,10 @@ def _paths() -> dict[str, Any]:
         },
         f"{PREFIX}/redemptions/{{redemption_id}}/reversal": {
             "post": {
-                "summary": "Reverse an unused redemption (the points come back)",
+                "summary": (
+                    "Reverse an unused redemption, once (the points come back; a Voyado "
+                    "voucher is reactivated). Another reversal of it is not_reversible (409)"
+                ),
                 "parameters": [_path_param("redemption_id", "from POST /redemptions")],
                 "requestBody": _body("ReversalRequest"),
                 "responses": {
@@ -444,7 +490,10 @@ def openapi_document() -> dict[str, Any]:
             "description": (
                 "Look up loyalty members, redeem rewards for codes, and record in-store "
                 "sales and refunds. Amounts are integers in the currency's minor units. "
-                "Sales and refunds are recorded in commercetools; points follow shortly."
+                "Sales and refunds are recorded in commercetools; points follow shortly. "
+                "A store is served by its loyalty provider (Yotpo, or Voyado Engage): the "
+                "same calls, Voyado's rewards being the member's reward vouchers (redeemed "
+                "at the till, reactivated by a reversal; no tiers, no points-spend options)."
             ),
         },
         "servers": [{"url": "/"}],

@@ -1,7 +1,8 @@
-"""In-store purchases become commercetools orders (Order Import), never direct Yotpo calls.
+"""In-store purchases become commercetools orders (Order Import), never direct provider calls.
 
 commercetools emits `OrderImported`; the event app reconciles the order like any other, so
-Yotpo hears of it exactly once, through the ledger. The receipt id is the order number:
+the store's loyalty provider (Yotpo, Voyado: through the provider port) hears of it exactly
+once, through the ledger. The receipt id is the order number:
 importing a number that exists answers the existing order instead of importing it again.
 """
 
@@ -16,6 +17,7 @@ from service.instore.commerce import CustomerDirectory, find_order, order_visibl
 from service.instore.models import OrderRequest
 from service.instore.problems import Problem, conflict, refused
 from shared.commercetools import CommercetoolsClient
+from shared.domain.checkout.redemption import currency_refusal
 from shared.domain.loyalty_fields import CartFields
 from shared.domain.money import minor_units, typed_money
 from shared.errors import CommercetoolsPermanentError, describe
@@ -150,8 +152,8 @@ class OrderDesk:
         existing = find_order(self._ct, request.order_number)
         if existing is not None:
             return 200, self._same_sale(principal, request, existing)
-        route = self._runtime.yotpo_for_store(principal.store)
-        if route is not None and not route.account.accepts(request.currency):
+        route = self._runtime.provider_for_store(principal.store)
+        if route is not None and currency_refusal(request.currency, route.currencies):
             raise refused(
                 "currency_not_enabled", f"the loyalty program does not use {request.currency}"
             )

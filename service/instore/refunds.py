@@ -1,10 +1,11 @@
 """In-store refunds — of in-store or online orders — recorded in commercetools, never sent to
-Yotpo from here.
+the loyalty provider from here.
 
 A refund is a successful Refund transaction on the order's payment; commercetools emits
-`PaymentTransactionAdded` and the event app sends the Yotpo refund against the order's own
-Yotpo order id (the online order's, for an online order returned in a shop), keyed on the
-transaction id and capped at what the order earned.
+`PaymentTransactionAdded` and the event app sends the refund through the provider port (a
+Yotpo refund against the order's own Yotpo order id — the online order's, for an online order
+returned in a shop; a Voyado return receipt), keyed on the transaction id and capped at what
+the order earned.
 
 Exactly once: the transaction's `interactionId` is `<key id>-<request id>`, so a retried call
 finds its own transaction and adds nothing. Every refund of one order is added to the same

@@ -1,64 +1,63 @@
-"""Write a loyalty provider's `MemberState` onto its commercetools customer, whatever the provider.
+"""What a loyalty provider's `MemberState` (the provider port) means for a commercetools
+customer's loyalty fields: the half of the write-back that speaks to the port.
 
-The Yotpo path (`shared.customers.writeback.CustomerWriteback`) reads Yotpo's own member
-record; this one asks the provider port (`LoyaltyProvider.member_state`) and so serves every
-provider, Voyado first (ADR 0085: its webhooks and its balance read-back). The steps, per
-customer, are the same as Yotpo's:
+The one write-back (`shared.customers.writeback.CustomerWriteback`, ADR 0097) asks every
+provider, Yotpo included, through `LoyaltyProvider.member_state`. Three rules live here:
 
-1. the customer as it is now (given, or read by id); its version guards the write;
-2. the member as the provider has it now, named by the customer's email and member id
-   (`member_id(customer, identity)`, docs/adr/0010-member-identity.md);
-3. the pure diff (`shared.domain.customers.writeback_diff.plan_writeback`); nothing to change,
-   no write;
-4. the update with the customer's version. A lost race (409 ConcurrentModification) starts
-   again at 1, so the last writer always holds the provider's freshest answer and a late
-   webhook cannot put an older balance over a newer one.
-
-What the port's `MemberState` leaves out is left alone. `plan_writeback` reads a `None` as "the
-field must be absent" (it removes a tier the customer shows, and with VIP_TIER_GROUPS the
-group). A provider without tiers (`Capabilities.tiers` false, Voyado: no tier API is
-documented) therefore gets the tier fields the customer already has and no group policy, so
-neither is touched. The same holds for the referral code (`Capabilities.referrals`) and for a
-points balance the provider did not give (`points_balance=None`: the contact has no point
-account yet, which says nothing about a balance the customer shows).
+- `member_keys`: which identifiers the member is asked by. Every provider gets the customer's
+  member id (`member_id(customer, identity)`, docs/adr/0010-member-identity.md). The email goes
+  too, so a provider that finds its members by email (Voyado: a contact is found by its email,
+  or by `customKey` when that key holds the external id, ADR 0085) can find them, except for a
+  provider whose look-up takes exactly one identifier and keys its members on that id: Yotpo's
+  Fetch Customer Details takes one of `customer_id`, `customer_email`, `phone_number`
+  (https://loyaltyapi.yotpo.com/reference/fetch-customer-details), and Yotpo's members are
+  created under the member id (https://loyaltyapi.yotpo.com/reference/createupdate-customer-records).
+  So Yotpo is asked `GET /customers?customer_id=<member id>&with_referral_code=true`.
+- `field_state`: what the port's `MemberState` leaves out is left alone. `plan_writeback`
+  reads a `None` as "the field must be absent" (it removes a tier the customer shows, and
+  with VIP_TIER_GROUPS the group). A provider without tiers (`Capabilities.tiers` false,
+  Voyado: no tier API is documented) therefore gets the tier fields the customer already has
+  and no group policy, so neither is touched. The same holds for the referral code
+  (`Capabilities.referrals`) and for a points balance the provider did not give
+  (`points_balance=None`: the contact has no point account yet, or Yotpo's answer held no
+  readable balance; neither says anything about the balance the customer shows).
+- `bounded_provider`: the provider's calls end by the caller's deadline (a webhook answers
+  within its sender's timeout, the nightly run within its budget); a budget already used up
+  is `ProviderWritebackTimeout`, which the nightly run does not count as the provider failing
+  (`job/nightly_outages.py`).
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from shared.commercetools import CommercetoolsClient
-from shared.customers.writeback import WritebackResult
-from shared.customers.writeback_loop import Planned, WritebackTargets, write_until_settled
 from shared.domain import values
-from shared.domain.customers.member_identity import MemberIdentity, member_id
-from shared.domain.customers.writeback_diff import (
-    GroupPolicy,
-    TypeTarget,
-    current_fields,
-    parse_datetime,
-    plan_writeback,
-)
 from shared.domain.customers.writeback_diff import (
     MemberState as FieldState,
 )
-from shared.domain.loyalty_fields import CustomerFields
-from shared.errors import (
-    NotFoundError,
-    TransientError,
+from shared.domain.customers.writeback_diff import (
+    current_fields,
+    parse_datetime,
 )
-from shared.logs import log_event
+from shared.domain.loyalty_fields import CustomerFields
+from shared.domain.providers.yotpo import PROVIDER as YOTPO
+from shared.errors import TransientError
 from shared.providers.port import LoyaltyProvider, MemberState
 
-logger = logging.getLogger(__name__)
+# Providers asked by the member id alone (see the module docstring: one identifier per look-up).
+MEMBER_ID_ONLY = frozenset({YOTPO})
 
 
 class ProviderWritebackTimeout(TransientError):
     """The time budget ran out before the provider could be asked (try again later)."""
+
+
+def member_keys(provider: LoyaltyProvider, member: str, email: str | None) -> dict[str, Any]:
+    """The keyword identifiers `provider.member_state` is called with."""
+    if provider.name in MEMBER_ID_ONLY:
+        return {"member_id": member}
+    return {"member_id": member, "email": email}
 
 
 def field_state(
@@ -87,92 +86,13 @@ def field_state(
     )
 
 
-class ProviderWriteback:
-    """The write-back of any `LoyaltyProvider` (the provider is given per call: one customer is
-    served by the account of its store)."""
-
-    def __init__(
-        self,
-        commercetools: CommercetoolsClient,
-        *,
-        type_key: str,
-        tier_groups: Mapping[str, str] | None = None,
-        identity: MemberIdentity | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._ct = commercetools
-        self._identity = identity or MemberIdentity()
-        self._now = now
-        self._monotonic = monotonic
-        # A missing group is asked for again on every customer (no retry pause here).
-        self._targets = WritebackTargets(
-            commercetools, type_key=type_key, tier_groups=tier_groups, monotonic=monotonic
-        )
-
-    @property
-    def identity(self) -> MemberIdentity:
-        return self._identity
-
-    # --- entry points --------------------------------------------------------------------------
-    def sync(
-        self, customer_id: str, provider: LoyaltyProvider, *, deadline: float | None = None
-    ) -> WritebackResult:
-        """Write back one customer, read by id."""
-        try:
-            customer = self._ct.get_by_id("customers", customer_id)
-        except NotFoundError:
-            return WritebackResult(customer_id, "customer_gone")
-        return self.sync_customer(customer, provider, deadline=deadline)
-
-    def sync_customer(
-        self,
-        customer: Mapping[str, Any],
-        provider: LoyaltyProvider,
-        *,
-        deadline: float | None = None,
-    ) -> WritebackResult:
-        """Write back one customer as just read. Raises TransientError (the provider or
-        commercetools may answer later) or PermanentError (configuration, or a provider that
-        cannot tell who the member is, e.g. Voyado's MultipleMatches)."""
-        customer_id = str(customer["id"])
-
-        def plan_round(customer: Mapping[str, Any]) -> Planned | WritebackResult:
-            target = self.target()  # a configuration problem costs no provider call
-            email = values.text(customer.get("email"))
-            member = member_id(customer, self._identity)
-            state = self._provider(provider, deadline).member_state(member_id=member, email=email)
-            if state is None:
-                log_event(
-                    logger,
-                    "writeback.not_a_member",
-                    customer_id=customer_id,
-                    provider=provider.name,
-                    account=provider.account_key,
-                    outcome="skipped",
-                )
-                return WritebackResult(customer_id, "not_a_member")
-            wanted = field_state(customer, state, provider)
-            tiers = provider.capabilities.tiers
-            groups = self._targets.groups(wanted.vip_tier) if tiers else GroupPolicy()
-            plan = plan_writeback(customer, wanted, target, groups, self._now())
-            return Planned(
-                plan,
-                unchanged_fields={"provider": provider.name},
-                updated_fields={"provider": provider.name, "account": provider.account_key},
-            )
-
-        return write_until_settled(self._ct, logger, customer, plan_round, WritebackResult)
-
-    # --- configuration lookups -----------------------------------------------------------------
-    def target(self) -> TypeTarget:
-        """The custom type that carries the fields (looked up once; install creates it)."""
-        return self._targets.target()
-
-    def _provider(self, provider: LoyaltyProvider, deadline: float | None) -> LoyaltyProvider:
-        if deadline is None:
-            return provider
-        remaining = deadline - self._monotonic()
-        if remaining <= 0:
-            raise ProviderWritebackTimeout("write-back time budget used up")
-        return provider.bounded(remaining)
+def bounded_provider(
+    provider: LoyaltyProvider, deadline: float | None, monotonic: Callable[[], float]
+) -> LoyaltyProvider:
+    """`provider`, its calls ending by `deadline` (a `monotonic()` time; None: no deadline)."""
+    if deadline is None:
+        return provider
+    remaining = deadline - monotonic()
+    if remaining <= 0:
+        raise ProviderWritebackTimeout("write-back time budget used up")
+    return provider.bounded(remaining)

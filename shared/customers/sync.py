@@ -1,16 +1,19 @@
 """Bring a commercetools customer into its loyalty provider: the member upsert, then its birthday.
 
-The I/O half of `shared.domain.customers.customer_sync` (which builds the bodies). One
-customer is read once, with its groups expanded (they become the member's tags), and sent to
-every Yotpo account that serves one of its stores — an account serving several of them gets
-it once. The birthday goes after the upsert: Yotpo names the member by the email just sent
-(https://loyaltyapi.yotpo.com/reference/set-customer-birthday). Failures are the clients'
-typed errors; the caller decides what a failure means (the event app: retry or dead-letter).
-
-A store served by another provider (LOYALTY_PROVIDERS) gets the provider-neutral member upsert
-(`member_upsert`) rendered by its provider and sent through the port (ADR 0080): for Voyado the
+The I/O half of `shared.domain.customers.customer_sync` (which builds the neutral operations).
+One customer is read once, with its groups expanded (they become the member's tags), and sent
+to every provider account that serves one of its stores (`Runtime.provider_for_store`), each
+account once: stores of one Yotpo account share its client (`build_runtime`), and so one
+member. Every account goes through the port (ADR 0080): the provider-neutral member upsert
+(`member_upsert`) is rendered by the account's own renderer and the rendered body is what
+`LoyaltyProvider.send` sends. For Yotpo that is Create/Update Customer Records; for Voyado the
 contact is found, and created only when none is (ADR 0085), so a customer who signs up in a
 Voyado store is a contact before their first receipt names them.
+
+A provider that takes the date of birth on a call of its own (kind "birthday", Yotpo's Set
+Customer Birthday) gets it after the upsert: Yotpo names the member by the email just sent
+(https://loyaltyapi.yotpo.com/reference/set-customer-birthday). Failures are the adapters'
+typed errors; the caller decides what a failure means (the event app: retry or dead-letter).
 """
 
 from __future__ import annotations
@@ -21,20 +24,20 @@ from collections.abc import Callable
 
 from shared.domain.customers.customer_sync import (
     CustomerSyncConfig,
-    birthday_payload,
-    customer_payload,
+    member_birthday,
     member_upsert,
 )
+from shared.domain.providers.port import BIRTHDAY, CUSTOMER, MemberBirthday, MemberUpsert
 from shared.errors import NotFoundError
 from shared.logs import log_event
 from shared.orders.reconciler import CUSTOMER_EXPAND
-from shared.runtime import ProviderRoute, Runtime, YotpoRoute
+from shared.runtime import ProviderRoute, Runtime
 
 logger = logging.getLogger(__name__)
 
 
 class CustomerSync:
-    """Upserts one commercetools customer as a Yotpo member in the accounts serving it."""
+    """Upserts one commercetools customer as a member in the provider accounts serving it."""
 
     def __init__(
         self,
@@ -48,9 +51,9 @@ class CustomerSync:
         self._monotonic = monotonic
 
     def sync(self, customer_id: str, *, deadline: float) -> str:
-        """What happened, for operators; raises the clients' errors (transient or permanent).
+        """What happened, for operators; raises the adapters' errors (transient or permanent).
 
-        `deadline` is on this object's monotonic clock; each Yotpo call gets what is left.
+        `deadline` is on this object's monotonic clock; each provider call gets what is left.
         """
         try:
             customer = self._runtime.commercetools.get_by_id(
@@ -58,29 +61,17 @@ class CustomerSync:
             )
         except NotFoundError:
             return f"customer {customer_id} no longer exists"
-        payload = customer_payload(customer, self._config)
-        if payload is None:
+        upsert = member_upsert(customer, self._config)
+        if upsert is None:
             log_event(logger, "customer.skipped", customer_id=customer_id, reason="no_email")
             return f"customer {customer_id} has no email"
+        birthday = member_birthday(upsert)
         store_keys = [s.get("key") for s in customer.get("stores") or []]
-        routes = self._routes(store_keys)
-        others = self._other_providers(store_keys)
-        birthday = birthday_payload(customer)
-        for found in routes:
-            client = found.client.bounded(max(deadline - self._monotonic(), 0.0))
-            client.upsert_customer(payload)
-            if birthday is not None:
-                client.set_customer_birthday(birthday)
-        intent = member_upsert(customer, self._config) if others else None
-        for other in others:
-            if intent is None or not other.provider.capabilities.supports("customer"):
-                continue
-            provider = other.provider.bounded(max(deadline - self._monotonic(), 0.0))
-            body = other.provider.renderer.render(intent)
-            provider.send("customer", body, idempotency_key=f"customer:{intent.member_id}")
-        accounts = sorted(r.key for r in routes) + sorted(
-            f"{o.provider.name}:{o.key}" for o in others
-        )
+        accounts = [
+            label
+            for label, route in self._accounts(store_keys)
+            if self._send(route, upsert, birthday, deadline)
+        ]
         log_event(
             logger,
             "customer.synced",
@@ -91,21 +82,48 @@ class CustomerSync:
         )
         return f"customer {customer_id}: upserted in {len(accounts)} account(s)"
 
-    def _routes(self, store_keys: list[str | None]) -> list[YotpoRoute]:
-        """The Yotpo accounts serving these stores (a storeless customer: the default), each
-        once."""
-        routes: dict[int, YotpoRoute] = {}
-        for key in store_keys or [None]:
-            found = self._runtime.yotpo_for_store(key)
-            if found is not None:
-                routes[id(found.client)] = found
-        return list(routes.values())
+    def _send(
+        self,
+        route: ProviderRoute,
+        upsert: MemberUpsert,
+        birthday: MemberBirthday | None,
+        deadline: float,
+    ) -> bool:
+        """The member upsert, then the birthday where the provider takes one; False when the
+        provider has no member upsert (nothing sent)."""
+        provider = route.provider
+        capabilities = provider.capabilities
+        if not capabilities.supports(CUSTOMER):
+            return False
+        # One view for both calls: its deadline is absolute, so the birthday gets what the
+        # upsert left of `deadline`.
+        bounded = provider.bounded(max(deadline - self._monotonic(), 0.0))
+        bounded.send(
+            CUSTOMER,
+            provider.renderer.render(upsert),
+            idempotency_key=f"{CUSTOMER}:{upsert.member_id}",
+        )
+        if birthday is not None and capabilities.supports(BIRTHDAY):
+            bounded.send(
+                BIRTHDAY,
+                provider.renderer.render(birthday),
+                idempotency_key=f"{BIRTHDAY}:{upsert.member_id}",
+            )
+        return True
 
-    def _other_providers(self, store_keys: list[str | None]) -> list[ProviderRoute]:
-        """The accounts of other providers serving these stores, each once."""
-        found: dict[str, ProviderRoute] = {}
+    def _accounts(self, store_keys: list[str | None]) -> list[tuple[str, ProviderRoute]]:
+        """The accounts serving these stores (a storeless customer: the default), each once, as
+        (label for the log, route): Yotpo's first, as its account key, then the other
+        providers' as `provider:key`."""
+        found: dict[tuple[str, object], tuple[str, ProviderRoute]] = {}
         for key in store_keys or [None]:
             route = self._runtime.provider_for_store(key)
-            if route is not None and route.yotpo is None:
-                found[f"{route.provider.name}:{route.key}"] = route
-        return list(found.values())
+            if route is None:
+                continue
+            if route.yotpo is not None:
+                # Stores of one Yotpo account share one client: one member, told once.
+                found[("yotpo", id(route.yotpo.client))] = (route.key, route)
+            else:
+                label = f"{route.provider.name}:{route.key}"
+                found[("other", label)] = (label, route)
+        return sorted(found.values(), key=lambda item: (item[1].yotpo is None, item[0]))

@@ -1,18 +1,29 @@
-"""Write a Yotpo member's loyalty state onto its commercetools customer.
+"""Write a loyalty provider's member state onto its commercetools customer, whatever the provider.
 
-One path for both callers: the job (nightly run) and the service app (Yotpo's
-points and tier webhooks). The steps, per customer:
+One write-back for every caller and every provider (ADR 0097): the nightly run
+(`job/nightly_customers.py`), Yotpo's points and tier webhooks (`service/webhooks.py`) and
+Voyado's balance webhooks (`service/voyado_webhooks.py`). Every provider, Yotpo included, is
+asked through the provider port (`LoyaltyProvider.member_state`, ADR 0080), as issue #18
+requires of checkout, in-store, webhooks and write-back. The steps, per customer:
 
-1. the customer as it is now (given, or read by id) — its version is what the write checks;
-2. the member as Yotpo has it now (`GET /customers?customer_id=…&with_referral_code=true`),
-   named by the customer's member id (`member_id(customer, identity)`, `MEMBER_ID_SOURCE`,
-   docs/adr/0010-member-identity.md) — the same id orders and checkout use, so a member
-   migrated under a legacy id is found;
-3. the pure diff (`shared.domain.customers.writeback_diff.plan_writeback`); nothing to
-   change → no write;
-4. the update with the customer's version. A lost race (409) starts again at 1: reading the
-   customer before Yotpo means the last writer always holds the freshest Yotpo answer, so a
-   slow webhook cannot overwrite a newer balance with an older one.
+1. the customer as it is now (given, or read by id); its version is what the write checks;
+2. the provider that serves it: the one the caller names (the nightly run's route, the Voyado
+   webhook's verified account), else the account of its first store that has one of its own,
+   else `default` (`customer_account` over `Runtime.provider_for_store`);
+3. the member as that provider has it now, named by the customer's member id
+   (`member_id(customer, identity)`, `MEMBER_ID_SOURCE`, docs/adr/0010-member-identity.md) —
+   the same id orders and checkout use, so a member migrated under a legacy id is found — and,
+   for a provider that finds members by email, the customer's email
+   (`shared.customers.provider_writeback.member_keys`; Yotpo is asked
+   `GET /customers?customer_id=…&with_referral_code=true`,
+   https://loyaltyapi.yotpo.com/reference/fetch-customer-details);
+4. the wanted fields (`provider_writeback.field_state`: what the provider cannot or did not
+   give is left as the customer shows it) and the pure diff
+   (`shared.domain.customers.writeback_diff.plan_writeback`); nothing to change → no write;
+5. the update with the customer's version. A lost race (409) starts again at 1 (the loop is
+   `shared.customers.writeback_loop.write_until_settled`): reading the customer before the
+   provider means the last writer always holds the freshest answer, so a slow webhook cannot
+   overwrite a newer balance with an older one.
 
 A webhook names the member, not the customer: `customer_of_member` finds the commercetools
 customer whose member id it is (by id, `externalId` or the member id custom field).
@@ -33,21 +44,15 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.commercetools import CommercetoolsClient, literal
+from shared.customers.provider_writeback import bounded_provider, field_state, member_keys
 from shared.customers.writeback_loop import Planned, WritebackTargets, write_until_settled
+from shared.domain import values
 from shared.domain.customers.member_identity import MemberIdentity, id_text, member_id
-from shared.domain.customers.writeback_diff import (
-    TypeTarget,
-    member_state,
-    plan_writeback,
-)
-from shared.errors import (
-    NotFoundError,
-    PermanentError,
-    YotpoTransientError,
-)
+from shared.domain.customers.writeback_diff import GroupPolicy, TypeTarget, plan_writeback
+from shared.errors import NotFoundError, PermanentError
 from shared.logs import log_event
-from shared.runtime import YotpoRoute
-from shared.yotpo import YotpoClient
+from shared.providers.port import LoyaltyProvider
+from shared.runtime import ProviderRoute
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +128,8 @@ class WritebackResult:
         return self.outcome == "updated"
 
 
-RouteFor = Callable[[str | None], YotpoRoute | None]
+# `Runtime.provider_for_store`: the provider account serving a store (None: no account).
+ProviderFor = Callable[[str | None], ProviderRoute | None]
 
 
 class _Keyed(Protocol):
@@ -141,8 +147,9 @@ def customer_account(
     the default account (`account_for(None)`), else None.
 
     One rule for every caller, whatever the provider: `account_for` is
-    `Runtime.yotpo_for_store` for the Yotpo write-back and `Runtime.provider_for_store` for the
-    nightly run, which sends each customer to its store's provider. A customer's `stores`
+    `Runtime.provider_for_store` (the write-back and the nightly run, which sends each customer
+    to its store's provider), or a narrowing of it to one provider's accounts (a Yotpo webhook
+    speaks for Yotpo's members only). A customer's `stores`
     (https://docs.commercetools.com/api/projects/customers#customer) are KeyReferences; a store
     without its own account is served by `default`, so only an account whose key is the store's
     own counts as that store's.
@@ -158,10 +165,13 @@ def customer_account(
 
 
 class CustomerWriteback:
+    """The write-back of every provider. The provider is given per call, or found from the
+    customer's stores through `provider_for_store` (`Runtime.provider_for_store`)."""
+
     def __init__(
         self,
         commercetools: CommercetoolsClient,
-        yotpo_for_store: RouteFor,
+        provider_for_store: ProviderFor | None = None,
         *,
         type_key: str,
         tier_groups: Mapping[str, str] | None = None,
@@ -171,7 +181,7 @@ class CustomerWriteback:
     ) -> None:
         self._ct = commercetools
         self._identity = identity or MemberIdentity()
-        self._route_for = yotpo_for_store
+        self._provider_for = provider_for_store
         self._now = now
         self._monotonic = monotonic
         self._targets = WritebackTargets(
@@ -183,47 +193,78 @@ class CustomerWriteback:
         )
 
     # --- entry points --------------------------------------------------------------------------
-    def sync(self, customer_id: str, *, deadline: float | None = None) -> WritebackResult:
-        """Write back one customer, read by id."""
+    def sync(
+        self,
+        customer_id: str,
+        provider: LoyaltyProvider | None = None,
+        *,
+        deadline: float | None = None,
+        provider_name: str | None = None,
+    ) -> WritebackResult:
+        """Write back one customer, read by id (see `sync_customer`)."""
         try:
             customer = self._ct.get_by_id("customers", customer_id)
         except NotFoundError:
             return WritebackResult(customer_id, "customer_gone")
-        return self.sync_customer(customer, deadline=deadline)
+        return self.sync_customer(
+            customer, provider, deadline=deadline, provider_name=provider_name
+        )
 
     def sync_customer(
-        self, customer: Mapping[str, Any], *, deadline: float | None = None
+        self,
+        customer: Mapping[str, Any],
+        provider: LoyaltyProvider | None = None,
+        *,
+        deadline: float | None = None,
+        provider_name: str | None = None,
     ) -> WritebackResult:
         """Write back one customer as just read (its version guards the write).
 
-        Raises TransientError (Yotpo or commercetools may answer later) or PermanentError
-        (configuration: the custom type or a mapped group is missing).
+        `provider`: the provider account to ask; None: the customer's own, found from its
+        stores each round (a lost race re-reads the customer, its stores with it). With
+        `provider_name`, only that provider's accounts count as the customer's own (a customer
+        served by none of them is `no_account`). `deadline`: a `monotonic` time by which every
+        provider call ends.
+
+        Raises TransientError (the provider or commercetools may answer later; a deadline
+        already passed is `ProviderWritebackTimeout`) or PermanentError (configuration: the
+        custom type or a mapped group is missing; or a provider that cannot tell who the
+        member is, e.g. Voyado's MultipleMatches).
         """
         customer_id = str(customer["id"])
 
         def plan_round(customer: Mapping[str, Any]) -> Planned | WritebackResult:
-            target = self.target()  # a configuration problem costs no Yotpo call
-            route = self._route(customer)
-            if route is None:
+            target = self.target()  # a configuration problem costs no provider call
+            asked = provider if provider is not None else self._provider_of(customer, provider_name)
+            if asked is None:
                 log_event(
                     logger, "writeback.no_account", customer_id=customer_id, outcome="skipped"
                 )
                 return WritebackResult(customer_id, "no_account")
             # Each round: a lost race re-reads the customer, and its member id with it.
             member = member_id(customer, self._identity)
-            found = self._client(route, deadline).get_customer(
-                customer_id=member, with_referral_code=True
-            )
-            if found is None:
+            keys = member_keys(asked, member, values.text(customer.get("email")))
+            state = bounded_provider(asked, deadline, self._monotonic).member_state(**keys)
+            if state is None:
                 log_event(
-                    logger, "writeback.not_a_member", customer_id=customer_id, outcome="skipped"
+                    logger,
+                    "writeback.not_a_member",
+                    customer_id=customer_id,
+                    provider=asked.name,
+                    account=asked.account_key,
+                    outcome="skipped",
                 )
                 return WritebackResult(customer_id, "not_a_member")
-            state = member_state(found)
-            plan = plan_writeback(
-                customer, state, target, self._targets.groups(state.vip_tier), self._now()
+            wanted = field_state(customer, state, asked)
+            # A provider without tiers leaves the groups as they are (no tier says nothing).
+            tiers = asked.capabilities.tiers
+            groups = self._targets.groups(wanted.vip_tier) if tiers else GroupPolicy()
+            plan = plan_writeback(customer, wanted, target, groups, self._now())
+            return Planned(
+                plan,
+                unchanged_fields={"provider": asked.name},
+                updated_fields={"provider": asked.name, "account": asked.account_key},
             )
-            return Planned(plan, updated_fields={"account": route.key})
 
         return write_until_settled(self._ct, logger, customer, plan_round, WritebackResult)
 
@@ -233,7 +274,7 @@ class CustomerWriteback:
         return self._identity
 
     def customer_of_member(self, member: str) -> Mapping[str, Any] | None:
-        """The one commercetools customer whose Yotpo member id is `member`, or None.
+        """The one commercetools customer whose member id is `member`, or None.
 
         With `MEMBER_ID_SOURCE=id` that is the customer with this id. Otherwise the customer
         whose `externalId` (or member id custom field) holds it; customers without one are
@@ -281,14 +322,20 @@ class CustomerWriteback:
         return self._targets.target()
 
     # --- helpers ---------------------------------------------------------------------------------
-    def _route(self, customer: Mapping[str, Any]) -> YotpoRoute | None:
-        """The account of the customer's first store that has one, else the default account."""
-        return customer_account(customer, self._route_for)
+    def _provider_of(
+        self, customer: Mapping[str, Any], provider_name: str | None
+    ) -> LoyaltyProvider | None:
+        """The provider account of the customer's first store that has one, else `default`;
+        with `provider_name`, only that provider's accounts count."""
+        provider_for = self._provider_for
+        if provider_for is None:
+            return None
 
-    def _client(self, route: YotpoRoute, deadline: float | None) -> YotpoClient:
-        if deadline is None:
-            return route.client
-        remaining = deadline - self._monotonic()
-        if remaining <= 0:
-            raise YotpoTransientError("write-back time budget used up")
-        return route.client.bounded(remaining)
+        def account_for(store_key: str | None) -> ProviderRoute | None:
+            route = provider_for(store_key)
+            if route is None or (provider_name and route.provider.name != provider_name):
+                return None
+            return route
+
+        route = customer_account(customer, account_for)
+        return route.provider if route is not None else None

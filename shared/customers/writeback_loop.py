@@ -1,12 +1,11 @@
-"""The parts every write-back shares, whatever the provider behind it.
+"""The write-back's round machinery, apart from how the member's state is learnt.
 
-`shared.customers.writeback.CustomerWriteback` (Yotpo's member record) and
-`shared.customers.provider_writeback.ProviderWriteback` (any `LoyaltyProvider`) differ only in
-how they learn the member's state. Both then:
+`shared.customers.writeback.CustomerWriteback` (every provider, through the provider port)
+plans each round; this module:
 
-- find the custom type and the VIP_TIER_GROUPS customer groups (`WritebackTargets`, looked up
+- finds the custom type and the VIP_TIER_GROUPS customer groups (`WritebackTargets`, looked up
   once and kept; install creates them);
-- run the optimistic-concurrency loop (`write_until_settled`): plan against the customer as
+- runs the optimistic-concurrency loop (`write_until_settled`): plan against the customer as
   read, write with its version, and on a lost race (409 ConcurrentModification,
   https://docs.commercetools.com/api/errors#concurrentmodification) read it again and plan
   again, so the last writer always holds the provider's freshest answer.

@@ -1,5 +1,5 @@
-"""The provider port, I/O half: what the reconciler (and later the write-back) asks of a
-loyalty provider's adapter.
+"""The provider port, I/O half: what the reconciler and the write-back ask of a loyalty
+provider's adapter (rewards redeemed at checkout and the till: `shared/providers/rewards.py`).
 
 An adapter wraps its provider's client (its own rate limiter, time budget and error taxonomy)
 and pairs it with the provider's pure renderer (`shared/domain/providers/`). The reconciler
@@ -111,23 +111,3 @@ class LoyaltyProvider(Protocol):
         reset), None when it did not."""
         ...
 
-
-class CheckoutRewards(Protocol):
-    """What the cart extension asks of a provider whose rewards are redeemed after payment
-    (`Capabilities.redemption_commit_after_payment`, a Voyado reward voucher). Yotpo's
-    checkout keeps talking to its client directly (service/extension.py), so its adapter does not
-    take this protocol. Design: docs/adr/0095-voyado-vouchers-at-checkout.md.
-    """
-
-    def list_rewards(self, contact_id: str) -> list[dict[str, Any]]:
-        """The member's rewards usable now, as the provider lists them."""
-        ...
-
-    def commit_redemption(self, reward_id: str) -> SendOutcome:
-        """Spend the reward (after payment). A repeat is `DUPLICATE`."""
-        ...
-
-    def release_redemption(self, reward_id: str) -> SendOutcome:
-        """Make a committed reward usable again (its order was cancelled). A repeat is
-        `DUPLICATE`."""
-        ...

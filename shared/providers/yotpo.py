@@ -1,13 +1,15 @@
 """Yotpo behind the provider port: `YotpoClient`'s calls, limiter and errors, unchanged.
 
 `send` makes exactly the call the reconciler made before the port (Create Order, Create
-Refund, Create/Update Customer, points adjust), on the same client, so the account's rate
+Refund, Create/Update Customer, points adjust) or the customer sync made (Create/Update
+Customer, Set Customer Birthday), on the same client, so the account's rate
 limiter, the `bounded()` time budget and the error taxonomy (`YotpoTransientError`,
 `YotpoRateLimited`, `YotpoPermanentError`) are Yotpo's own. Yotpo documents no idempotency
 key and no answer to a repeated order or refund (`DedupMode.NONE`), so `was_applied` can tell
 only for a member upsert (Fetch Customer Details shows the member's email).
 Pages: https://loyaltyapi.yotpo.com/reference/ + create-order, create-refund,
-createupdate-customer-records, adjust-a-customers-point-balance, fetch-customer-details.
+createupdate-customer-records, adjust-a-customers-point-balance, set-customer-birthday,
+fetch-customer-details.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class YotpoProvider(AccountAdapter[YotpoClient]):
             self._client.upsert_customer(payload)
         elif kind == "reward_return":
             self._client.adjust_points(payload)
+        elif kind == "birthday":
+            self._client.set_customer_birthday(payload)
         else:  # a ledger written by a newer version of the connector
             raise PermanentError(f"unknown operation kind {kind!r}")
         return SendOutcome.SENT

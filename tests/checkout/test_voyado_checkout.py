@@ -19,8 +19,8 @@ import responses
 
 from sandbox.voyado import FakeClock, SandboxConfig, TenantConfig, VoyadoServer
 from service.app import create_app
-from service.provider_checkout import VOUCHER_CLAIMS_CONTAINER
 from service.settings import ServiceSettings
+from service.voucher_claims import VOUCHER_CLAIMS_CONTAINER
 from shared.domain.checkout.reward_state import seal_key, unseal
 from shared.domain.loyalty_fields import CartFields as F
 from shared.settings import load_settings

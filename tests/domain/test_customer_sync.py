@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from shared.domain.customers.customer_sync import (
     customer_member,
     customer_payload,
     e164,
+    member_birthday,
+    member_upsert,
 )
 from shared.domain.customers.member_identity import MemberIdentity
 
@@ -183,3 +186,23 @@ def test_birthday_from_date_of_birth(born: Any, expected: dict[str, int] | None)
     else:
         assert payload == {"customer_email": "ada.lovelace@example.com", **expected}
     assert birthday_payload(_customer(email=None, dateOfBirth="1990-07-14")) is None
+
+
+def test_the_member_upsert_holds_the_whole_profile_neutrally() -> None:
+    upsert = member_upsert(_customer(dateOfBirth="1990-07-14"))
+    assert upsert is not None
+    assert upsert.has_account is True
+    assert upsert.account_created_at == datetime(2023, 11, 5, 8, 30, tzinfo=UTC)
+    assert (upsert.phone, upsert.birthday, upsert.tags) == ("+447700900123", "1990-07-14", ())
+    assert upsert.ct_customer_id == "customer-ada"
+    # An unreadable account date is left out, not guessed.
+    assert member_upsert(_customer(createdAt="yesterday")).account_created_at is None
+
+
+def test_the_birthday_operation_names_the_member_by_the_upserts_email() -> None:
+    upsert = member_upsert(_customer(dateOfBirth="2000-02-29"))
+    born = member_birthday(upsert)
+    assert born is not None
+    assert (born.email, born.born) == ("ada.lovelace@example.com", date(2000, 2, 29))
+    undated = member_upsert(_customer())
+    assert undated is not None and member_birthday(undated) is None

@@ -22,7 +22,7 @@ class SlowWriteback(CustomerWriteback):
     def __init__(self, scene, *, advance=None, sleep: float = 0.0, crash_after=None) -> None:
         super().__init__(
             scene.clients.commercetools,
-            scene.clients.runtime.yotpo_for_store,
+            scene.clients.runtime.provider_for_store,
             type_key=scene.settings.customer_type_key,
             monotonic=advance or time.monotonic,
         )
@@ -31,10 +31,12 @@ class SlowWriteback(CustomerWriteback):
         self._crash_after = crash_after
         self.done: list[str] = []
 
-    def sync_customer(self, customer, *, deadline=None):
+    def sync_customer(self, customer, provider=None, *, deadline=None, provider_name=None):
         if self._crash_after is not None and len(self.done) >= self._crash_after:
             raise SystemExit("the instance died")
-        result = super().sync_customer(customer, deadline=deadline)
+        result = super().sync_customer(
+            customer, provider, deadline=deadline, provider_name=provider_name
+        )
         self.done.append(str(customer["id"]))
         if self._advance is not None:
             self._advance.advance(1.0)

@@ -26,6 +26,7 @@ from job.state import JOB_CONTAINER
 from sandbox.voyado import SandboxConfig, TenantConfig, VoyadoServer, receipt
 from sandbox.voyado.webhooks import encode
 from service.order_guard import PENDING, Consumption, ConsumptionRecords
+from shared.customers.writeback import CustomerWriteback
 from shared.domain.loyalty_fields import CustomerFields as F
 from tests.integration.world import GUID, World
 from tests.job.conftest import Scene
@@ -150,6 +151,39 @@ def test_a_voyado_contacts_balance_reaches_its_customer_and_yotpo_customers_are_
     assert (again.checked, again.changed) == (2, 1)
     assert shop.fields(nils)[F.POINTS_BALANCE] == 290
     assert shop.fields(yotpo)[F.POINTS_BALANCE] == member["points_balance"]
+
+
+class RecordingWriteback(CustomerWriteback):
+    """The nightly run's write-back, noting which provider each customer was handed."""
+
+    def __init__(self, scene: Scene) -> None:
+        super().__init__(
+            scene.clients.commercetools,
+            scene.clients.runtime.provider_for_store,
+            type_key=scene.settings.customer_type_key,
+        )
+        self.handed: dict[str, str | None] = {}
+
+    def sync_customer(self, customer, provider=None, *, deadline=None, provider_name=None):
+        self.handed[str(customer["id"])] = provider.name if provider is not None else None
+        return super().sync_customer(
+            customer, provider, deadline=deadline, provider_name=provider_name
+        )
+
+
+def test_one_write_back_serves_the_customers_of_both_providers(
+    shop: Scene, voyado: VoyadoServer
+) -> None:
+    yotpo = shop.member("yara@example.com", 30)
+    nils = voyado_member(shop, voyado, "nils@example.com", 60)
+    one = RecordingWriteback(shop)
+
+    summary = NightlyJob(shop.settings, shop.clients, writeback=one).run()
+
+    assert (summary.checked, summary.changed, summary.failed) == (2, 2, 0)
+    assert one.handed == {yotpo["id"]: "yotpo", nils["id"]: "voyado"}
+    assert shop.fields(yotpo)[F.POINTS_BALANCE] == 30
+    assert shop.fields(nils)[F.POINTS_BALANCE] == 60
 
 
 def test_a_customer_is_routed_by_its_first_store_with_an_account_of_its_own(

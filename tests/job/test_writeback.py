@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
+from shared.customers.provider_writeback import ProviderWritebackTimeout
 from shared.customers.writeback import OWN_CUSTOMER_TYPE_KEY, CustomerWriteback, parse_tier_groups
 from shared.domain.loyalty_fields import CustomerFields as F
 from shared.errors import PermanentError, TransientError
@@ -17,7 +19,7 @@ def writeback(scene, **kwargs) -> CustomerWriteback:
     settings = scene.settings
     return CustomerWriteback(
         scene.clients.commercetools,
-        scene.clients.runtime.yotpo_for_store,
+        scene.clients.runtime.provider_for_store,
         type_key=kwargs.get("type_key", settings.customer_type_key),
         tier_groups=kwargs.get("tier_groups", settings.tier_groups()),
     )
@@ -212,3 +214,28 @@ def test_yotpo_down_is_transient(scene):
 def test_tier_groups_setting_is_checked(raw):
     with pytest.raises(ValueError):
         parse_tier_groups(raw)
+
+
+def test_yotpo_is_asked_by_the_member_id_alone_with_the_referral_code(scene):
+    """Through the provider port, the same request as before it: Fetch Customer Details by
+    `customer_id` only (https://loyaltyapi.yotpo.com/reference/fetch-customer-details)."""
+    scene.install()
+    sam = scene.member("query@example.com", 5)
+    seq = scene.yotpo_seq()
+    assert writeback(scene).sync(sam["id"]).outcome == "updated"
+    asked = [
+        (r["method"], r["path"].rsplit("/", 1)[-1], r["query"])
+        for r in scene.world.yotpo.requests_since(seq)
+    ]
+    query = {"customer_id": sam["id"], "with_referral_code": "true", "with_history": "false"}
+    assert asked == [("GET", "customers", query)]
+
+
+def test_a_used_up_budget_asks_yotpo_nothing(scene):
+    scene.install()
+    sam = scene.member("late@example.com", 5)
+    seq = scene.yotpo_seq()
+    with pytest.raises(ProviderWritebackTimeout):
+        writeback(scene).sync(sam["id"], deadline=time.monotonic() - 1.0)
+    assert scene.yotpo_seq() == seq
+    assert F.POINTS_BALANCE not in scene.fields(sam)

@@ -362,3 +362,76 @@ def test_the_order_extension_shares_the_checkouts_quick_customer_read(mock):
     )
     assert shop.ct.customer_reads == [CT_ID]
     assert shop.yotpo.balances[LEGACY_ID] == 600
+
+
+class FakeYotpoWithEmails(FakeYotpo):
+    """Also finds a member by its email (`customer_email`, Fetch Customer Details,
+    https://loyaltyapi.yotpo.com/reference/fetch-customer-details): a member Yotpo made from
+    guest orders before the customer was synced."""
+
+    def __init__(self, members: dict[str, int], emails: dict[str, str]) -> None:
+        super().__init__(members)
+        self.emails = emails  # email -> member key
+
+    def _member_of(self, query: dict[str, list[str]], body: dict[str, Any]) -> str | None:
+        email = (query.get("customer_email") or [body.get("customer_email")])[0]
+        if "customer_id" in query or body.get("customer_id"):
+            return self._member((query.get("customer_id") or [body.get("customer_id")])[0])
+        return self.emails.get(email) if email else None
+
+    def _customer(self, request: Any) -> tuple[int, dict, str]:
+        member = self._member_of(parse_qs(urlsplit(request.url).query), {})
+        if member is None:
+            return _json(404, {"error": "customer not found"})
+        return _json(200, {"points_balance": self.balances[member]})
+
+    def _options(self, request: Any) -> tuple[int, dict, str]:
+        query = parse_qs(urlsplit(request.url).query)
+        if query.get("is_offline") == ["true"] or not (
+            "customer_id" in query or "customer_email" in query
+        ):
+            return super()._options(request)
+        member = self._member_of(query, {})
+        if member is None:
+            return _json(404, {"error": "customer not found"})
+        return _json(200, [OPTION] if self.balances[member] >= OPTION["amount"] else [])
+
+    def _create(self, request: Any) -> tuple[int, dict, str]:
+        body = json.loads(request.body)
+        member = self._member_of({}, body)
+        if member is None:
+            return _json(404, {"error": "customer not found"})
+        if self.balances[member] < OPTION["amount"]:
+            return _json(422, {"error": "not enough points"})
+        if not body.get("delay_points_deduction"):
+            self.balances[member] -= OPTION["amount"]
+        number = len(self.redemptions) + 1
+        self.redemptions.append({**body, "id": number, "reward_text": f"LOY-{number}"})
+        return _json(200, {"id": number, "reward_text": f"LOY-{number}", "approved": True})
+
+
+def test_a_member_yotpo_knows_only_by_the_records_email_redeems_and_places_the_order(mock):
+    """The member id finds nobody; the customer record's own email does (never the cart's).
+    The cart and the order name that member the same way, so placing the order consumes the
+    reward the cart applied instead of refusing it."""
+    yotpo = FakeYotpoWithEmails({"guest-member": 600}, {EMAIL: "guest-member"})
+    ct = FakeCommercetools(customers={CT_ID: {"id": CT_ID, "version": 3, "email": EMAIL}})
+    yotpo.install(mock)
+    ct.install(mock)
+    env = {**ENV, "MEMBER_ID_SOURCE": "externalId"}
+    client = create_app(load_settings(ServiceSettings, env)).test_client()
+    requested = {**cart("cart-1", {F.REQUESTED_OPTION: "1"}), "customerEmail": "x@example.com"}
+
+    answer = call(client, "cart", requested)
+
+    assert answer.status_code == 200, answer.get_json()
+    (created,) = yotpo.redemptions
+    assert created["customer_email"] == EMAIL and "customer_id" not in created
+    cart_1 = applied(requested, answer.get_json()["actions"])
+    placed = call(client, "order", order_of(cart_1, "ORD-1"), action="Create")
+    assert placed.status_code == 200, placed.get_json()
+    consumed = {a["name"]: a.get("value") for a in placed.get_json()["actions"]}
+    assert consumed[F.REWARD_STATUS] == "consumed"
+    assert yotpo.redemptions[-1]["customer_email"] == EMAIL
+    assert yotpo.redemptions[-1]["delay_points_deduction"] is False
+    assert yotpo.balances["guest-member"] == 100

@@ -7,7 +7,11 @@ https://developer.voyado.com/en/receipts/register-a-return.html). ADR 0096."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.domain.orders.ledger import OpStatus, OrderLedger
 from shared.domain.orders.order_view import order_view
@@ -25,6 +29,7 @@ from tests.domain.builders import OrderBuilder
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ACCOUNT = AccountView(key="nordic")
 CONFIG = PlannerConfig()
+RETURNS = PlannerConfig(refund_source="returns")
 
 
 class CorrectingVoyado(VoyadoRenderer):
@@ -42,13 +47,15 @@ class CorrectingVoyado(VoyadoRenderer):
 RENDERER = CorrectingVoyado(VoyadoRenderConfig(default_store_external_id="ecom-1"))
 
 
-def _look(order: OrderBuilder, ledger: OrderLedger, at: datetime) -> tuple[OrderLedger, list]:
-    plan = plan_order(order_view(order.build()), ledger, CONFIG, ACCOUNT, at, renderer=RENDERER)
+def _look(
+    order: OrderBuilder, ledger: OrderLedger, at: datetime, config: PlannerConfig = CONFIG
+) -> tuple[OrderLedger, list]:
+    plan = plan_order(order_view(order.build()), ledger, config, ACCOUNT, at, renderer=RENDERER)
     ledger = plan.apply(ledger)
     for op in plan.new_ops:
         assert op.status == OpStatus.PENDING, op.error
         ledger = ledger.mark_done(op.key, at)
-    again = plan_order(order_view(order.build()), ledger, CONFIG, ACCOUNT, at, renderer=RENDERER)
+    again = plan_order(order_view(order.build()), ledger, config, ACCOUNT, at, renderer=RENDERER)
     assert again.empty
     return ledger, plan.new_ops
 
@@ -115,3 +122,223 @@ def test_a_price_change_is_a_return_and_buy_back_at_the_lower_price():
     assert correction.amount_cents == 6500 and body["totalGrossPrice"] == "-65.00"
     kinds = {(i["type"], i["sku"]) for i in body["items"]}
     assert kinds == {(RETURN, "SHIRT"), ("PURCHASE", "SHIRT"), (RETURN, "CAP"), ("PURCHASE", "CAP")}
+
+
+# --- an order that grew: re-issued -------------------------------------------------------------
+def _receipts(ledger: OrderLedger) -> dict[str, list[dict[str, Any]]]:
+    """Each purchase receipt's id → its own body followed by the return receipts taken from it
+    (a return names its purchase only through its own `uniqueReceiptId`, `{purchase}:...`)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for op in ledger.ops.values():
+        if op.kind == "order":
+            found[op.payload["uniqueReceiptId"]] = [op.payload]
+    for op in ledger.ops.values():
+        if op.kind == "refund":
+            purchase = op.payload["uniqueReceiptId"].split(":", 1)[0]
+            assert purchase == op.order_ref
+            found[purchase].append(op.payload)
+    return found
+
+
+def _minor(value: str) -> int:
+    return int(Decimal(value) * 100)
+
+
+def _holds(receipts: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
+    """Units per sku and money one purchase still holds after its return receipts."""
+    units: dict[str, int] = {}
+    money = 0
+    for body in receipts:
+        for item in body["items"]:
+            units[item["sku"]] = units.get(item["sku"], 0) + item["quantity"]
+        money += _minor(body["totalGrossPrice"])
+    return units, money
+
+
+def test_a_line_added_after_the_purchase_reverses_it_whole_and_records_a_new_receipt():
+    order, _, _ = _order()
+    order.pay()
+    ledger, _ = _look(order, OrderLedger(order_id=order.order_id), T0)
+    order.add_line("SOCKS", 3, 5000)  # an Order Edit adds a line
+    later = T0 + timedelta(days=1)
+    ledger, (back, again) = _look(order, ledger, later)
+
+    assert back.key == "refund:CT-9-changed-1"
+    assert back.payload["uniqueReceiptId"] == "CT-9:refund:CT-9-changed-1"
+    assert back.payload["totalGrossPrice"] == "-650.00"
+    assert [(i["type"], i["sku"], i["quantity"]) for i in back.payload["items"]] == [
+        (RETURN, "SHIRT", -2),
+        (RETURN, "CAP", -1),
+    ]
+    assert again.key == "order:CT-9-r1" and again.kind == "order"
+    body = again.payload
+    assert body["uniqueReceiptId"] == "CT-9-r1" and body["receiptNumber"] == order.order_id
+    assert body["totalGrossPrice"] == "800.00"
+    assert [(i["type"], i["sku"], i["quantity"]) for i in body["items"]] == [
+        ("PURCHASE", "SHIRT", 2),
+        ("PURCHASE", "CAP", 1),
+        ("PURCHASE", "SOCKS", 3),
+    ]
+    assert body["contact"] == back.payload["contact"]
+    # The first purchase is never rendered again, and what Voyado holds is the new order.
+    receipts = _receipts(ledger)
+    assert _holds(receipts["CT-9"]) == ({"SHIRT": 0, "CAP": 0}, 0)
+    assert _holds(receipts["CT-9-r1"]) == ({"SHIRT": 2, "CAP": 1, "SOCKS": 3}, 80000)
+
+
+def test_a_re_issue_after_a_correction_returns_only_the_units_still_held():
+    order, _, cap = _order()
+    order.pay()
+    ledger, _ = _look(order, OrderLedger(order_id=order.order_id), T0)
+    order.lines = [line for line in order.lines if line.id != cap]
+    ledger, (correction,) = _look(order, ledger, T0 + timedelta(hours=1))
+    assert [(i["sku"], i["quantity"]) for i in correction.payload["items"]] == [("CAP", -1)]
+    order.add_line("SOCKS", 1, 5000)
+    ledger, (back, again) = _look(order, ledger, T0 + timedelta(hours=2))
+    assert back.key == "refund:CT-9-changed-2"
+    assert [(i["sku"], i["quantity"]) for i in back.payload["items"]] == [("SHIRT", -2)]
+    assert back.payload["totalGrossPrice"] == "-500.00"
+    assert again.payload["totalGrossPrice"] == "550.00"
+    assert _holds(_receipts(ledger)["CT-9"]) == ({"SHIRT": 0, "CAP": 0}, 0)
+
+
+def test_a_refund_by_amount_before_the_growth_is_not_returned_again():
+    order, _, _ = _order()
+    order.pay()
+    ledger, _ = _look(order, OrderLedger(order_id=order.order_id), T0)
+    order.refund(10000, txn_id="t-goodwill")
+    ledger, (refund,) = _look(order, ledger, T0 + timedelta(hours=1))
+    assert refund.payload["totalGrossPrice"] == "-100.00"
+
+    order.add_line("SOCKS", 1, 5000)
+    ledger, (back, again) = _look(order, ledger, T0 + timedelta(hours=2))
+    # The old receipt gives back what it still holds (the units, at their price after the
+    # refund), the new one holds what the order earns: 700 less the 100 refunded.
+    assert back.payload["totalGrossPrice"] == "-550.00"
+    assert again.payload["totalGrossPrice"] == "600.00"
+    receipts = _receipts(ledger)
+    assert _holds(receipts["CT-9"]) == ({"SHIRT": 0, "CAP": 0}, 0)
+    assert (
+        _holds(receipts["CT-9-r1"])[1]
+        == 60000
+        == ledger.earned_amount() - (ledger.refunded_amount())
+    )
+
+    # A cancellation now returns the re-issue, under its own id.
+    order.cancel()
+    ledger, (cancel,) = _look(order, ledger, T0 + timedelta(hours=3))
+    assert cancel.payload["uniqueReceiptId"] == "CT-9-r1:cancel"
+    assert cancel.payload["totalGrossPrice"] == "-600.00"
+    assert all(_holds(r)[1] == 0 for r in _receipts(ledger).values())
+
+
+def test_a_growth_under_another_member_finds_its_contact_first():
+    order, _, _ = _order()
+    order.pay()
+    ledger, _ = _look(order, OrderLedger(order_id=order.order_id), T0)
+    order.add_line("SOCKS", 1, 5000)
+    order.email = "grace.hopper@example.com"
+    order.customer_id = None  # the order was handed to a guest's email in the same edit
+    ledger, ops = _look(order, ledger, T0 + timedelta(hours=1))
+    assert [op.key for op in ops] == ["refund:CT-9-changed-1", "member:CT-9-r1", "order:CT-9-r1"]
+    assert ops[0].payload["contact"]["matchKey"] == "ada.lovelace@example.com"
+    assert ops[2].payload["contact"]["matchKey"] == "grace.hopper@example.com"
+
+
+Step = tuple[str, int, int]
+
+
+def _edit(order: OrderBuilder, step: Step) -> None:
+    what, which, how = step
+    if what == "remove" and order.lines:
+        line = order.lines[which % len(order.lines)]
+        order.lines = [other for other in order.lines if other.id != line.id]
+    elif what == "quantity" and order.lines:
+        line = order.lines[which % len(order.lines)]
+        line.quantity = max(line.quantity - 1, 0) if how % 2 else line.quantity + 1
+    elif what == "refund":
+        order.refund(1000 + 1000 * (how % 20))
+    elif what == "return" and order.lines:
+        line = order.lines[which % len(order.lines)]
+        if line.quantity > 0:
+            order.add_return((line.id, 1), payment_state="Refunded")
+    elif what == "add":
+        # A new sku: Voyado matches returns by sku, and commercetools merges a variant added
+        # again into its line (https://docs.commercetools.com/api/carts-orders-overview).
+        order.add_line(f"NEW{order.version}", 1 + how % 3, 5000 + 1000 * (how % 7))
+    order.version += 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["remove", "quantity", "refund", "return", "add"]),
+            st.integers(0, 5),
+            st.integers(0, 100),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    st.booleans(),
+    st.sampled_from([CONFIG, RETURNS]),
+)
+def test_over_every_receipt_of_an_order_no_unit_comes_back_twice(steps, cancel, config):
+    order, _, _ = _order()
+    order.pay()
+    at = T0
+    ledger, _ = _look(order, OrderLedger(order_id=order.order_id), at, config)
+    for step in steps:
+        _edit(order, step)
+        at += timedelta(minutes=5)
+        ledger, _ = _look(order, ledger, at, config)
+    if cancel:
+        order.cancel()
+        ledger, _ = _look(order, ledger, at + timedelta(minutes=5), config)
+    receipts = _receipts(ledger)
+    current = [op for op in ledger.ops.values() if op.kind == "order"][-1]
+    for ref, bodies in receipts.items():
+        units, money = _holds(bodies)
+        assert all(n >= 0 for n in units.values()), (ref, units)  # never more back than bought
+        assert money >= 0, ref
+        if ref != current.order_ref or cancel:
+            assert set(units.values()) <= {0} and money == 0, (ref, units, money)
+    # Voyado holds, on the current receipt, what the ledger says the order holds.
+    held = ledger.earned_amount() - ledger.refunded_amount()
+    assert _holds(receipts[str(current.order_ref)])[1] == held
+
+
+def test_a_member_move_after_a_refund_holds_only_what_remains_on_the_new_receipt():
+    """A move re-records the order under the new member (ADR 0010); on Voyado that is a new
+    purchase of the lines, which must not hold the refunded money again."""
+    from shared.domain.customers.member_identity import MemberView
+
+    def look(order: OrderBuilder, ledger: OrderLedger, at: datetime, member: MemberView):
+        view = order_view(order.build(), member=member)
+        plan = plan_order(view, ledger, CONFIG, ACCOUNT, at, renderer=RENDERER)
+        ledger = plan.apply(ledger)
+        for op in plan.new_ops:
+            assert op.status == OpStatus.PENDING, op.error
+            ledger = ledger.mark_done(op.key, at)
+        again = plan_order(view, ledger, CONFIG, ACCOUNT, at, renderer=RENDERER)
+        assert again.empty
+        return ledger, plan.new_ops
+
+    ada = MemberView(
+        member_id="customer-ada", customer_id="customer-ada", email="ada.lovelace@example.com"
+    )
+    bob = MemberView(member_id="customer-bob", customer_id="customer-bob", email="bob@example.com")
+    order, _, _ = _order()
+    order.pay()
+    ledger, _ = look(order, OrderLedger(order_id=order.order_id), T0, ada)
+    order.refund(10000, txn_id="t-1")
+    ledger, _ = look(order, ledger, T0 + timedelta(hours=1), ada)
+    order.customer_id, order.email = "customer-bob", "bob@example.com"  # reassigned
+    ledger, (moved, again) = look(order, ledger, T0 + timedelta(hours=2), bob)
+    assert moved.payload["uniqueReceiptId"] == "CT-9:moved"
+    assert moved.payload["totalGrossPrice"] == "-550.00"
+    assert again.payload["uniqueReceiptId"] == "CT-9-2"
+    assert again.payload["totalGrossPrice"] == "550.00"
+    assert again.payload["contact"]["matchKey"] == "bob@example.com"
+    receipts = _receipts(ledger)
+    assert _holds(receipts["CT-9"])[1] == 0 and _holds(receipts["CT-9-2"])[1] == 55000

@@ -39,6 +39,7 @@ def provider() -> YotpoProvider:
         ("refund", "/refunds"),
         ("customer", "/customers"),
         ("reward_return", "/points/adjust"),
+        ("birthday", "/customer_birthdays"),  # the customer sync's
     ],
 )
 def test_each_kind_is_the_call_the_reconciler_made(rsps, provider, kind, path):
@@ -75,6 +76,7 @@ def test_capabilities_declare_yotpos_dedup_modes(provider):
     assert caps.dedup_mode("refund") is DedupMode.NONE
     assert caps.dedup_mode("reward_return") is DedupMode.NONE
     assert caps.dedup_mode("customer") is DedupMode.STATE_UPSERT
+    assert caps.dedup_mode("birthday") is DedupMode.STATE_UPSERT  # sets the date
     assert not caps.supports("redemption")
     assert caps.amount_unit == "minor" and caps.rate_limit_per_second == 10.0
     assert isinstance(provider, LoyaltyProvider)

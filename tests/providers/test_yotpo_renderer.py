@@ -3,7 +3,7 @@ end to end): what each field becomes, and that a stored intent renders the same 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,6 +13,7 @@ from shared.domain.orders.order_view import order_view
 from shared.domain.orders.planner import AccountView, PlannerConfig, plan_order
 from shared.domain.providers.port import (
     Line,
+    MemberBirthday,
     MemberRef,
     MemberUpsert,
     OrderRecorded,
@@ -151,6 +152,54 @@ def test_reversals_member_upserts_and_points_returned():
         "history_title": "Points returned: order CT-1 was cancelled",
         "visible_to_customer": True,
     }
+
+
+def test_a_customers_whole_profile_is_the_customer_sync_body_in_its_order():
+    # What the customer sync sends (Create/Update Customer Records,
+    # https://loyaltyapi.yotpo.com/reference/createupdate-customer-records): the same fields,
+    # in the same order, as before the sync went through the port.
+    upsert = MemberUpsert(
+        member_id="m-1",
+        email="ada@example.com",
+        phone="+447700900123",
+        first_name="Ada",
+        last_name="Lovelace",
+        ct_customer_id="c-1",
+        has_account=True,
+        account_created_at=datetime(2023, 11, 5, 8, 30, tzinfo=UTC),
+        opted_in=False,
+        tags=(),
+        birthday="1990-07-14",  # not a field of this body: `MemberBirthday`
+    )
+    body = YOTPO_RENDERER.render(upsert)
+    assert list(body.items()) == [
+        ("id", "m-1"),
+        ("email", "ada@example.com"),
+        ("first_name", "Ada"),
+        ("last_name", "Lovelace"),
+        ("phone_number", "+447700900123"),
+        ("has_account", True),
+        ("platform_account_created_at", "2023-11-05T08:30:00+00:00"),
+        ("opted_in", False),  # a withdrawn consent is said
+        ("tags", ""),  # no groups: the connector's tags are cleared
+    ]
+    # Facts the planner's upserts do not carry stay out of their body.
+    assert YOTPO_RENDERER.render(MemberUpsert(member_id="m-1", email="a@x.io")) == {
+        "id": "m-1",
+        "email": "a@x.io",
+    }
+
+
+def test_a_birthday_is_set_customer_birthdays_body():
+    # https://loyaltyapi.yotpo.com/reference/set-customer-birthday
+    born = MemberBirthday(email="ada@example.com", born=date(2000, 2, 29))
+    assert list(YOTPO_RENDERER.render(born).items()) == [
+        ("customer_email", "ada@example.com"),
+        ("day", 29),
+        ("month", 2),
+        ("year", 2000),
+    ]
+    assert YOTPO_RENDERER.capabilities.supports("birthday")
 
 
 def test_yotpo_has_no_redemption_commit():

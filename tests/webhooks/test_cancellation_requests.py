@@ -43,7 +43,7 @@ class Scene:
         self.webhooks = YotpoWebhooks(
             self.cancelled,
             commercetools=self.ct,
-            yotpo=self.runtime.yotpo_client,
+            accounts=self.runtime.provider_account,
             refusals=self.refusals,
         )
         customer = world.storefront.sign_up("ria@example.com", "Ria", "Shopper")

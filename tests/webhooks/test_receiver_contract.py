@@ -18,7 +18,10 @@ class FakeWriteback:
         self.synced: list[str] = []
         self.members: list[str] = []
 
-    def sync(self, customer_id: str, *, deadline: float | None = None) -> WritebackResult:
+    def sync(
+        self, customer_id: str, *, deadline: float | None = None, provider_name: str | None = None
+    ) -> WritebackResult:
+        assert provider_name == "yotpo"  # a Yotpo webhook speaks for Yotpo's members only
         self.synced.append(customer_id)
         return WritebackResult(customer_id, "updated", ("points_balance",))
 
@@ -26,7 +29,10 @@ class FakeWriteback:
         self.members.append(member)
         return {"id": "ct-found-by-member", "version": 1}
 
-    def sync_customer(self, customer: Any, *, deadline: float | None = None) -> WritebackResult:
+    def sync_customer(
+        self, customer: Any, *, deadline: float | None = None, provider_name: str | None = None
+    ) -> WritebackResult:
+        assert provider_name == "yotpo"
         self.synced.append(str(customer["id"]))
         return WritebackResult(str(customer["id"]), "updated", ("points_balance",))
 

@@ -1,5 +1,5 @@
-"""`customer_account`: the one rule that names the account serving a customer, for the Yotpo
-write-back (`Runtime.yotpo_for_store`) and the nightly run (`Runtime.provider_for_store`)."""
+"""`customer_account`: the one rule that names the account serving a customer, for the
+write-back and the nightly run (over `Runtime.provider_for_store`, ADR 0097)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def writeback(world: World, identity: MemberIdentity | None = None) -> CustomerW
     settings = job_settings(world)
     return CustomerWriteback(
         world.ct,
-        build_runtime(settings).yotpo_for_store,
+        build_runtime(settings).provider_for_store,
         type_key=settings.customer_type_key,
         identity=identity,
     )
@@ -231,7 +231,7 @@ def test_the_member_id_custom_field(world: World) -> None:
     settings = job_settings(world, CUSTOMER_CUSTOM_TYPE_KEY="merchant-customer")
     wb = CustomerWriteback(
         ct,
-        build_runtime(settings).yotpo_for_store,
+        build_runtime(settings).provider_for_store,
         type_key=settings.customer_type_key,
         identity=identity,
     )

@@ -1,6 +1,6 @@
-"""The provider-neutral write-back (`shared.customers.provider_writeback`) against the running
-commercetools and Voyado stand-ins over real HTTP, with the real Voyado adapter built by its
-registry factory.
+"""The one write-back (`shared.customers.writeback.CustomerWriteback`) given a provider that is
+not Yotpo, against the running commercetools and Voyado stand-ins over real HTTP, with the real
+Voyado adapter built by its registry factory (ADR 0097).
 
 `plan_writeback` reads a `None` in its member state as "this field must be absent". A provider
 without tiers (Voyado documents no tier API, ADR 0085) must therefore leave the tier fields
@@ -24,8 +24,8 @@ from sandbox.serving import ServerThread
 from sandbox.voyado import SandboxConfig, TenantConfig, VoyadoServer
 from sandbox.voyado.testing import receipt
 from shared.commercetools import CommercetoolsClient
-from shared.customers.provider_writeback import ProviderWriteback, field_state
-from shared.customers.writeback import OWN_CUSTOMER_TYPE_KEY
+from shared.customers.provider_writeback import field_state
+from shared.customers.writeback import OWN_CUSTOMER_TYPE_KEY, CustomerWriteback
 from shared.domain.customers.writeback_diff import (
     GroupPolicy,
     TypeTarget,
@@ -187,8 +187,8 @@ def provider(voyado: VoyadoServer) -> VoyadoProvider:
 
 
 @pytest.fixture
-def writeback(ct: Commercetools) -> ProviderWriteback:
-    return ProviderWriteback(ct.client, type_key=OWN_CUSTOMER_TYPE_KEY, now=lambda: NOW)
+def writeback(ct: Commercetools) -> CustomerWriteback:
+    return CustomerWriteback(ct.client, type_key=OWN_CUSTOMER_TYPE_KEY, now=lambda: NOW)
 
 
 # --- the pure plan: what None means ------------------------------------------------------------
@@ -209,7 +209,7 @@ def test_the_plan_reads_a_missing_tier_as_remove_the_tier() -> None:
 
 # --- against the stand-ins ---------------------------------------------------------------------
 def test_the_balance_is_written_onto_a_customer_without_custom_fields(
-    ct: Commercetools, voyado: VoyadoServer, provider: VoyadoProvider, writeback: ProviderWriteback
+    ct: Commercetools, voyado: VoyadoServer, provider: VoyadoProvider, writeback: CustomerWriteback
 ) -> None:
     customer = ct.customer("nils@example.com")
     contact = voyado.seed_contact(email="nils@example.com")
@@ -224,7 +224,7 @@ def test_the_balance_is_written_onto_a_customer_without_custom_fields(
 
 
 def test_the_same_balance_again_writes_nothing(
-    ct: Commercetools, voyado: VoyadoServer, provider: VoyadoProvider, writeback: ProviderWriteback
+    ct: Commercetools, voyado: VoyadoServer, provider: VoyadoProvider, writeback: CustomerWriteback
 ) -> None:
     customer = ct.customer("nils@example.com")
     contact = voyado.seed_contact(email="nils@example.com")
@@ -239,7 +239,7 @@ def test_the_same_balance_again_writes_nothing(
 
 
 def test_voyado_leaves_the_tier_and_referral_fields_alone(
-    ct: Commercetools, voyado: VoyadoServer, provider: VoyadoProvider, writeback: ProviderWriteback
+    ct: Commercetools, voyado: VoyadoServer, provider: VoyadoProvider, writeback: CustomerWriteback
 ) -> None:
     """Voyado has no tiers (capabilities.tiers false): the customer's tier, its end and its
     referral code stay as they are, only the balance moves."""
@@ -272,7 +272,7 @@ def test_voyado_leaves_the_tier_and_referral_fields_alone(
 
 
 def test_a_customer_voyado_does_not_know_is_not_a_member(
-    ct: Commercetools, provider: VoyadoProvider, writeback: ProviderWriteback
+    ct: Commercetools, provider: VoyadoProvider, writeback: CustomerWriteback
 ) -> None:
     customer = ct.customer("stranger@example.com")
     result = writeback.sync(customer["id"], provider)
@@ -281,7 +281,7 @@ def test_a_customer_voyado_does_not_know_is_not_a_member(
 
 
 def test_a_lost_race_reads_the_customer_again_and_keeps_the_other_write(
-    ct: Commercetools, voyado: VoyadoServer, provider: VoyadoProvider, writeback: ProviderWriteback
+    ct: Commercetools, voyado: VoyadoServer, provider: VoyadoProvider, writeback: CustomerWriteback
 ) -> None:
     """Someone writes the customer between our read and our update: commercetools answers 409
     ConcurrentModification, the write-back reads it again and writes on the new version."""
@@ -299,7 +299,7 @@ def test_a_lost_race_reads_the_customer_again_and_keeps_the_other_write(
 
 
 def test_a_provider_with_tiers_that_reports_none_removes_the_tier(
-    ct: Commercetools, writeback: ProviderWriteback
+    ct: Commercetools, writeback: CustomerWriteback
 ) -> None:
     """Provider-neutral: with `tiers` declared, None is the provider saying "no tier"."""
     customer = ct.customer("ada@example.com")

@@ -1,8 +1,11 @@
-"""The Yotpo customer (`POST /customers`) and birthday for a commercetools Customer. Pure.
+"""The loyalty member of a commercetools Customer: its provider-neutral upsert and birthday
+(`MemberUpsert`, `MemberBirthday`, ADR 0080), which each provider's renderer turns into its own
+bodies. Pure.
 
-Fields (https://loyaltyapi.yotpo.com/reference/createupdate-customer-records): `id` (the member
-id, see `member_identity`), `email`, `first_name`, `last_name`, `phone_number` (E.164),
-`has_account`, `platform_account_created_at`, and, per configuration:
+For Yotpo (`shared/domain/providers/yotpo.py` renders them) the member upsert is
+`POST /customers` (https://loyaltyapi.yotpo.com/reference/createupdate-customer-records):
+`id` (the member id, see `member_identity`), `email`, `first_name`, `last_name`,
+`phone_number` (E.164), `has_account`, `platform_account_created_at`, and, per configuration:
 - `opted_in`: "Customers must be opted-in to earn points, enter VIP
   Tiers, or redeem rewards", and a program whose opt-in strategy is "API/SDK only" opts in nobody
   else (https://support.yotpo.com/docs/settings-section-guide). Policy `account` sends nothing
@@ -12,9 +15,10 @@ id, see `member_identity`), `email`, `first_name`, `last_name`, `phone_number` (
 - `tags`: the customer's groups, so Yotpo's customer include/exclude rules (e.g. "exclude
   wholesale") apply. Yotpo's `tags` "overwrites existing tags", so the connector owns them and
   sends them (possibly empty) on every upsert: a customer who left a group loses its tag.
-Birthday: `POST /customer_birthdays` with `customer_email`, `day`, `month`, `year`
+Birthday: Yotpo's `POST /customer_birthdays` with `customer_email`, `day`, `month`, `year`
 (https://loyaltyapi.yotpo.com/reference/set-customer-birthday) from commercetools'
-`dateOfBirth` ("YYYY-MM-DD"), so Yotpo's birthday campaigns fire.
+`dateOfBirth` ("YYYY-MM-DD"), so Yotpo's birthday campaigns fire; a provider whose member
+carries the date (Voyado's `birthDay`) reads `MemberUpsert.birthday` instead.
 
 Phone number: the customer's custom field `loyaltyPhoneNumber` first, then the default billing
 address, the default shipping address and the other addresses (`mobile` before `phone` in
@@ -40,16 +44,11 @@ from shared.domain.customers.member_identity import (
     customer_group_tags,
     member_id,
 )
-from shared.domain.providers.port import MemberUpsert
-from shared.domain.yotpo_fields import YotpoFields as F
+from shared.domain.providers.port import MemberBirthday, MemberUpsert
+from shared.domain.providers.yotpo import YOTPO_RENDERER
 
 FIELD_PHONE_NUMBER = "loyaltyPhoneNumber"
 DEFAULT_OPT_IN_FIELD = "loyaltyOptIn"
-# Yotpo's Set Customer Birthday body, not (yet) spelled in YotpoFields
-# (https://loyaltyapi.yotpo.com/reference/set-customer-birthday).
-BIRTHDAY_DAY = "day"
-BIRTHDAY_MONTH = "month"
-BIRTHDAY_YEAR = "year"
 
 OptInPolicy = Literal["account", "always", "customer_field"]
 
@@ -99,12 +98,12 @@ def _phone_number(customer: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _timestamp(value: Any) -> str | None:
+def _timestamp(value: Any) -> datetime | None:
     text = values.text(value)
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text).isoformat()
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
 
@@ -132,54 +131,6 @@ def customer_member(customer: Mapping[str, Any], config: CustomerSyncConfig) -> 
     )
 
 
-def customer_payload(
-    customer: Mapping[str, Any], config: CustomerSyncConfig | None = None
-) -> dict[str, Any] | None:
-    """Yotpo's create-or-update body for this customer; None when it has no email."""
-    config = config or CustomerSyncConfig()
-    email = values.text(customer.get("email"))
-    if email is None:
-        return None
-    payload: dict[str, Any] = {F.ID: member_id(customer, config.identity), F.EMAIL: email}
-    first_name = values.text(customer.get("firstName"))
-    if first_name:
-        payload[F.FIRST_NAME] = first_name
-    last_name = values.text(customer.get("lastName"))
-    if last_name:
-        payload[F.LAST_NAME] = last_name
-    phone = _phone_number(customer)
-    if phone:
-        payload[F.PHONE_NUMBER] = phone
-    payload[F.HAS_ACCOUNT] = True
-    created_at = _timestamp(customer.get("createdAt"))
-    if created_at:
-        payload[F.PLATFORM_ACCOUNT_CREATED_AT] = created_at
-    consent = opted_in(customer, config)
-    if consent is not None:
-        payload[F.OPTED_IN] = consent
-    if config.tags_from_groups:
-        payload[F.TAGS] = ",".join(customer_group_tags(customer))
-    return payload
-
-
-def birthday_payload(customer: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Yotpo's Set Customer Birthday body from `dateOfBirth`; None without email or date.
-
-    The member is named by email, the identifier every Yotpo customer has (the page takes
-    "customer_email ... Provide this or Customer ID").
-    """
-    email = values.text(customer.get("email"))
-    born = _date(customer.get("dateOfBirth"))
-    if email is None or born is None:
-        return None
-    return {
-        F.CUSTOMER_EMAIL: email,
-        BIRTHDAY_DAY: born.day,
-        BIRTHDAY_MONTH: born.month,
-        BIRTHDAY_YEAR: born.year,
-    }
-
-
 def _date(value: Any) -> date | None:
     text = values.text(value)
     if text is None:
@@ -193,8 +144,8 @@ def _date(value: Any) -> date | None:
 def member_upsert(
     customer: Mapping[str, Any], config: CustomerSyncConfig | None = None
 ) -> MemberUpsert | None:
-    """The provider-neutral member upsert for this customer (ADR 0080): the same facts as
-    `customer_payload`, for a provider other than Yotpo to render; None without email."""
+    """The provider-neutral member upsert of this registered customer (ADR 0080); None without
+    email."""
     config = config or CustomerSyncConfig()
     email = values.text(customer.get("email"))
     if email is None:
@@ -207,7 +158,36 @@ def member_upsert(
         first_name=values.text(customer.get("firstName")),
         last_name=values.text(customer.get("lastName")),
         ct_customer_id=values.text(customer.get("id")),
+        has_account=True,
+        account_created_at=_timestamp(customer.get("createdAt")),
         opted_in=opted_in(customer, config),
         tags=tuple(customer_group_tags(customer)) if config.tags_from_groups else None,
         birthday=born.isoformat() if born is not None else None,
     )
+
+
+def member_birthday(upsert: MemberUpsert) -> MemberBirthday | None:
+    """The birthday of the member `upsert` makes, for a provider that takes it on its own call;
+    None without email or date of birth."""
+    if upsert.email is None or upsert.birthday is None:
+        return None
+    return MemberBirthday(email=upsert.email, born=date.fromisoformat(upsert.birthday))
+
+
+# Yotpo's bodies for a customer, as its renderer makes them (the one builder of each), for
+# callers that hold a commercetools customer rather than the neutral operations.
+
+
+def customer_payload(
+    customer: Mapping[str, Any], config: CustomerSyncConfig | None = None
+) -> dict[str, Any] | None:
+    """Yotpo's create-or-update body for this customer; None when it has no email."""
+    upsert = member_upsert(customer, config)
+    return YOTPO_RENDERER.render(upsert) if upsert is not None else None
+
+
+def birthday_payload(customer: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Yotpo's Set Customer Birthday body from `dateOfBirth`; None without email or date."""
+    upsert = member_upsert(customer)
+    birthday = member_birthday(upsert) if upsert is not None else None
+    return YOTPO_RENDERER.render(birthday) if birthday is not None else None

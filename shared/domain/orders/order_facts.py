@@ -17,6 +17,7 @@ from shared.domain.providers.port import Line, MemberRef, OrderRecorded, Returne
 
 CHANNEL_ONLINE = "online"
 CHANNEL_OFFLINE = "offline"
+ORDER_KEY_PREFIX = "order:"
 REFUND_KEY_PREFIX = "refund:"
 RETURN_REFUND_PREFIX = "return-"
 

@@ -38,12 +38,18 @@ Rules, in the order they are checked:
    Yotpo order "{order id}-{n}" under the right member, so all its points end on one member
    and every later refund follows the new Yotpo order (ADR 0010).
 8. Changes after recording, for a provider whose receipts are final
-   (`Capabilities.corrects_changed_orders`, Voyado): an order recorded once and not cancelled
-   that now earns less than the provider holds for it (an Order Edit, a line removed) gets a
-   correction refund "{ref}-changed-{n}" of the difference, after the refunds the order shows
-   and sharing their cap, so money refunded by payment is never also a change. One that earns
-   more than recorded is skipped as "order_grew" (`shared/domain/orders/corrections.py`,
-   ADR 0096). Yotpo is unchanged.
+   (`Capabilities.corrects_changed_orders`, Voyado), measured against the current order
+   operation (the first one or its last re-issue; not after a move, not once cancelled): an
+   order that now earns less than the provider holds for it (an Order Edit, a line removed)
+   gets a correction refund "{ref}-changed-{n}" of the difference, after the refunds the order
+   shows and sharing their cap, so money refunded by payment is never also a change. One that
+   grew (earns more than the provider holds, or is worth more than it was told) is re-issued:
+   the refunds it shows are taken from the current purchase, what that purchase still holds
+   comes back whole ("{ref}-changed-{n}" naming every unit), and the order as it is now is a
+   new order operation "order:{ref}-r{n}" with its own provider reference, earning what the
+   order earns now; later refunds, corrections, the cancellation and a move go to it. A growth
+   that cannot name its member on this look waits, skipped as "order_grew"
+   (`shared/domain/orders/corrections.py`, ADR 0096). Yotpo is unchanged.
 
 The planner says what to tell with provider-neutral operations (`shared/domain/providers/port`:
 `OrderRecorded`, `Reversal`, `MemberUpsert`, `PointsReturned`); the store's provider renderer
@@ -73,6 +79,7 @@ from shared.domain.orders.ledger import LedgerOp, OpStatus, OrderLedger
 from shared.domain.orders.order_facts import (
     CHANNEL_OFFLINE,
     CHANNEL_ONLINE,
+    ORDER_KEY_PREFIX,
     REFUND_KEY_PREFIX,
     RETURN_REFUND_PREFIX,
     earning_base,
@@ -121,10 +128,9 @@ MEMBER_UNKNOWN = "member_unknown"  # MEMBER_ID_SOURCE needs the customer, and it
 EARNING_TRIGGER_UNSUPPORTED = "earning_trigger_unsupported"
 # The order was told to another provider than the one its store has now.
 PROVIDER_CHANGED = "provider_changed"
-# The order earns more than it was recorded with, at a provider whose receipts are final.
+# The order grew, at a provider whose receipts are final, and cannot be re-issued on this look.
 ORDER_GREW = changes.ORDER_GREW
 
-ORDER_KEY_PREFIX = "order:"
 CUSTOMER_KEY_PREFIX = "customer:"
 MEMBER_KEY_PREFIX = "member:"  # the member a provider must hold before the order (see above)
 REWARD_RETURN_KEY_PREFIX = "reward_return:"
@@ -254,17 +260,19 @@ def plan_order(
     remaining = told.earned_total - ledger.refunded_amount()
 
     # A provider whose receipts are final hears of an order that changed since it was recorded
-    # only through reversals (rule 8): refunds the order shows and a correction share one cap.
-    recorded = changes.applies(renderer.capabilities, view, told.orders)
+    # only through reversals and re-issues (rule 8): refunds the order shows and a correction
+    # share one cap.
+    recorded = changes.applies(renderer.capabilities, view, told.orders, pinned)
+    whole = changes.paid_gross(told.first) if recorded is not None else None
     check = (
-        changes.check_change(view, config, ledger, recorded, pinned, earned)
+        changes.check_change(view, config, ledger, recorded, earned, whole)
         if recorded is not None
         else None
     )
-    to_reverse = check.to_reverse if check is not None else None
+    reissue = check is not None and check.grew and changes.can_reissue(view, config)
+    to_reverse = check.to_reverse if check is not None and not reissue else None
 
     current = told.current_order_ref or pinned
-    whole = changes.paid_gross(recorded)
     for key, amount, reason, lines in refunds_due(view, config, earned, paid_gross=whole):
         if key in ledger.ops:
             continue
@@ -279,9 +287,16 @@ def plan_order(
             to_reverse -= amount
 
     skipped: str | None = None
-    if recorded is not None and check is not None and to_reverse is not None:
+    if reissue and recorded is not None and check is not None:
+        reissued = _reissue(view, ledger, config, told, recorded, pinned, remaining, check, emit)
+        new_ops.extend(reissued)
+        remaining = check.earns_now
+        if reissued and reissued[-1].kind == "order":
+            told = told.with_order(reissued[-1])
+            current = told.current_order_ref or pinned
+    elif recorded is not None and check is not None and to_reverse is not None:
         if check.grew:
-            skipped = ORDER_GREW
+            skipped = ORDER_GREW  # it cannot be re-issued on this look (`can_reissue`)
         amount = min(to_reverse, remaining)
         if amount > 0:
             key, intent = changes.correction(view, config, ledger, recorded, pinned, amount)
@@ -425,6 +440,50 @@ def _order_op(
     return emit.op(f"{ORDER_KEY_PREFIX}{key_id}", intent, amount=amount)
 
 
+def _reissue(
+    view: OrderView,
+    ledger: OrderLedger,
+    config: PlannerConfig,
+    told: _Told,
+    recorded: LedgerOp,
+    pinned: str,
+    remaining: int,
+    check: changes.ChangeCheck,
+    emit: _Emit,
+) -> list[LedgerOp]:
+    """Rule 8, an order that grew: what the current purchase still holds comes back whole, and
+    the order as it is now is recorded again (its member first, for a provider that needs
+    it), earning what it earns now (`corrections.reissued`). An order that earns nothing now
+    is only reversed: nothing is recorded for it. Nothing here depends on whether the current
+    purchase was sent yet: the ledger keeps execution order, and the reversal waits for it."""
+    ops: list[LedgerOp] = []
+    if remaining > 0:
+        made = [op.key for op in emit.made]
+        key, back = changes.whole_reversal(view, ledger, recorded, pinned, remaining, made=made)
+        ops.append(emit.op(key, back, amount=remaining))
+    if check.earns_now <= 0:
+        return ops
+    ref = changes.reissue_ref(pinned, told.orders)
+    member_id, email = member_of(view)
+    if member_id != recorded.member_id or not _same_email(email, recorded.member_email):
+        # Named under another member than the purchase it replaces: that one first, as for the
+        # order's first purchase (a provider whose receipts must name a member it holds).
+        member_first = _member_first(view, ledger, ref, emit)
+        if member_first is not None:
+            ops.append(member_first)
+    intent = changes.reissued(
+        view,
+        config,
+        ref,
+        check.earns_now,
+        check,
+        earned=told.base,
+        whole=changes.paid_gross(told.first),
+    )
+    ops.append(emit.op(f"{ORDER_KEY_PREFIX}{ref}", intent, amount=check.earns_now))
+    return ops
+
+
 def _refund_op(
     key: str,
     order_ref: str,
@@ -544,8 +603,20 @@ def _move_to_member(
     if refund_key in ledger.ops or f"{ORDER_KEY_PREFIX}{new_id}" in ledger.ops:
         return []
     refund = _refund_op(refund_key, current_id, remaining, view, emit, "moved", told)
-    order = _order_op(view, config, new_id, new_id, emit, amount=remaining, with_codes=False)
-    return [refund, order]
+    if not emit.renderer.capabilities.corrects_changed_orders:
+        order = _order_op(view, config, new_id, new_id, emit, amount=remaining, with_codes=False)
+        return [refund, order]
+    # A provider that records the lines (Voyado) would otherwise hold the whole order again on
+    # the new purchase, refunds included: it holds what remains (`corrections.holding`).
+    intent = changes.holding(
+        order_recorded(view, config, new_id, remaining, with_codes=False),
+        view,
+        config,
+        remaining,
+        earned=told.base,
+        whole=changes.paid_gross(told.first),
+    )
+    return [refund, emit.op(f"{ORDER_KEY_PREFIX}{new_id}", intent, amount=remaining)]
 
 
 def _spent_reward_return_op(

@@ -8,7 +8,9 @@ sent is frozen at plan time, and a later version of a renderer cannot change an 
 already planned. The I/O half (sending, looking up) is `shared/providers/port.py`.
 
 Every neutral operation has a `kind`, the same word the ledger uses for the operation
-(`LedgerOp.kind`): "order", "refund", "customer", "reward_return", "redemption".
+(`LedgerOp.kind`): "order", "refund", "customer", "reward_return", "redemption". One more kind,
+"birthday", is sent by the customer sync alone (never planned into a ledger): a provider that
+takes a member's date of birth on a call of its own declares it (Yotpo).
 
 Money is integer minor units of the operation's currency everywhere here; a provider that
 wants major-unit decimals (`Capabilities.amount_unit`) converts in its renderer.
@@ -22,7 +24,7 @@ operations, the port, capabilities, dedup modes).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
@@ -30,13 +32,15 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 # The ledger's operation kinds; the list only ever grows (old ledgers must keep validating).
-OpKind = Literal["order", "refund", "customer", "reward_return", "redemption"]
+# "birthday" is the customer sync's (`MemberBirthday`), never a ledger's.
+OpKind = Literal["order", "refund", "customer", "reward_return", "redemption", "birthday"]
 ORDER: OpKind = "order"
 REFUND: OpKind = "refund"
 CUSTOMER: OpKind = "customer"
 REWARD_RETURN: OpKind = "reward_return"
 REDEMPTION: OpKind = "redemption"
-OP_KINDS: tuple[OpKind, ...] = (ORDER, REFUND, CUSTOMER, REWARD_RETURN, REDEMPTION)
+BIRTHDAY: OpKind = "birthday"
+OP_KINDS: tuple[OpKind, ...] = (ORDER, REFUND, CUSTOMER, REWARD_RETURN, REDEMPTION, BIRTHDAY)
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -86,7 +90,9 @@ class Capabilities(BaseModel):
     # Receipts cannot be updated once sent (Voyado: "Data sent to this endpoint cannot be
     # reversed or updated", https://developer.voyado.com/en/receipts/register-a-purchase.html):
     # an order that earns less after it was sent (an Order Edit, a line removed) is corrected
-    # with a reversal of what went away (`shared/domain/orders/corrections.py`, ADR 0096).
+    # with a reversal of what went away (`shared/domain/orders/corrections.py`, ADR 0096); one
+    # that grows is re-issued: its purchase reversed whole and the order recorded again as a new
+    # order operation.
     corrects_changed_orders: bool = False
 
     def supports(self, kind: str) -> bool:
@@ -154,8 +160,10 @@ class ReturnedLine(BaseModel):
 
 
 class MemberUpsert(BaseModel):
-    """Make the provider's member carry this identity (today: a guest order's member gets the
-    id of the customer the order was since assigned to)."""
+    """Make the provider's member carry this identity and profile: the customer sync sends a
+    registered customer's whole profile; the planner only attaches the member id (a guest
+    order's member gets the id of the customer the order was since assigned to) or names the
+    order's member first. A field left None is not said: the provider keeps what it holds."""
 
     model_config = _FROZEN
 
@@ -166,9 +174,26 @@ class MemberUpsert(BaseModel):
     first_name: str | None = None
     last_name: str | None = None
     ct_customer_id: str | None = None
+    # A registered commercetools customer (an account), not a guest.
+    has_account: bool | None = None
+    # When that account was opened (the customer's `createdAt`).
+    account_created_at: datetime | None = None
     opted_in: bool | None = None
     tags: tuple[str, ...] | None = None
     birthday: str | None = None  # ISO date
+
+
+class MemberBirthday(BaseModel):
+    """The member's date of birth, for a provider that takes it on a call of its own
+    (`Capabilities.supports("birthday")`; Yotpo's Set Customer Birthday). Sent after the
+    member's upsert, which makes the member it names; a provider whose member carries the date
+    (`MemberUpsert.birthday`) declares no such kind."""
+
+    model_config = _FROZEN
+
+    kind: Literal["birthday"] = "birthday"
+    email: str  # the member, as the upsert just sent it
+    born: date
 
 
 class OrderRecorded(BaseModel):
@@ -179,7 +204,9 @@ class OrderRecorded(BaseModel):
     kind: Literal["order"] = "order"
     ct_order_id: str
     order_ref: str  # the provider's order reference, pinned in the ledger
-    amount_minor: int  # the earning base (AMOUNT_BASE)
+    # The earning base (AMOUNT_BASE); a re-issue's: the most the order was told it is worth —
+    # what it earns is the ledger operation's `amount_cents` (ADR 0096).
+    amount_minor: int
     discount_minor: int = 0
     # The merchandise's share, gross, of a discount on the order's total price
     # (`discountOnTotalPrice`) that no line's paid total carries: a provider that records the
@@ -217,7 +244,8 @@ class Reversal(BaseModel):
     order_ref: str  # the provider order it takes from
     amount_minor: int  # in the order's earning terms
     currency: str
-    # "changed": the order earns less than it was recorded with (ADR 0096).
+    # "changed": the order earns less than it was recorded with, or its purchase is returned
+    # whole before a re-issue (ADR 0096).
     reason: Literal["refund", "return", "cancel", "moved", "changed"]
     lines: tuple[ReturnedLine, ...] = ()  # when known (REFUND_SOURCE=returns, a change)
     ct_order_id: str | None = None
@@ -248,7 +276,9 @@ class RedemptionCommitted(BaseModel):
     member: MemberRef | None = None
 
 
-AnyNeutralOp = MemberUpsert | OrderRecorded | Reversal | PointsReturned | RedemptionCommitted
+AnyNeutralOp = (
+    MemberUpsert | OrderRecorded | Reversal | PointsReturned | RedemptionCommitted | MemberBirthday
+)
 # For fields and validation: the union, told apart by `kind`.
 NeutralOp = Annotated[AnyNeutralOp, Field(discriminator="kind")]
 

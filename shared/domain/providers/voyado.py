@@ -27,10 +27,14 @@ items are worth (the discount spread, a reversal's allocation) is computed in
 
 Receipts are immutable ("Data sent to this endpoint cannot be reversed or updated",
 register-a-purchase) and deduplicated for good on `uniqueReceiptId`: the purchase's id is the
-pinned provider order reference, and every reversal gets its own deterministic id
-(`{ref}:refund:{id}`, `{ref}:cancel`, `{ref}:moved`). An order that changes after it was sent is
-therefore corrected with return receipts, never by sending the purchase again. Design and the
-return strategy: docs/adr/0085-voyado-engage.md.
+order operation's provider reference (the pinned one, `{ref}-r{n}` for a re-issue, `{ref}-{n}`
+after a move), and every reversal gets its own deterministic id (`{purchase}:refund:{id}`,
+`{purchase}:cancel`, `{purchase}:moved`), naming the purchase it takes from: a return has "no
+actual connection" to a purchase in Voyado (register-a-return), so that id is the only link. An
+order that changes after it was sent is therefore corrected with return receipts, never by
+sending the purchase again; one that grew is re-issued, a return of everything its purchase
+still holds and a new purchase of the order as it is now (ADR 0096). Design and the return
+strategy: docs/adr/0085-voyado-engage.md.
 """
 
 from __future__ import annotations
@@ -152,7 +156,8 @@ VOYADO_CAPABILITIES = Capabilities(
     # "Keep below 50 requests per second" (https://developer.voyado.com/en/api/api-rate-limit.html).
     rate_limit_per_second=50.0,
     # Receipts are final: an order that earns less after it was sent is corrected with a
-    # return receipt (https://developer.voyado.com/en/receipts/register-a-purchase.html, ADR 0096).
+    # return receipt, one that grew is re-issued as a new purchase after its old one is
+    # returned (https://developer.voyado.com/en/receipts/register-a-purchase.html, ADR 0096).
     corrects_changed_orders=True,
     # A receipt's contact must exist: unknown, it is refused or dropped in the batch
     # (https://developer.voyado.com/en/receipts/introduction-to-receipts.html), so the contact

@@ -154,7 +154,10 @@ def allocate_reversal(
     gave minus what earlier reversals took, net (`Returned`).
 
     - cancel / moved: every line's units still held, at the money they still hold;
-    - returned lines: those units, worth their cumulative share of what the line holds;
+    - returned lines: those units, worth their cumulative share of what the line holds, never
+      more units than the line still holds (the return of a purchase before its order is
+      re-issued names every unit the purchase had: those still held come back, at all the money
+      they hold, ADR 0096);
     - an amount with no lines (a refund by payment amount): the amount is spread over the lines
       in proportion to what each holds. A line whose share is all it holds returns all its
       units. Otherwise the refund is a price correction, written the way a till writes an

@@ -6,13 +6,16 @@ Bodies are the documented ones (ADR 0011):
 - customer → Create/Update Customer Records,
   https://loyaltyapi.yotpo.com/reference/createupdate-customer-records;
 - reward_return → Adjust a Customer's Point Balance,
-  https://loyaltyapi.yotpo.com/reference/adjust-a-customers-point-balance.
+  https://loyaltyapi.yotpo.com/reference/adjust-a-customers-point-balance;
+- birthday → Set Customer Birthday, https://loyaltyapi.yotpo.com/reference/set-customer-birthday
+  (Create/Update Customer Records has no birthday field, so the customer sync sends it as an
+  operation of its own, after the member's upsert).
 Yotpo needs no redemption commit: an order carrying the reward's code is what makes Yotpo
 deduct delayed-redemption points (https://support.yotpo.com/docs/implementing-redemptions-via-api).
 
 How Yotpo deduplicates: its pages document no idempotency key and no answer to a repeated
 order or refund id, so orders, refunds and points adjustments are `DedupMode.NONE` (the
-ambiguous window of ADR 0001 stays as it is); a customer upsert sets a state.
+ambiguous window of ADR 0001 stays as it is); a customer upsert and a birthday set a state.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from shared.domain.providers.port import (
     Capabilities,
     DedupMode,
     Line,
+    MemberBirthday,
     MemberRef,
     MemberUpsert,
     OrderRecorded,
@@ -55,6 +59,11 @@ ITEM_VENDOR = F.ITEM_VENDOR
 POINT_ADJUSTMENT_AMOUNT = F.POINT_ADJUSTMENT_AMOUNT
 # Create/Update Customer Records: the member's phone.
 PHONE_NUMBER = F.PHONE_NUMBER
+# Set Customer Birthday's body, not (yet) spelled in YotpoFields
+# (https://loyaltyapi.yotpo.com/reference/set-customer-birthday).
+BIRTHDAY_DAY = "day"
+BIRTHDAY_MONTH = "month"
+BIRTHDAY_YEAR = "year"
 
 YOTPO_CAPABILITIES = Capabilities(
     provider=PROVIDER,
@@ -63,6 +72,7 @@ YOTPO_CAPABILITIES = Capabilities(
         "refund": DedupMode.NONE,
         "customer": DedupMode.STATE_UPSERT,
         "reward_return": DedupMode.NONE,
+        "birthday": DedupMode.STATE_UPSERT,
     },
     idempotency_ttl_seconds=None,
     amount_unit="minor",  # `total_amount_cents`, `price_cents`
@@ -100,6 +110,7 @@ class YotpoRenderer:
                 (Reversal, self._refund),
                 (MemberUpsert, self._customer),
                 (PointsReturned, self._points_back),
+                (MemberBirthday, self._birthday),
             ),
         )
 
@@ -192,9 +203,9 @@ class YotpoRenderer:
 
     @staticmethod
     def _customer(op: MemberUpsert) -> dict[str, Any]:
-        # `birthday` is not a field of this body: Yotpo takes it on its own call
-        # (https://loyaltyapi.yotpo.com/reference/set-customer-birthday), which the customer
-        # sync makes; the order path never sets it.
+        # `birthday` is not a field of this body: Yotpo takes it on its own call, a
+        # `MemberBirthday` (`_birthday`). The fields the upsert does not say (None) are left
+        # out, so the planner's upserts (id and email) change nothing else of the member.
         payload: dict[str, Any] = {F.ID: op.member_id}
         if op.email is not None:
             payload[F.EMAIL] = op.email
@@ -204,13 +215,30 @@ class YotpoRenderer:
                 (F.FIRST_NAME, op.first_name),
                 (F.LAST_NAME, op.last_name),
                 (PHONE_NUMBER, op.phone),
+                (F.HAS_ACCOUNT, op.has_account),
+                (
+                    F.PLATFORM_ACCOUNT_CREATED_AT,
+                    op.account_created_at.isoformat() if op.account_created_at else None,
+                ),
                 (F.OPTED_IN, op.opted_in),
             ),
             given=is_given,
         )
         if op.tags is not None:
+            # `tags` "overwrites existing tags": the customer sync sends them, possibly empty.
             payload[F.TAGS] = ",".join(op.tags)
         return payload
+
+    @staticmethod
+    def _birthday(op: MemberBirthday) -> dict[str, Any]:
+        # The member by email, the identifier every Yotpo member has ("customer_email ...
+        # Provide this or Customer ID").
+        return {
+            F.CUSTOMER_EMAIL: op.email,
+            BIRTHDAY_DAY: op.born.day,
+            BIRTHDAY_MONTH: op.born.month,
+            BIRTHDAY_YEAR: op.born.year,
+        }
 
     @staticmethod
     def _points_back(op: PointsReturned) -> dict[str, Any]:

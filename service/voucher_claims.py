@@ -1,104 +1,37 @@
-"""Checkout I/O for providers other than Yotpo: today Voyado Engage's reward vouchers.
+"""Voucher claims: which cart's order carries a reward voucher that is redeemed only after
+payment (`Capabilities.redemption_commit_after_payment`, a Voyado Engage reward voucher;
+docs/adr/0095-voyado-vouchers-at-checkout.md).
 
-A Voyado store's cart names a voucher id in the same field a Yotpo cart names an option in.
-The cart extension finds the member's contact, lists the contact's available vouchers and
-applies the discount; nothing is redeemed (docs/adr/0095-voyado-vouchers-at-checkout.md).
-The calls, all through `shared.voyado.VoyadoClient` on a view bounded by the extension's
-budget (`LOYALTY_CALL_BUDGET_MS`):
-
-- the contact: `GET /api/v3/contacts/id?customKey=` with the member id when the tenant's
-  customKey is the externalId the connector writes, else (or when that finds none) by the
-  email of the commercetools *customer record*, never the cart's `customerEmail`, which the
-  shopper can set (My Carts setCustomerEmail); find-contact page,
-  https://developer.voyado.com/en/contacts/identify-contact/find-contact.html;
-- the vouchers: `GET /api/v3/reward-vouchers/available?contactId=`
-  (https://voyado.mintlify.app/docs/loyalty/vouchers).
-
-Order placement asks again (the voucher may have been used in a store meanwhile) and claims
-the voucher for the cart in a connector-only custom object (container
-`loyalty-voucher-claims`, key the voucher id, created with `version: 0`,
+Order placement asks the provider again whether the sealed voucher is still available (it may
+have been used in a store meanwhile, service/order_guard.py) and claims it for the cart in a
+connector-only custom object (container `loyalty-voucher-claims`, key the voucher id, created
+with `version: 0`,
 https://docs.commercetools.com/api/projects/custom-objects#create-or-update-customobject).
-Voyado redeems only after payment, so without the claim two orders could carry one voucher
-until the second redeem meets 409 RewardVoucherAlreadyRedeemed — after its discount was given.
+Voyado redeems only after payment ("redeem the promotion after the payment has been
+successfully processed",
+https://developer.voyado.com/en/promotions/introduction-to-promotions.html), so without the
+claim two orders could carry one voucher until the second redeem meets 409
+RewardVoucherAlreadyRedeemed
+(https://developer.voyado.com/en/points-and-vouchers/redeem-a-voucher.html) — after its
+discount was given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from service.yotpo_calls import together
 from shared.commercetools import CommercetoolsClient
 from shared.domain import values
-from shared.errors import ConcurrentModificationError, NotFoundError
-from shared.providers.port import LoyaltyProvider, SendOutcome
-from shared.providers.voyado import VoyadoProvider
-from shared.voyado import VoyadoClient
+from shared.errors import ConcurrentModificationError
 
 VOUCHER_CLAIMS_CONTAINER: Final = "loyalty-voucher-claims"
 # commercetools gives an API Extension at most 10 s (api-extensions page, `timeoutInMs`): an
 # order whose extension answered less than this ago may still be being persisted, so its claim
 # is never taken over however its order looks.
 CLAIM_SETTLE: Final = timedelta(seconds=60)
-
-
-class VoyadoCheckout:
-    """`CheckoutRewards` (shared/providers/port.py) on one Voyado tenant's client."""
-
-    def __init__(self, provider: VoyadoProvider) -> None:
-        self._provider = provider
-        self._client: VoyadoClient = provider.client
-
-    @property
-    def account_key(self) -> str:
-        return self._provider.account_key
-
-    def find_contact(self, member_id: str, email: Callable[[], str | None]) -> str | None:
-        """The member's contact id: by customKey (the member id) where the tenant's customKey
-        is the externalId, at the same time as the trusted email is read, then by that email.
-        Raises TransientError / PermanentError (AmbiguousContact: two contacts hold a key)."""
-        if self._provider.renderer.config.custom_key_is_external_id:
-            found, mail = together(
-                lambda: self._client.find_contact_id(custom_key=member_id), email
-            )
-            if found is not None:
-                return str(found)
-        else:
-            mail = email()
-        return self._client.find_contact_id(email=mail) if mail else None
-
-    def list_rewards(self, contact_id: str) -> list[dict[str, Any]]:
-        return self._client.available_vouchers(contact_id)
-
-    def commit_redemption(self, reward_id: str) -> SendOutcome:
-        outcome = self._client.redeem_voucher(reward_id)
-        return SendOutcome.SENT if outcome.outcome == "done" else SendOutcome.DUPLICATE
-
-    def release_redemption(self, reward_id: str) -> SendOutcome:
-        outcome = self._client.reactivate_voucher(reward_id)
-        return SendOutcome.SENT if outcome.outcome == "done" else SendOutcome.DUPLICATE
-
-
-def voyado_checkout(provider: LoyaltyProvider, budget_seconds: float) -> VoyadoCheckout | None:
-    """The checkout of a Voyado account on a view bounded by `budget_seconds`; None for any
-    other provider."""
-    if not isinstance(provider, VoyadoProvider):
-        return None
-    return VoyadoCheckout(provider.bounded(budget_seconds))
-
-
-def customer_email(commercetools: CommercetoolsClient, customer_id: str) -> str | None:
-    """The email the commercetools customer record holds (None: no such customer)."""
-    try:
-        customer = commercetools.get_by_id("customers", customer_id)
-    except NotFoundError:
-        return None
-    return values.text(customer.get("email"), limit=320)
-
-
-# --- claims ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
