@@ -110,4 +110,3 @@ class LoyaltyProvider(Protocol):
         """The monotonic time until which the provider told this account to hold off (a 429's
         reset), None when it did not."""
         ...
-
