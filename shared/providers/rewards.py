@@ -33,14 +33,16 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar, runtime_checkable
 
 from shared.domain.checkout.redemption import Approval, Channel, Rejection
 from shared.domain.checkout.reward_state import RewardKind
 from shared.domain.customers.member_identity import MemberIdentity
 from shared.domain.providers.port import Capabilities
 from shared.errors import PermanentError
-from shared.providers.port import MemberState
+from shared.providers.port import LoyaltyProvider, MemberState
+
+ProviderT = TypeVar("ProviderT", bound=LoyaltyProvider)
 
 
 class _Refused(PermanentError):
@@ -163,6 +165,35 @@ class RewardsSetup:
     base_currency: str | None = None
     full_member: bool = False
     cache: RewardsCache | None = None
+
+
+class RewardsAdapter(Generic[ProviderT]):
+    """What every rewards adapter holds the same way: the order path's adapter of the account
+    (`LoyaltyProvider`: its client, rate limiter and budget) and the caller's `RewardsSetup`.
+    The subclass adds its provider's calls and rules."""
+
+    def __init__(self, provider: ProviderT, setup: RewardsSetup | None = None) -> None:
+        self._provider = provider
+        self._setup = setup or RewardsSetup()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._provider!r})"
+
+    @property
+    def provider(self) -> str:
+        return self._provider.name
+
+    @property
+    def account_key(self) -> str:
+        return self._provider.account_key
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._provider.capabilities
+
+    def bounded(self, budget_seconds: float) -> Self:
+        bounded = self._provider.bounded(budget_seconds)
+        return type(self)(bounded, self._setup)  # type: ignore[arg-type]
 
 
 @runtime_checkable

@@ -248,10 +248,10 @@ class VoyadoProvider(AccountAdapter[VoyadoClient]):
         if account is None:
             return False
         history = self._client.point_transactions(account_id=account["id"], limit=_HISTORY_ROWS)
-        wanted = _decimal(row.get("amount"))
+        wanted = finite_decimal(row.get("amount"))
         return any(
             entry.get("description") == row.get("description")
-            and _decimal(entry.get("amount")) == wanted
+            and finite_decimal(entry.get("amount")) == wanted
             for entry in history
         )
 
@@ -284,7 +284,7 @@ class VoyadoProvider(AccountAdapter[VoyadoClient]):
         if contact_id is None:
             return None
         account = self._account(contact_id, self._renderer.config.point_definition_id)
-        balance = _decimal(account.get("balance")) if account is not None else None
+        balance = finite_decimal(account.get("balance")) if account is not None else None
         return MemberState(
             member_id=member_id,
             email=email,
@@ -321,7 +321,8 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _decimal(value: Any) -> Decimal | None:
+def finite_decimal(value: Any) -> Decimal | None:
+    """A number Voyado sent (a string or a JSON number) as a finite Decimal, else None."""
     if value is None or isinstance(value, bool):
         return None
     try:

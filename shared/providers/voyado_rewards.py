@@ -26,7 +26,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.domain.checkout.redemption import Approval, Channel, RedemptionError, Rejection
@@ -38,7 +37,6 @@ from shared.domain.checkout.vouchers import (
 )
 from shared.domain.customers.member_identity import MemberIdentity, member_id
 from shared.domain.money import MAX_MINOR_UNITS
-from shared.domain.providers.port import Capabilities
 from shared.domain.values import text
 from shared.errors import PermanentError
 from shared.providers.port import MemberState
@@ -50,10 +48,11 @@ from shared.providers.rewards import (
     RewardAsk,
     RewardGone,
     RewardMember,
+    RewardsAdapter,
     RewardsSetup,
     RewardView,
 )
-from shared.providers.voyado import VoyadoProvider
+from shared.providers.voyado import VoyadoProvider, finite_decimal
 from shared.voyado import AmbiguousContact, VoyadoClient, VoyadoPermanentError
 
 CONTACT_ID = "contactId"
@@ -66,31 +65,12 @@ class AmbiguousContactMember(AmbiguousContact, AmbiguousMember):
 POINT_ACCOUNT = "pointAccount"
 
 
-class VoyadoRewards:
+class VoyadoRewards(RewardsAdapter[VoyadoProvider]):
     """`RewardsAccount` of one Voyado tenant (API key)."""
 
     def __init__(self, provider: VoyadoProvider, setup: RewardsSetup | None = None) -> None:
-        self._provider = provider
+        super().__init__(provider, setup)
         self._client: VoyadoClient = provider.client
-        self._setup = setup or RewardsSetup()
-
-    def __repr__(self) -> str:
-        return f"VoyadoRewards({self._provider!r})"
-
-    @property
-    def provider(self) -> str:
-        return self._provider.name
-
-    @property
-    def account_key(self) -> str:
-        return self._provider.account_key
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._provider.capabilities
-
-    def bounded(self, budget_seconds: float) -> VoyadoRewards:
-        return VoyadoRewards(self._provider.bounded(budget_seconds), self._setup)
 
     def id_refusal(self, reward_id: str | None) -> Rejection | None:
         # Before any call: junk in the cart field costs the tenant nothing.
@@ -255,13 +235,8 @@ class VoyadoRewards:
 
 
 def _points(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return math.floor(number) if number.is_finite() else None
+    number = finite_decimal(value)
+    return math.floor(number) if number is not None else None
 
 
 def make_rewards(provider: VoyadoProvider, setup: RewardsSetup) -> VoyadoRewards:

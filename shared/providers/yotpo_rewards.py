@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -37,9 +38,9 @@ from shared.domain.checkout.redemption import (
 )
 from shared.domain.customers.member_identity import MemberIdentity, member_id
 from shared.domain.customers.writeback_diff import member_state as yotpo_member_state
-from shared.domain.providers.port import Capabilities
 from shared.domain.values import text
 from shared.errors import PermanentError, YotpoPermanentError
+from shared.logs import log_event
 from shared.providers.port import MemberState
 from shared.providers.rewards import (
     NotReversible,
@@ -47,6 +48,7 @@ from shared.providers.rewards import (
     RewardAsk,
     RewardGone,
     RewardMember,
+    RewardsAdapter,
     RewardsSetup,
     RewardView,
     in_store_key,
@@ -54,6 +56,8 @@ from shared.providers.rewards import (
 from shared.providers.yotpo import YotpoProvider
 from shared.yotpo import YotpoClient
 from shared.yotpo import YotpoFields as F
+
+logger = logging.getLogger(__name__)
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -75,35 +79,16 @@ def _together(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     return one, pending.result()
 
 
-class YotpoRewards:
+class YotpoRewards(RewardsAdapter[YotpoProvider]):
     """`RewardsAccount` of one Yotpo account."""
 
     def __init__(self, provider: YotpoProvider, setup: RewardsSetup | None = None) -> None:
-        self._provider = provider
+        super().__init__(provider, setup)
         self._client: YotpoClient = provider.client
-        self._setup = setup or RewardsSetup()
-
-    def __repr__(self) -> str:
-        return f"YotpoRewards({self._provider!r})"
-
-    @property
-    def provider(self) -> str:
-        return self._provider.name
-
-    @property
-    def account_key(self) -> str:
-        return self._provider.account_key
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._provider.capabilities
 
     @property
     def client(self) -> YotpoClient:
         return self._client
-
-    def bounded(self, budget_seconds: float) -> YotpoRewards:
-        return YotpoRewards(self._provider.bounded(budget_seconds), self._setup)
 
     def id_refusal(self, reward_id: str | None) -> Rejection | None:
         if is_option_id(reward_id):
@@ -260,6 +245,17 @@ class YotpoRewards:
         answer = self._client.create_redemption(payload)
         redemption_id = text(answer.get(F.ID), limit=64, numbers=True)
         if redemption_id is None:
+            # Points may have left the member for a redemption nobody can name, so nobody can
+            # give back: an operator looks in Yotpo's admin.
+            log_event(
+                logger,
+                "rewards.orphan_redemption",
+                level=logging.ERROR,
+                provider=self.provider,
+                account=self.account_key,
+                option_id=approval.option_id,
+                outcome="needs_operator",
+            )
             raise PermanentError("Yotpo answered a redemption without its id")
         return Redeemed(
             redemption_id=redemption_id,

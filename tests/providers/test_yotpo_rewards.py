@@ -340,13 +340,18 @@ def test_a_member_found_by_email_redeems_by_email(rsps):
     assert body["customer_email"] == "jane@example.com" and "customer_id" not in body
 
 
-def test_a_refused_redemption_is_permanent_and_an_answer_without_id_too(rsps):
+def test_a_refused_redemption_is_permanent_and_an_answer_without_id_too(rsps, caplog):
     rsps.post(f"{API}/redemptions", status=422, json={"error": "not enough points"})
     with pytest.raises(YotpoPermanentError):
         account().redeem(member(), approval(), ask(), deferred=True)
     rsps.post(f"{API}/redemptions", json={"reward_text": "X"})
-    with pytest.raises(PermanentError, match="without its id"):
+    with caplog.at_level("ERROR"), pytest.raises(PermanentError, match="without its id"):
         account().redeem(member(), approval(), ask(), deferred=True)
+    # Points may be spent on a redemption nobody can cancel: an operator is told.
+    told = [getattr(r, "json_fields", {}) for r in caplog.records]
+    assert {"event": "rewards.orphan_redemption", "outcome": "needs_operator"}.items() <= next(
+        f for f in told if f.get("event") == "rewards.orphan_redemption"
+    ).items()
 
 
 # --- cancel ----------------------------------------------------------------------------------

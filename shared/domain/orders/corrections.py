@@ -219,13 +219,26 @@ def correction(
     recorded: LedgerOp,
     pinned: str,
     amount: int,
+    *,
+    earned: int,
+    whole: int | None,
+    planned: Iterable[LedgerOp] = (),
 ) -> tuple[str, Reversal]:
-    """The key and the reversal of a correction of `amount` (> 0) from the current purchase."""
+    """The key and the reversal of a correction of `amount` (> 0) from the current purchase.
+
+    `planned`: the operations planned before it in the same look (the refunds the order shows
+    are planned first); `earned` and `whole` as for `check_change`."""
     key = _next_key(ledger, pinned)
     intent = recorded.intent if isinstance(recorded.intent, OrderRecorded) else None
-    # Units named by earlier corrections of this purchase (not of an earlier receipt).
-    earlier = [op for op in correction_ops(ledger, pinned) if op.order_ref == recorded.order_ref]
-    lines = _gone_lines(view, config, intent, earlier) if intent is not None else ()
+    # Units earlier reversals of this purchase named (corrections and returns, not those of an
+    # earlier receipt): the purchase no longer holds them, so they cannot go away again.
+    earlier = [
+        op
+        for op in (*ledger.ops.values(), *planned)
+        if op.kind == "refund" and op.order_ref == recorded.order_ref
+    ]
+    returned = _refunded_units(view, config, earned, whole)
+    lines = _gone_lines(view, config, intent, earlier, returned) if intent is not None else ()
     if sum(line.amount_minor or 0 for line in lines) != amount:
         lines = ()  # not only units that went away: a reversal by amount
     return key, _reversal(key, view, recorded, amount, lines)
@@ -370,10 +383,16 @@ def _gone_lines(
     config: PlannerConfig,
     recorded: OrderRecorded,
     earlier: Iterable[LedgerOp],
+    returned: dict[str, int],
 ) -> tuple[ReturnedLine, ...]:
-    """Units of the recorded purchase the order no longer has, less those earlier corrections
-    named, each worth its cumulative share of its recorded line (so all units of a line add up
-    to the line's total)."""
+    """Units the recorded purchase still holds and the order no longer earns on, each worth its
+    cumulative share of its recorded line (so all units of a line add up to the line's total).
+
+    The purchase holds a line's recorded units less those earlier reversals of it named (a
+    correction's, a refunded return's); the order earns on its line's units now less the units
+    of its refunded return items (`returned`, REFUND_SOURCE=returns: a return leaves the line
+    as it was). A line removed after a unit of it was returned must not name that unit again:
+    the return receipt already took it back."""
     now = {line.id: line.quantity for line in view.line_items}
     named: dict[str, int] = {}
     for op in earlier:
@@ -385,9 +404,10 @@ def _gone_lines(
     for line in recorded.lines:
         if line.quantity <= 0:
             continue
-        before = min(named.get(line.line_id, 0), line.quantity)
-        still = max(min(now.get(line.line_id, 0), line.quantity), 0)
-        units = line.quantity - still - before
+        before = min(named.get(line.line_id or "", 0), line.quantity)
+        held = line.quantity - before
+        earning = max(now.get(line.line_id or "", 0) - returned.get(line.line_id or "", 0), 0)
+        units = held - min(earning, held)
         if units <= 0:
             continue
         worth = _worth(line, config)

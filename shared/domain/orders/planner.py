@@ -299,7 +299,17 @@ def plan_order(
             skipped = ORDER_GREW  # it cannot be re-issued on this look (`can_reissue`)
         amount = min(to_reverse, remaining)
         if amount > 0:
-            key, intent = changes.correction(view, config, ledger, recorded, pinned, amount)
+            key, intent = changes.correction(
+                view,
+                config,
+                ledger,
+                recorded,
+                pinned,
+                amount,
+                earned=earned,
+                whole=whole,
+                planned=new_ops,
+            )
             new_ops.append(emit.op(key, intent, amount=amount))
             remaining -= amount
 
