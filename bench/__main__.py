@@ -6,7 +6,13 @@ import importlib
 import sys
 import time
 
-MODULES = ("bench.event_bench", "bench.ledger_bench", "bench.service_bench", "bench.job_bench")
+MODULES = (
+    "bench.event_bench",
+    "bench.ledger_bench",
+    "bench.service_bench",
+    "bench.voyado_checkout_bench",
+    "bench.job_bench",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

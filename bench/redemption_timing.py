@@ -194,26 +194,13 @@ class Split:
 
 def split_from_logs(log: Path, extension_ms: dict[str, float], wait: float = 2.0) -> Split:
     """Each extension call's time split by the app's log lines (missing lines are skipped)."""
-    deadline = time.monotonic() + wait
-    while True:
-        calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        served: dict[str, float] = {}
-        for line in _log_lines(log):
-            correlation = line.get("correlation_id")
-            if correlation not in extension_ms:
-                continue
-            if line.get("event") == "http.call" and line.get("service") == "yotpo":
-                calls[correlation].append(line)
-            elif line.get("event") == "http.request":
-                served[correlation] = float(line["duration_ms"])
-        if len(served) >= len(extension_ms) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)  # the app's last lines may not have reached the file yet
+    every, served = _calls_by_correlation(log, extension_ms, wait)
+    calls = {k: [c for c in v if c.get("service") == "yotpo"] for k, v in every.items()}
     split = Split([], [], [])
     for correlation, total in extension_ms.items():
         if correlation not in served:
             continue
-        made = calls[correlation]
+        made = calls.get(correlation, [])
         reads = [float(c["duration_ms"]) for c in made if c.get("method") == "GET"]
         writes = [float(c["duration_ms"]) for c in made if c.get("method") != "GET"]
         critical = (max(reads) if reads else 0.0) + sum(writes)
@@ -231,3 +218,101 @@ def figures(values: list[float]) -> str:
 
 def correlation_header(correlation: str) -> dict[str, str]:
     return {HEADER: correlation}
+
+
+def verdict(above: float, goal_ms: float) -> str:
+    """A p99's margin against a goal, as every redemption bench prints it."""
+    return f"goal <= {goal_ms} ms: {'met' if above <= goal_ms else 'NOT met'}"
+
+
+class BareVoyado:
+    """A Voyado reward voucher's round trips at the cart with as little client as HTTP allows
+    (one persistent connection per thread, no retries, no logging): the contact by customKey
+    (https://developer.voyado.com/en/contacts/identify-contact/find-contact.html), then its
+    available vouchers (https://voyado.mintlify.app/docs/loyalty/vouchers). Sequential: the
+    list is asked by the contact id the look-up answers."""
+
+    def __init__(self, base_url: str, api_key: str, user_agent: str = "VoyadoBench/1.0") -> None:
+        # The three headers Voyado requires
+        # (https://developer.voyado.com/en/api/api-authentication.html).
+        self._http = BareHttp(
+            base_url,
+            {
+                "apikey": api_key,
+                "User-Agent": user_agent,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+        )
+
+    def _get(self, path: str, params: dict[str, str]) -> Any:
+        status, body = self._http.send("GET", f"{path}?{urlencode(params)}")
+        if status >= 400:
+            raise RuntimeError(f"the stand-in answered {status} to GET {path}")
+        return json.loads(body)
+
+    def voucher_check(self, custom_key: str) -> int:
+        """GET the contact id by customKey, then GET its available vouchers; how many."""
+        contact_id = self._get("/api/v3/contacts/id", {"customKey": custom_key})
+        listed = self._get("/api/v3/reward-vouchers/available", {"contactId": str(contact_id)})
+        items = listed.get("items", []) if isinstance(listed, dict) else listed
+        return len(items)
+
+
+@dataclass
+class CallSplit:
+    """Each extension call split by the app's log lines, for a provider whose calls on the
+    critical path run one after another: `provider` their summed time as the app timed
+    them, `alongside` the longest call to another service made meanwhile (a commercetools
+    read running with the first provider call), `inside` the rest of the request inside the
+    app, `outside` what lies outside the app's view (client, gunicorn, loopback).
+    `round_trips`: how many calls to the provider each extension call made."""
+
+    provider: list[float]
+    alongside: list[float]
+    inside: list[float]
+    outside: list[float]
+    round_trips: list[int]
+
+
+def _calls_by_correlation(
+    log: Path, extension_ms: dict[str, float], wait: float
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """The app's outgoing calls (`http.call`) and served time (`http.request`) per correlation
+    id, waiting up to `wait` seconds for the app's last lines to reach the file."""
+    deadline = time.monotonic() + wait
+    while True:
+        calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        served: dict[str, float] = {}
+        for line in _log_lines(log):
+            correlation = line.get("correlation_id")
+            if correlation not in extension_ms:
+                continue
+            if line.get("event") == "http.call":
+                calls[correlation].append(line)
+            elif line.get("event") == "http.request":
+                served[correlation] = float(line["duration_ms"])
+        if len(served) >= len(extension_ms) or time.monotonic() > deadline:
+            return calls, served
+        time.sleep(0.2)
+
+
+def split_sequential_from_logs(
+    log: Path, extension_ms: dict[str, float], *, service: str, wait: float = 2.0
+) -> CallSplit:
+    """`CallSplit` of each extension call whose `service` calls are sequential (missing lines
+    are skipped)."""
+    calls, served = _calls_by_correlation(log, extension_ms, wait)
+    split = CallSplit([], [], [], [], [])
+    for correlation, total in extension_ms.items():
+        if correlation not in served:
+            continue
+        made = calls[correlation]
+        own = [float(c["duration_ms"]) for c in made if c.get("service") == service]
+        others = [float(c["duration_ms"]) for c in made if c.get("service") != service]
+        split.provider.append(sum(own))
+        split.alongside.append(max(others, default=0.0))
+        split.round_trips.append(len(own))
+        split.inside.append(served[correlation] - sum(own))
+        split.outside.append(total - served[correlation])
+    return split

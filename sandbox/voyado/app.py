@@ -2,8 +2,9 @@
 
 Every API request passes, in order: the `apikey` header (401), `User-Agent` and `Content-Type`
 (https://developer.voyado.com/en/api/api-authentication.html: without Content-Type "Engage will
-return a 500-error with the message 'An error has occurred'"), injected faults and the API key's
-rate limit (429, https://developer.voyado.com/en/api/api-rate-limit.html), then the endpoint.
+return a 500-error with the message 'An error has occurred'"), the injected latency (a bench's
+knob, `/_sandbox/latency`), injected faults and the API key's rate limit (429,
+https://developer.voyado.com/en/api/api-rate-limit.html), then the endpoint.
 JSON numbers are read as `Decimal` and written back as numbers.
 """
 
@@ -80,6 +81,8 @@ def create_app(engine: VoyadoEngine) -> Flask:
         if needs_type and request.mimetype != "application/json":
             # The documented answer, word for word.
             return _json({"message": "An error has occurred"}, 500)
+        # The bench's injected latency (`/_sandbox/latency`), before faults and the rate limit.
+        engine.serve_latency()
         admission = engine.admit(request.headers["apikey"], request.path)
         g.admission = admission
         if admission.hang_seconds:
@@ -284,6 +287,14 @@ def _admin_routes(app: Flask, engine: VoyadoEngine) -> None:
     @app.get(f"{ADMIN}/faults")
     def get_faults() -> Response:
         return _json(engine.faults())
+
+    @app.post(f"{ADMIN}/latency")
+    def set_latency() -> Response:
+        return _json(engine.set_latency(obj()))
+
+    @app.get(f"{ADMIN}/latency")
+    def get_latency() -> Response:
+        return _json(engine.latency())
 
     @app.get(f"{ADMIN}/events")
     def events() -> Response:

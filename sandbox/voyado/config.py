@@ -193,3 +193,11 @@ class FaultConfig(_Strict):
     commit_next: int = Field(default=0, ge=0)
     commit_status: Literal[500, 502, 503, 504] = 503
     commit_hang: bool = False
+
+
+class LatencyConfig(_Strict):
+    """Latency served on every authenticated API request before it is answered (a bench's
+    knob, not Voyado behaviour): `POST /_sandbox/latency {"latency_ms": N}` replaces the
+    setting, 0 turns it off. Unlike `FaultConfig` it does not count down."""
+
+    latency_ms: int = Field(default=0, ge=0, le=60_000)

@@ -20,7 +20,13 @@ from pydantic import ValidationError
 from sandbox.voyado import contacts as contact_ops
 from sandbox.voyado import receipts as receipt_ops
 from sandbox.voyado import rewards
-from sandbox.voyado.config import FaultConfig, SandboxConfig, TenantConfig, default_config
+from sandbox.voyado.config import (
+    FaultConfig,
+    LatencyConfig,
+    SandboxConfig,
+    TenantConfig,
+    default_config,
+)
 from sandbox.voyado.rewards import Event
 from sandbox.voyado.state import ApiError, ReceiptRecord, StoredAnswer, TenantState
 from sandbox.voyado.webhooks import SvixDispatcher
@@ -81,6 +87,7 @@ class VoyadoEngine:
         self._tenants: dict[str, TenantState] = {}
         self._keys: dict[str, str] = {}
         self._faults: list[_Fault] = []
+        self._latency = LatencyConfig()
         self._windows: dict[str, tuple[int, int]] = {}
         self._events: list[dict[str, Any]] = []
         self._requests: list[dict[str, Any]] = []
@@ -147,11 +154,13 @@ class VoyadoEngine:
         return next(iter(self._tenants))
 
     def reset(self) -> None:
-        """Forget all data (contacts, receipts, points, vouchers, faults); keep the tenants."""
+        """Forget all data (contacts, receipts, points, vouchers, faults, latency); keep the
+        tenants."""
         with self._lock:
             for name, state in list(self._tenants.items()):
                 self._tenants[name] = TenantState(state.config)
             self._faults.clear()
+            self._latency = LatencyConfig()
             self._windows.clear()
             self._events.clear()
             self._requests.clear()
@@ -186,6 +195,24 @@ class VoyadoEngine:
                     for f in self._faults
                 ]
             }
+
+    def set_latency(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        config = _validated(LatencyConfig, body)
+        with self._lock:
+            self._latency = config
+        return self.latency()
+
+    def latency(self) -> dict[str, Any]:
+        with self._lock:
+            return self._latency.model_dump(mode="json")
+
+    def serve_latency(self) -> None:
+        """Hold an API request for the injected latency (released early when the engine
+        closes, like a hang)."""
+        with self._lock:
+            seconds = self._latency.latency_ms / 1000
+        if seconds > 0:
+            self.hang(seconds)
 
     def admit(self, api_key: str, path: str) -> Admission:
         with self._lock:

@@ -102,9 +102,12 @@ class VoyadoRewards(RewardsAdapter[VoyadoProvider]):
         found_by: Any = "member_id"
         if config.custom_key_is_external_id:
             contact_id = self._client.find_contact_id(custom_key=member)
-        # The email is read only now: a caller may hand over a record whose email is still
-        # being read from commercetools while the customKey look-up runs (ADR 0095).
-        email = text(customer.get("email"), limit=320)
+        # The email is read only now, and only when it is needed (no contact by customKey, or a
+        # person is shown the member): a caller may hand over a record whose email is still
+        # being read from commercetools while the customKey look-up runs (ADR 0095), and a
+        # contact found by customKey need not wait for it.
+        needs_email = contact_id is None or self._setup.full_member
+        email = text(customer.get("email"), limit=320) if needs_email else None
         if contact_id is None and email:
             contact_id = self._client.find_contact_id(email=email)
             found_by = "email"

@@ -105,8 +105,9 @@ def test_the_factory_dispatches_by_provider_name():
 def test_the_contact_is_found_by_custom_key_first(rsps):
     rsps.get(BASE + VoyadoPaths.CONTACT_ID, json=CONTACT)
     found = rewards().find_member(CUSTOMER, MemberIdentity(source="externalId"))
+    # Found by customKey: the record's email is not needed, so not waited for.
     assert found == RewardMember(
-        "ct-cust-1", CONTACT, "jane@example.com", None, {"contactId": CONTACT}, "member_id"
+        "ct-cust-1", CONTACT, None, None, {"contactId": CONTACT}, "member_id"
     )
     (call,) = rsps.calls
     assert query(call) == {"customKey": ["legacy-7"]}
@@ -325,9 +326,16 @@ class LateEmail(dict):
         return super().get(key, default)
 
 
-def test_the_email_is_read_only_after_the_custom_key_look_up(rsps):
+def test_the_email_is_read_only_after_the_custom_key_look_up_and_only_when_needed(rsps):
+    rsps.get(BASE + VoyadoPaths.CONTACT_ID, **not_found())
     rsps.get(BASE + VoyadoPaths.CONTACT_ID, json=CONTACT)
     customer = LateEmail(rsps.calls, **CUSTOMER)
     found = rewards().find_member(customer, MemberIdentity())
     assert found is not None and found.email == "jane@example.com"
     assert customer.asked_after == 1  # the customKey call had gone out first
+
+    rsps.get(BASE + VoyadoPaths.CONTACT_ID, json=CONTACT)
+    by_key = LateEmail(rsps.calls, **CUSTOMER)
+    found = rewards().find_member(by_key, MemberIdentity())
+    assert found is not None and found.found_by == "member_id"
+    assert by_key.asked_after is None  # found by customKey: the email was never waited for
