@@ -246,6 +246,87 @@ def test_returns_and_a_removed_line_never_take_the_line_twice():
     assert _held(ledger) == 1500
 
 
+def test_a_correction_after_a_return_does_not_name_the_returned_units_again():
+    """A unit returned from a re-issue, then its line removed: the purchase no longer holds
+    that unit, so the correction names only the units that went away (and stays by units)."""
+    order, _, cap = _order()
+    ledger = _recorded(order, RETURNS)
+    new = order.add_line("SOCKS", 2, 600)
+    ledger, _ = _look(order, ledger, RETURNS)  # re-issued: CT-7-r1
+    order.add_return((cap, 1), payment_state="Refunded")
+    ledger, _ = _look(order, ledger, RETURNS)
+    _remove(order, cap)
+    ledger, plan = _look(order, ledger, RETURNS)
+    assert plan.empty  # the CAP came back with its return: nothing of it is left to correct
+    _set_quantity(order, new, 1)
+    ledger, plan = _look(order, ledger, RETURNS)
+    (op,) = plan.new_ops
+    assert op.key == "refund:CT-7-changed-2" and op.order_ref == "CT-7-r1"
+    assert isinstance(op.intent, Reversal)
+    assert op.intent.lines == (
+        ReturnedLine(line_id=new, item_id="SOCKS", quantity=1, amount_minor=600),
+    )
+
+
+def test_a_line_added_as_another_goes_is_re_issued_even_if_the_order_earns_less():
+    """Seen in one look, the cap removed and a cheaper line added: the new units can only be
+    held by a new purchase, so the order is re-issued, not corrected by the difference."""
+    order, _, cap = _order()
+    ledger = _recorded(order)
+    _remove(order, cap)
+    order.add_line("SOCKS", 1, 900)
+    ledger, plan = _look(order, ledger)
+    assert _keys(plan) == [
+        ("refund:CT-7-changed-1", 7500, "CT-7"),
+        ("order:CT-7-r1", 6900, "CT-7-r1"),
+    ]
+    assert _held(ledger) == 6900
+
+
+def test_a_return_seen_with_a_unit_added_to_its_line_re_issues_the_order():
+    """In one look the cap goes, a SOCKS unit is added and one SOCKS returned: the return
+    takes the purchase's one SOCKS back, and the order still earns on one SOCKS, which only a
+    new purchase can hold. Found as a plan that re-issued only on the look after it."""
+    order, _, cap = _order()
+    ledger = _recorded(order, RETURNS)
+    socks = order.add_line("SOCKS", 1, 500)
+    ledger, _ = _look(order, ledger, RETURNS)  # re-issued: CT-7-r1
+    _remove(order, cap)
+    _set_quantity(order, socks, 2)
+    (item,) = order.add_return((socks, 1), payment_state="Refunded")
+    ledger, plan = _look(order, ledger, RETURNS)
+    assert _keys(plan) == [
+        (f"refund:return-{item}", 500, "CT-7-r1"),
+        ("refund:CT-7-changed-2", 7500, "CT-7-r1"),
+        ("order:CT-7-r2", 6500, "CT-7-r2"),
+    ]
+    assert _held(ledger) == 6500
+
+
+def test_a_return_capped_below_its_worth_or_of_units_never_held_is_by_amount():
+    """A refunded return whose units the purchase it is taken from does not hold (a unit added
+    after the purchase and returned before the look), or that is capped below what its units
+    hold, names no units: a provider returns named units whole (ADR 0096)."""
+    order, shirt, _ = _order()
+    ledger = _recorded(order, RETURNS)
+    _remove(order, shirt)
+    ledger, _ = _look(order, ledger, RETURNS)
+    assert _held(ledger) == 1500
+    socks = order.add_line("SOCKS", 1, 900)
+    (item,) = order.add_return((socks, 1), payment_state="Refunded")
+    ledger, plan = _look(order, ledger, RETURNS)
+    assert plan.empty  # the socks earn nothing: no growth, and the purchase holds what it earns
+    order.cancel()
+    ledger, plan = _look(order, ledger, RETURNS)
+    # The socks' return, due now that nothing caps it, cannot name socks from CT-7.
+    assert _keys(plan) == [
+        (f"refund:return-{item}", 900, "CT-7"),
+        ("refund:CT-7-cancel", 600, "CT-7"),
+    ]
+    assert isinstance(plan.new_ops[0].intent, Reversal) and plan.new_ops[0].intent.lines == ()
+    assert _held(ledger) == 0
+
+
 def _keys(plan: OrderPlan) -> list[tuple[str, int | None, str | None]]:
     return [(op.key, op.amount_cents, op.order_ref) for op in plan.new_ops]
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.orders.ledger import OpStatus, OrderLedger
@@ -269,7 +269,31 @@ def _edit(order: OrderBuilder, step: Step) -> None:
     order.version += 1
 
 
+# A line removed after one of its units was returned: its correction must not name the
+# returned unit again (it made a correction by amount, the receipt bought NEW units back at a
+# lower price, and the last NEW unit's return then gave back half of what it held).
+MINIMAL = [
+    ("remove", 0, 0),
+    ("add", 0, 1),
+    ("return", 0, 0),
+    ("remove", 0, 0),
+    ("quantity", 0, 1),
+    ("return", 0, 0),
+]
+# A unit returned twice, then the line grown so the second return is worth something: the
+# purchase never held that unit, so the return is by amount (it could not be rendered).
+RETURNED_BEYOND = [("return", 1, 0), ("return", 1, 0), ("quantity", 1, 0)]
+
+
 @settings(max_examples=80, deadline=None)
+@example(steps=MINIMAL, cancel=False, config=RETURNS)
+@example(steps=MINIMAL, cancel=True, config=RETURNS)
+@example(steps=RETURNED_BEYOND, cancel=False, config=RETURNS)
+@example(
+    steps=[("remove", 0, 0), *RETURNED_BEYOND[:2], ("add", 0, 0), ("quantity", 0, 0)],
+    cancel=True,
+    config=RETURNS,
+)
 @given(
     st.lists(
         st.tuples(
@@ -306,6 +330,45 @@ def test_over_every_receipt_of_an_order_no_unit_comes_back_twice(steps, cancel, 
     # Voyado holds, on the current receipt, what the ledger says the order holds.
     held = ledger.earned_amount() - ledger.refunded_amount()
     assert _holds(receipts[str(current.order_ref)])[1] == held
+
+
+def test_a_unit_added_as_a_line_goes_is_re_issued_not_corrected_by_the_difference():
+    """Seen in one look, the SHIRTs removed and a second CAP added earn 350 less: a correction
+    of 350 would leave the SHIRTs on the receipt and not the new CAP, and a later return of a
+    CAP would give back what the receipt holds for one CAP (less than a CAP), not 150."""
+    order, shirt, cap = _order()
+    order.pay()
+    ledger, _ = _look(order, OrderLedger(order_id=order.order_id), T0, RETURNS)
+    order.lines = [line for line in order.lines if line.id != shirt]
+    order.lines[0].quantity = 2
+    ledger, (back, again) = _look(order, ledger, T0 + timedelta(hours=1), RETURNS)
+    assert back.key == "refund:CT-9-changed-1" and again.key == "order:CT-9-r1"
+    assert [(i["sku"], i["quantity"]) for i in again.payload["items"]] == [("CAP", 2)]
+    order.add_return((cap, 1), payment_state="Refunded")
+    ledger, (returned,) = _look(order, ledger, T0 + timedelta(hours=2), RETURNS)
+    assert returned.payload["totalGrossPrice"] == "-150.00"
+    receipts = _receipts(ledger)
+    assert _holds(receipts["CT-9"]) == ({"SHIRT": 0, "CAP": 0}, 0)
+    assert _holds(receipts["CT-9-r1"]) == ({"CAP": 1}, 15000)
+    assert ledger.earned_amount() - ledger.refunded_amount() == 15000
+
+
+def test_a_return_and_a_new_line_in_one_look_end_on_a_receipt_of_the_new_line():
+    """The CAP returned and a line added in the same look: the CAP comes back from the first
+    receipt whole (its return is not capped to what the order lost), the new line is re-issued."""
+    order, shirt, cap = _order()
+    order.pay()
+    ledger, _ = _look(order, OrderLedger(order_id=order.order_id), T0, RETURNS)
+    order.lines = [line for line in order.lines if line.id != shirt]
+    ledger, _ = _look(order, ledger, T0 + timedelta(hours=1), RETURNS)
+    order.add_return((cap, 1), payment_state="Refunded")
+    order.add_line("SOCKS", 1, 5000)
+    ledger, ops = _look(order, ledger, T0 + timedelta(hours=2), RETURNS)
+    assert [op.key for op in ops][-1] == "order:CT-9-r1"
+    receipts = _receipts(ledger)
+    assert _holds(receipts["CT-9"]) == ({"SHIRT": 0, "CAP": 0}, 0)
+    assert _holds(receipts["CT-9-r1"]) == ({"SOCKS": 1}, 5000)
+    assert ledger.earned_amount() - ledger.refunded_amount() == 5000
 
 
 def test_a_member_move_after_a_refund_holds_only_what_remains_on_the_new_receipt():

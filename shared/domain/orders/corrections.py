@@ -34,17 +34,22 @@ On every look:
   corrections, over all its receipts). It names the units that went away (line by line, from
   the current purchase) when those units are worth exactly the correction; otherwise (a price
   change, shipping, a re-spread discount) it is a reversal by amount, which a provider spreads
-  over what the purchase still holds.
-- an order that grew (`ChangeCheck.grew`: it earns more than the provider holds, or is worth
-  more than `reference`) is **re-issued**: the refunds it shows are taken from the current
-  purchase, what that purchase still holds comes back whole (a "changed" reversal naming every
-  unit, `whole_reversal`), and the order as it is now is recorded again as a new order
-  operation `order:{ref}-r{n}` (`reissued`), with its own provider reference `{ref}-r{n}` and
-  what it earns now. It becomes the current one: later refunds, corrections, the
-  cancellation and a member move go to it. Its `amount_minor` is the new `reference`; what the
-  order earns less than its lines are worth (money refunded by payment) is an extra discount
-  on it, and units of refunded return items are left out of its lines, so its receipt holds
-  what the order earns now.
+  over what the purchase still holds. Units went away when the purchase still holds them (its
+  recorded units less those every reversal of it named, refunded returns included) and the
+  order no longer earns on them (`_gone_lines`). A refunded return names its units only where
+  the purchase holds them all and it takes them back whole (`held_lines`); otherwise it is a
+  reversal by amount too.
+- an order that grew (`ChangeCheck.grew`: it earns more than the provider holds, is worth more
+  than `reference`, or earns on more units of a line than the purchase holds, `has_new_units`,
+  counting the returns planned in the same look) is **re-issued**: the refunds it shows are
+  taken from the current purchase, what that purchase still holds comes back whole (a "changed"
+  reversal naming every unit, `whole_reversal`), and the order as it is now is recorded again
+  as a new order operation `order:{ref}-r{n}` (`reissued`), with its own provider reference
+  `{ref}-r{n}` and what it earns now. It becomes the current one: later refunds, corrections,
+  the cancellation and a member move go to it. Its `amount_minor` is the new `reference`; what
+  the order earns less than its lines are worth (money refunded by payment) is an extra
+  discount on it, and units of refunded return items are left out of its lines, so its receipt
+  holds what the order earns now.
 
 After a plan is applied the same order looks the same and nothing more is due: plan, apply,
 plan again is empty.
@@ -53,7 +58,7 @@ plan again is empty.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.domain.money import allocate
 from shared.domain.orders.ledger import LedgerOp, OpStatus, OrderLedger
@@ -82,9 +87,10 @@ class ChangeCheck:
 
     earns_now: int  # what the order as it is now earns, after the refunds it shows
     held: int  # what the provider holds on the current purchase: its amount minus reversals
-    grew: bool  # earns more than held, or worth more than the current purchase's reference
+    grew: bool  # earns more than held, worth more than the reference, or has new units
     worth: int  # the order's earning base now
     reference: int  # the most the provider was told the order is worth
+    new_units: bool = False  # units that earn, on a line the current purchase holds fewer of
 
     @property
     def to_reverse(self) -> int:
@@ -142,6 +148,67 @@ def correction_ops(ledger: OrderLedger, pinned: str) -> list[LedgerOp]:
     return [op for op in ledger.ops.values() if op.key.startswith(prefix)]
 
 
+def reversals_of(
+    ledger: OrderLedger, recorded: LedgerOp, planned: Iterable[LedgerOp] = ()
+) -> list[LedgerOp]:
+    """Every reversal taken from the purchase `recorded`, those `planned` in this look too."""
+    return [
+        op
+        for op in (*ledger.ops.values(), *planned)
+        if op.kind == "refund" and op.order_ref == recorded.order_ref
+    ]
+
+
+def _named_units(
+    reversals: Iterable[LedgerOp], lines: Iterable[ReturnedLine] = ()
+) -> dict[str, int]:
+    """Units per line id the reversals named (a correction's, a refunded return's), and
+    `lines` (named by refunds not in the ledger yet)."""
+    named: dict[str, int] = {}
+    every = [
+        line for op in reversals if isinstance(op.intent, Reversal) for line in op.intent.lines
+    ]
+    for line in (*every, *lines):
+        if line.line_id:
+            named[line.line_id] = named.get(line.line_id, 0) + line.quantity
+    return named
+
+
+def held_lines(
+    lines: tuple[ReturnedLine, ...],
+    amount: int,
+    due: int,
+    ledger: OrderLedger,
+    recorded: LedgerOp,
+    planned: Iterable[ReturnedLine] = (),
+) -> tuple[ReturnedLine, ...]:
+    """The returned `lines` of a refund of `amount` (of `due`, what they are worth) taken from
+    the purchase `recorded`, when it still holds every one of their units and takes them back
+    whole; otherwise none: the refund is a reversal by amount, spread over what the purchase
+    holds (`planned`: the lines this look's refunds before it name).
+
+    A refunded return can name units a purchase never held: units an Order Edit added after it
+    was recorded, returned before the connector looked, or more units than the line had then.
+    A provider matches a return to the purchase's own items (Voyado: a return is "just another
+    transaction", https://developer.voyado.com/en/receipts/register-a-return.html) and gives
+    back what the named units hold, so it could neither take those units from this purchase
+    nor take back only part of what named units hold."""
+    intent = recorded.intent if isinstance(recorded.intent, OrderRecorded) else None
+    if not lines or intent is None:
+        return lines
+    if amount < due:
+        return ()
+    named = _named_units(reversals_of(ledger, recorded), planned)
+    held = {line.line_id: line.quantity for line in intent.lines if line.line_id}
+    wanted: dict[str, int] = {}
+    for line in lines:
+        key = line.line_id or ""
+        wanted[key] = wanted.get(key, 0) + line.quantity
+    if all(units <= held.get(key, 0) - named.get(key, 0) for key, units in wanted.items()):
+        return lines
+    return ()
+
+
 def check_change(
     view: OrderView,
     config: PlannerConfig,
@@ -168,16 +235,57 @@ def check_change(
     )
     earns_now = max(earns_now, 0)
     held = max((recorded.amount_cents or 0) - reversed_, 0)
+    new_units = has_new_units(view, config, ledger, recorded, earned, whole)
     return ChangeCheck(
         earns_now=earns_now,
         held=held,
         # Earning more than the provider holds (a line added, a line put back after a
-        # correction took it), or worth more than it was told (a line added while refunds cap
-        # what it earns: the new worth is what later refunds and edits are measured from).
-        grew=earns_now > held or base > told,
+        # correction took it), worth more than it was told (a line added while refunds cap
+        # what it earns: the new worth is what later refunds and edits are measured from), or
+        # earning on units the purchase does not hold, whatever the order earns in all (a unit
+        # added in the same edit or look as another went: only a new purchase can hold it,
+        # and a correction by the net difference would leave the wrong units on the receipt).
+        grew=earns_now > held or base > told or new_units,
         worth=base,
         reference=told,
+        new_units=new_units,
     )
+
+
+def has_new_units(
+    view: OrderView,
+    config: PlannerConfig,
+    ledger: OrderLedger,
+    recorded: LedgerOp,
+    earned: int,
+    whole: int | None,
+    planned: Iterable[ReturnedLine] = (),
+) -> bool:
+    """Whether a line of the order that is worth something has more units that earn (its
+    units less those of its refunded return items) than the purchase `recorded` still holds of
+    it (its recorded units less those its reversals named, and `planned`: the lines this
+    look's refunds name). A purchase recorded before the port (no lines known) has none."""
+    intent = recorded.intent if isinstance(recorded.intent, OrderRecorded) else None
+    if intent is None:
+        return False
+    named = _named_units(reversals_of(ledger, recorded), planned)
+    held = {line.line_id: line.quantity for line in intent.lines if line.line_id}
+    returned = _refunded_units(view, config, earned, whole)
+    for line in view.line_items:
+        total = (
+            line.taxed_total_gross_minor if config.amount_base == "total" else line.net_total_minor
+        )
+        if total <= 0:
+            continue  # a free line earns nothing: no new purchase for it
+        earning = line.quantity - returned.get(line.id, 0)
+        if earning > held.get(line.id, 0) - named.get(line.id, 0):
+            return True
+    return False
+
+
+def with_new_units(check: ChangeCheck) -> ChangeCheck:
+    """`check` for an order found to earn on units its purchase does not hold."""
+    return replace(check, grew=True, new_units=True)
 
 
 def can_reissue(view: OrderView, config: PlannerConfig) -> bool:
@@ -232,11 +340,7 @@ def correction(
     intent = recorded.intent if isinstance(recorded.intent, OrderRecorded) else None
     # Units earlier reversals of this purchase named (corrections and returns, not those of an
     # earlier receipt): the purchase no longer holds them, so they cannot go away again.
-    earlier = [
-        op
-        for op in (*ledger.ops.values(), *planned)
-        if op.kind == "refund" and op.order_ref == recorded.order_ref
-    ]
+    earlier = reversals_of(ledger, recorded, planned)
     returned = _refunded_units(view, config, earned, whole)
     lines = _gone_lines(view, config, intent, earlier, returned) if intent is not None else ()
     if sum(line.amount_minor or 0 for line in lines) != amount:
@@ -394,12 +498,7 @@ def _gone_lines(
     as it was). A line removed after a unit of it was returned must not name that unit again:
     the return receipt already took it back."""
     now = {line.id: line.quantity for line in view.line_items}
-    named: dict[str, int] = {}
-    for op in earlier:
-        if isinstance(op.intent, Reversal):
-            for line in op.intent.lines:
-                if line.line_id:
-                    named[line.line_id] = named.get(line.line_id, 0) + line.quantity
+    named = _named_units(earlier)
     gone: list[ReturnedLine] = []
     for line in recorded.lines:
         if line.quantity <= 0:

@@ -1,7 +1,7 @@
 """The pure planner: what the loyalty provider must still be told about an order, given what it
 was told.
 
-Kept whole at ~610 lines (a third of it this docstring): the rules of one plan, checked in
+Kept whole at ~760 lines (a third of it this docstring): the rules of one plan, checked in
 order, share the ledger's reading (`_Told`) and the operation factory (`_Emit`); the parts
 that stand alone live beside it (`order_facts`, `corrections`, `redemption_ops`).
 
@@ -43,7 +43,8 @@ Rules, in the order they are checked:
    order that now earns less than the provider holds for it (an Order Edit, a line removed)
    gets a correction refund "{ref}-changed-{n}" of the difference, after the refunds the order
    shows and sharing their cap, so money refunded by payment is never also a change. One that
-   grew (earns more than the provider holds, or is worth more than it was told) is re-issued:
+   grew (earns more than the provider holds, is worth more than it was told, or earns on units
+   of a line the purchase does not hold, the returns of this look counted) is re-issued:
    the refunds it shows are taken from the current purchase, what that purchase still holds
    comes back whole ("{ref}-changed-{n}" naming every unit), and the order as it is now is a
    new order operation "order:{ref}-r{n}" with its own provider reference, earning what the
@@ -271,16 +272,24 @@ def plan_order(
     )
     reissue = check is not None and check.grew and changes.can_reissue(view, config)
     to_reverse = check.to_reverse if check is not None and not reissue else None
+    refunds = _refunds(view, ledger, config, told, earned, whole, remaining, to_reverse, emit)
+    if (
+        recorded is not None
+        and check is not None
+        and not check.grew
+        and changes.has_new_units(
+            view, config, ledger, recorded, earned, whole, [ln for *_, lns in refunds for ln in lns]
+        )
+    ):
+        # The returns seen now name units of the purchase the order still earns on (units
+        # added since came back instead): only a new purchase can hold those (ADR 0096).
+        check = changes.with_new_units(check)
+        reissue = changes.can_reissue(view, config)
+        to_reverse = None if reissue else to_reverse
+        refunds = _refunds(view, ledger, config, told, earned, whole, remaining, to_reverse, emit)
 
     current = told.current_order_ref or pinned
-    for key, amount, reason, lines in refunds_due(view, config, earned, paid_gross=whole):
-        if key in ledger.ops:
-            continue
-        amount = min(amount, remaining)
-        if to_reverse is not None:
-            amount = min(amount, to_reverse)
-        if amount <= 0:
-            continue  # nothing left to give back: not sent, not recorded
+    for key, amount, reason, lines in refunds:
         new_ops.append(_refund_op(key, current, amount, view, emit, reason, told, lines))
         remaining -= amount
         if to_reverse is not None:
@@ -433,6 +442,42 @@ def _trigger_met(view: OrderView, config: PlannerConfig) -> bool:
     if trigger == "shipped":
         return view.shipment_state in SHIPMENT_STATES_SHIPPED
     return view.order_state == ORDER_STATE_COMPLETE
+
+
+def _refunds(
+    view: OrderView,
+    ledger: OrderLedger,
+    config: PlannerConfig,
+    told: _Told,
+    earned: int,
+    whole: int | None,
+    remaining: int,
+    to_reverse: int | None,
+    emit: _Emit,
+) -> list[tuple[str, int, Literal["refund", "return"], tuple[ReturnedLine, ...]]]:
+    """Rule 5: (key, amount, reason, lines) of each refund the order shows and the ledger does
+    not hold, capped by what remains and, for a provider whose receipts are final, by what a
+    correction must still take back (`to_reverse`; None: no such cap)."""
+    planned: list[tuple[str, int, Literal["refund", "return"], tuple[ReturnedLine, ...]]] = []
+    named: list[ReturnedLine] = []
+    for key, due, reason, lines in refunds_due(view, config, earned, paid_gross=whole):
+        if key in ledger.ops:
+            continue
+        amount = min(due, remaining)
+        if to_reverse is not None:
+            amount = min(amount, to_reverse)
+        if amount <= 0:
+            continue  # nothing left to give back: not sent, not recorded
+        current = told.current
+        if emit.renderer.capabilities.corrects_changed_orders and current is not None:
+            # Named units only where the purchase holds them all and gives them back whole.
+            lines = changes.held_lines(lines, amount, due, ledger, current, named)
+            named.extend(lines)
+        planned.append((key, amount, reason, lines))
+        remaining -= amount
+        if to_reverse is not None:
+            to_reverse -= amount
+    return planned
 
 
 def _order_op(
