@@ -225,6 +225,40 @@ def verdict(above: float, goal_ms: float) -> str:
     return f"goal <= {goal_ms} ms: {'met' if above <= goal_ms else 'NOT met'}"
 
 
+@dataclass(frozen=True)
+class PairedReport:
+    """A one-caller paired run as every redemption bench prints it: the lines, the two margins
+    of the p99 (over the injected latency, over the provider alone) and the GOAL summary."""
+
+    lines: list[str]
+    strict: float
+    measured: float
+    summary: str
+
+
+def paired_report(
+    title: str, label: str, paired: Paired, injected: float, goal_ms: float, latency: int
+) -> PairedReport:
+    """`label`: the provider's name ("Yotpo", "Voyado"), whose alone run `paired` holds."""
+    ours, alone = paired.extension, paired.yotpo_ms
+    p99 = percentile(ours, 99)
+    strict = p99 - injected
+    measured = p99 - percentile(alone, 99)
+    lines = [
+        f"{title}, 1 caller: {len(ours)} req; latency {figures(ours)}; errors {paired.errors}",
+        f"  {label} alone (the same round trips straight to the stand-in, interleaved): "
+        f"{len(alone)} x, {figures(alone)}",
+        f"  p99 above the injected latency: {strict:.1f} ms ({verdict(strict, goal_ms)})",
+        f"  p99 above {label} alone's p99: {measured:.1f} ms ({verdict(measured, goal_ms)})",
+    ]
+    summary = (
+        f"{label} at {latency} ms: {strict:+.1f} ms over injected "
+        f"({'met' if strict <= goal_ms else 'NOT met'}), {measured:+.1f} ms over {label} "
+        f"alone ({'met' if measured <= goal_ms else 'NOT met'})"
+    )
+    return PairedReport(lines, strict, measured, summary)
+
+
 class BareVoyado:
     """A Voyado reward voucher's round trips at the cart with as little client as HTTP allows
     (one persistent connection per thread, no retries, no logging): the contact by customKey

@@ -35,10 +35,9 @@ from bench.redemption_timing import (
     BareYotpo,
     correlation_header,
     figures,
-    percentile,
+    paired_report,
     run_paired,
     split_from_logs,
-    verdict,
 )
 from sandbox.processes import ManagedProcess, free_port
 from sandbox.stack import EXTENSION_SECRET, YOTPO_API_KEY, YOTPO_GUID, SandboxStack, StackOptions
@@ -253,35 +252,15 @@ def redemptions(
         )
         # Yotpo alone every other round: enough samples, and the run stays short at 100 ms.
         paired = run_paired(calls, extension_call, yotpo_alone, tag=str(latency), pair_every=2)
-        alone = paired.yotpo_ms
-        ours = paired.extension
-        p99 = percentile(ours, 99)
-        lines.append(
-            f"{title}, 1 caller: {len(ours)} req; latency {figures(ours)}; errors {paired.errors}"
-        )
-        lines.append(
-            f"  Yotpo alone (the same round trips straight to the stand-in, interleaved): "
-            f"{len(alone)} x, {figures(alone)}"
-        )
-        strict = p99 - injected
-        measured = p99 - percentile(alone, 99)
-        lines.append(
-            f"  p99 above the injected latency: {strict:.1f} ms ({verdict(strict, GOAL_MS)})"
-        )
-        lines.append(
-            f"  p99 above Yotpo alone's p99: {measured:.1f} ms ({verdict(measured, GOAL_MS)})"
-        )
+        report = paired_report(title, "Yotpo", paired, injected, GOAL_MS, latency)
+        lines.extend(report.lines)
         split = split_from_logs(log_dir / "service.log", paired.extension_ms)
         lines.append(
             f"  split: Yotpo calls as the app timed them {figures(split.yotpo)}; rest inside "
             f"the app {figures(split.inside)}; outside the app (client, gunicorn) "
             f"{figures(split.outside)}"
         )
-        verdicts.append(
-            f"Yotpo at {latency} ms: {strict:+.1f} ms over injected "
-            f"({'met' if strict <= GOAL_MS else 'NOT met'}), {measured:+.1f} ms over Yotpo "
-            f"alone ({'met' if measured <= GOAL_MS else 'NOT met'})"
-        )
+        verdicts.append(report.summary)
 
         crowd = run_load([crowd_call(n) for n in range(calls)], CONCURRENCY)
         above = crowd.percentile(99) * 1000 - injected

@@ -45,10 +45,9 @@ from bench.redemption_timing import (
     BareVoyado,
     correlation_header,
     figures,
-    percentile,
+    paired_report,
     run_paired,
     split_sequential_from_logs,
-    verdict,
 )
 from bench.service_bench import cart
 from sandbox.stack import (
@@ -253,24 +252,8 @@ def vouchers_at_cart(
                 f"sequential Voyado round trips = {injected} ms)"
             )
             paired = run_paired(calls, applied, voyado_alone, tag=f"voyado-{latency}")
-            ours, alone = paired.extension, paired.yotpo_ms
-            p99 = percentile(ours, 99)
-            lines.append(
-                f"{title}, 1 caller: {len(ours)} req; latency {figures(ours)}; "
-                f"errors {paired.errors}"
-            )
-            lines.append(
-                f"  Voyado alone (the same round trips straight to the stand-in, interleaved): "
-                f"{len(alone)} x, {figures(alone)}"
-            )
-            strict = p99 - injected
-            measured = p99 - percentile(alone, 99)
-            lines.append(
-                f"  p99 above the injected latency: {strict:.1f} ms ({verdict(strict, GOAL_MS)})"
-            )
-            lines.append(
-                f"  p99 above Voyado alone's p99: {measured:.1f} ms ({verdict(measured, GOAL_MS)})"
-            )
+            report = paired_report(title, "Voyado", paired, injected, GOAL_MS, latency)
+            lines.extend(report.lines)
             split = split_sequential_from_logs(
                 log_dir / "service.log", paired.extension_ms, service="voyado"
             )
@@ -286,11 +269,7 @@ def vouchers_at_cart(
                 f"inside the app {figures(split.inside)}; outside the app (client, gunicorn) "
                 f"{figures(split.outside)}"
             )
-            verdicts.append(
-                f"Voyado at {latency} ms: {strict:+.1f} ms over injected "
-                f"({'met' if strict <= GOAL_MS else 'NOT met'}), {measured:+.1f} ms over "
-                f"Voyado alone ({'met' if measured <= GOAL_MS else 'NOT met'})"
-            )
+            verdicts.append(report.summary)
 
             crowd = run_load([crowd_call(n) for n in range(calls)], CONCURRENCY)
             above = crowd.percentile(99) * 1000 - injected
