@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import statistics
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bench.load import LoadResult
 from shared.correlation import HEADER
 
 
@@ -257,6 +259,19 @@ def paired_report(
         f"alone ({'met' if measured <= goal_ms else 'NOT met'})"
     )
     return PairedReport(lines, strict, measured, summary)
+
+
+def crowd_lines(
+    title: str, crowd: LoadResult, callers: int, injected: float, workers: int, threads: int
+) -> list[str]:
+    """A many-caller run as every redemption bench prints it: queueing, not the goal's reading."""
+    above = crowd.percentile(99) * 1000 - injected
+    return [
+        f"{title}, {callers} callers: " + crowd.summary(),
+        f"  p99 above the injected latency: {above:.1f} ms (queueing for {workers} x {threads} "
+        f"threads and {os.cpu_count()} CPUs shared with the stand-ins and this load generator; "
+        "not the goal's reading)",
+    ]
 
 
 class BareVoyado:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from bench.redemption_timing import (
     BareHttp,
     BareYotpo,
     correlation_header,
+    crowd_lines,
     figures,
     paired_report,
     run_paired,
@@ -263,13 +263,7 @@ def redemptions(
         verdicts.append(report.summary)
 
         crowd = run_load([crowd_call(n) for n in range(calls)], CONCURRENCY)
-        above = crowd.percentile(99) * 1000 - injected
-        lines.append(f"{title}, {CONCURRENCY} callers: " + crowd.summary())
-        lines.append(
-            f"  p99 above the injected latency: {above:.1f} ms (queueing for "
-            f"{WORKERS} x {THREADS} threads and {os.cpu_count()} CPUs shared with the stand-ins "
-            "and this load generator; not the goal's reading)"
-        )
+        lines.extend(crowd_lines(title, crowd, CONCURRENCY, injected, WORKERS, THREADS))
     lines.append(
         f"GOAL (issue #11 item 7, one caller, p99 <= Yotpo's time + {GOAL_MS} ms): "
         + "; ".join(verdicts)

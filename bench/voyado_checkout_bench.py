@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from bench.redemption_timing import (
     BareHttp,
     BareVoyado,
     correlation_header,
+    crowd_lines,
     figures,
     paired_report,
     run_paired,
@@ -272,13 +272,7 @@ def vouchers_at_cart(
             verdicts.append(report.summary)
 
             crowd = run_load([crowd_call(n) for n in range(calls)], CONCURRENCY)
-            above = crowd.percentile(99) * 1000 - injected
-            lines.append(f"{title}, {CONCURRENCY} callers: " + crowd.summary())
-            lines.append(
-                f"  p99 above the injected latency: {above:.1f} ms (queueing for "
-                f"{WORKERS} x {THREADS} threads and {os.cpu_count()} CPUs shared with the "
-                "stand-ins and this load generator; not the goal's reading)"
-            )
+            lines.extend(crowd_lines(title, crowd, CONCURRENCY, injected, WORKERS, THREADS))
     finally:
         set_latency(stack, 0)
         gc.unfreeze()  # the benches after this one collect as usual

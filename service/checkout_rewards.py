@@ -226,13 +226,20 @@ class StoreRewards:
     def __init__(self, options: OptionsCache, base_currency: str | None) -> None:
         self._options = options
         self._base_currency = base_currency
+        # Made once per account, not per cart: the routes live as long as the process.
+        self._made: dict[str, tuple[object, RewardsAccount | None]] = {}
 
     def of(self, route: ProviderRoute | None) -> RewardsAccount | None:
         """The route's rewards account (no I/O), None when it has none."""
         if route is None:
             return None
-        return rewards_account(
+        made = self._made.get(route.key)
+        if made is not None and made[0] is route.provider:
+            return made[1]
+        account = rewards_account(
             route.provider,
             base_currency=program_currency(self._base_currency, route.currencies),
             cache=self._options,
         )
+        self._made[route.key] = (route.provider, account)
+        return account

@@ -24,6 +24,7 @@ from service.settings import ServiceSettings
 from shared.domain.loyalty_fields import OWNED_CART_FIELDS
 from shared.domain.loyalty_fields import CartFields as F
 from shared.settings import load_settings
+from tests.checkout.answers import apply_answer
 from tests.checkout.http_env import AUTH, CT, ENV, OPTION, YOTPO
 
 
@@ -193,18 +194,8 @@ def call(client: Any, type_id: str, obj: Any, action: Any = "Update") -> Any:
 
 def apply(obj: dict[str, Any], actions: list[dict[str, Any]]) -> dict[str, Any]:
     """What commercetools does with the answer's setCustomField and setDirectDiscounts."""
-    fields = dict(obj["custom"]["fields"])
-    for action in actions:
-        if action["action"] == "setCustomField":
-            if "value" in action:
-                fields[action["name"]] = action["value"]
-            else:
-                fields.pop(action["name"], None)
-        elif action["action"] == "setDirectDiscounts":
-            obj["directDiscounts"] = action["discounts"]
-    obj["custom"] = {**obj["custom"], "fields": fields}
+    off = apply_answer(obj, actions)
     if obj.get("directDiscounts"):
-        off = sum(d["value"]["money"][0]["centAmount"] for d in obj["directDiscounts"])
         obj["totalPrice"] = money(4995 - off)
     return obj
 

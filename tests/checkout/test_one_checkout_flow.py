@@ -36,6 +36,7 @@ from shared.domain.providers.yotpo import YOTPO_CAPABILITIES
 from shared.runtime import build_runtime
 from shared.settings import load_settings
 from shared.voyado import VoyadoClient
+from tests.checkout.answers import apply_answer
 from tests.checkout.http_env import CT, ENV, OPTION, SECRET
 from tests.checkout.test_extension_http import FakeCustomObjects, FakeYotpo
 
@@ -181,19 +182,8 @@ def cart(
 
 def apply(obj: dict[str, Any], actions: list[dict[str, Any]]) -> dict[str, Any]:
     """What commercetools does with the answer's setCustomField and setDirectDiscounts."""
-    fields = dict(obj["custom"]["fields"])
-    for action in actions:
-        if action["action"] == "setCustomField":
-            if "value" in action:
-                fields[action["name"]] = action["value"]
-            else:
-                fields.pop(action["name"], None)
-        elif action["action"] == "setDirectDiscounts":
-            obj["directDiscounts"] = action["discounts"]
-    obj["custom"] = {**obj["custom"], "fields": fields}
-    currency = obj["totalPrice"]["currencyCode"]
-    off = sum(d["value"]["money"][0]["centAmount"] for d in obj.get("directDiscounts") or [])
-    obj["totalPrice"] = money(10000 - off, currency)
+    off = apply_answer(obj, actions)
+    obj["totalPrice"] = money(10000 - off, obj["totalPrice"]["currencyCode"])
     return obj
 
 

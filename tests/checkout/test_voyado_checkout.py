@@ -25,6 +25,7 @@ from shared.domain.checkout.reward_state import seal_key, unseal
 from shared.domain.loyalty_fields import CartFields as F
 from shared.settings import load_settings
 from shared.voyado import VoyadoClient
+from tests.checkout.answers import apply_answer
 from tests.checkout.http_env import AUTH, CT, ENV, SECRET
 from tests.checkout.test_extension_http import FakeCustomObjects
 
@@ -158,17 +159,7 @@ def call(shop: Shop, type_id: str, obj: Any, action: str = "Update") -> Any:
 
 
 def apply(obj: dict[str, Any], actions: list[dict[str, Any]]) -> dict[str, Any]:
-    fields = dict(obj["custom"]["fields"])
-    for action in actions:
-        if action["action"] == "setCustomField":
-            if "value" in action:
-                fields[action["name"]] = action["value"]
-            else:
-                fields.pop(action["name"], None)
-        elif action["action"] == "setDirectDiscounts":
-            obj["directDiscounts"] = action["discounts"]
-    obj["custom"] = {**obj["custom"], "fields": fields}
-    off = sum(d["value"]["money"][0]["centAmount"] for d in obj.get("directDiscounts") or [])
+    off = apply_answer(obj, actions)
     merchandise = obj["lineItems"][0]["totalPrice"]["centAmount"]
     obj["totalPrice"] = sek(merchandise - off)
     return obj
